@@ -1,0 +1,194 @@
+//! Builders for every AMP instruction, from the program crate's own account
+//! and instruction types.
+//!
+//! Each instruction has two forms: `*_accounts` returns the program's typed
+//! accounts struct (for callers that need to adjust an account) and the plain
+//! form returns the finished [`Instruction`].
+
+use amp_channel::instructions::OpenArgs;
+use amp_channel::voucher::{ed25519, Voucher};
+use amp_channel::{accounts, instruction};
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::{InstructionData, ToAccountMetas};
+use solana_instruction::Instruction;
+
+use crate::pda;
+
+/// Every address a channel's instructions touch, resolved once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelKeys {
+    pub channel: Pubkey,
+    pub vault: Pubkey,
+    pub funder: Pubkey,
+    pub recipient: Pubkey,
+    pub mint: Pubkey,
+    /// The program that owns `mint`: SPL Token or Token-2022.
+    pub token_program: Pubkey,
+}
+
+impl ChannelKeys {
+    pub fn new(
+        funder: Pubkey,
+        recipient: Pubkey,
+        nonce: u64,
+        mint: Pubkey,
+        token_program: Pubkey,
+    ) -> Self {
+        let channel = pda::channel(&funder, &recipient, nonce).0;
+        Self {
+            channel,
+            vault: pda::vault(&channel).0,
+            funder,
+            recipient,
+            mint,
+            token_program,
+        }
+    }
+}
+
+/// Assembles an AMP instruction from its accounts and data.
+pub fn build(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruction {
+    Instruction {
+        program_id: amp_channel::ID,
+        accounts: accounts.to_account_metas(None),
+        data: data.data(),
+    }
+}
+
+pub fn open_accounts(keys: &ChannelKeys, funder_token: Pubkey) -> accounts::Open {
+    accounts::Open {
+        funder: keys.funder,
+        channel: keys.channel,
+        vault: keys.vault,
+        funder_token,
+        mint: keys.mint,
+        token_program: keys.token_program,
+        system_program: anchor_lang::system_program::ID,
+        event_authority: pda::event_authority(),
+        program: amp_channel::ID,
+    }
+}
+
+/// Opens the channel `keys` describes; `args.recipient` and `args.nonce` must
+/// be the ones `keys` was derived from.
+pub fn open(keys: &ChannelKeys, funder_token: Pubkey, args: OpenArgs) -> Instruction {
+    build(
+        open_accounts(keys, funder_token),
+        instruction::Open { args },
+    )
+}
+
+pub fn top_up_accounts(keys: &ChannelKeys, funder_token: Pubkey) -> accounts::TopUp {
+    accounts::TopUp {
+        funder: keys.funder,
+        channel: keys.channel,
+        vault: keys.vault,
+        funder_token,
+        mint: keys.mint,
+        token_program: keys.token_program,
+        event_authority: pda::event_authority(),
+        program: amp_channel::ID,
+    }
+}
+
+pub fn top_up(keys: &ChannelKeys, funder_token: Pubkey, amount: u64) -> Instruction {
+    build(
+        top_up_accounts(keys, funder_token),
+        instruction::TopUp { amount },
+    )
+}
+
+pub fn settle_accounts(keys: &ChannelKeys, recipient_token: Pubkey) -> accounts::Settle {
+    accounts::Settle {
+        channel: keys.channel,
+        vault: keys.vault,
+        recipient_token,
+        mint: keys.mint,
+        token_program: keys.token_program,
+        instructions: solana_sdk_ids::sysvar::instructions::ID,
+        event_authority: pda::event_authority(),
+        program: amp_channel::ID,
+    }
+}
+
+/// The settle instruction alone; it must follow [`ed25519_verify`] of the voucher.
+pub fn settle(keys: &ChannelKeys, recipient_token: Pubkey) -> Instruction {
+    build(
+        settle_accounts(keys, recipient_token),
+        instruction::Settle {},
+    )
+}
+
+pub fn close_accounts(
+    keys: &ChannelKeys,
+    recipient_token: Pubkey,
+    funder_token: Pubkey,
+) -> accounts::Close {
+    accounts::Close {
+        recipient: keys.recipient,
+        channel: keys.channel,
+        funder: keys.funder,
+        vault: keys.vault,
+        recipient_token,
+        funder_token,
+        mint: keys.mint,
+        token_program: keys.token_program,
+        instructions: solana_sdk_ids::sysvar::instructions::ID,
+        event_authority: pda::event_authority(),
+        program: amp_channel::ID,
+    }
+}
+
+/// The recipient's cooperative close; with `final_voucher` it must follow
+/// [`ed25519_verify`] of that voucher.
+pub fn close(
+    keys: &ChannelKeys,
+    recipient_token: Pubkey,
+    funder_token: Pubkey,
+    final_voucher: bool,
+) -> Instruction {
+    build(
+        close_accounts(keys, recipient_token, funder_token),
+        instruction::Close { final_voucher },
+    )
+}
+
+pub fn request_close_accounts(keys: &ChannelKeys) -> accounts::RequestClose {
+    accounts::RequestClose {
+        funder: keys.funder,
+        channel: keys.channel,
+        event_authority: pda::event_authority(),
+        program: amp_channel::ID,
+    }
+}
+
+pub fn request_close(keys: &ChannelKeys) -> Instruction {
+    build(request_close_accounts(keys), instruction::RequestClose {})
+}
+
+pub fn refund_accounts(keys: &ChannelKeys, funder_token: Pubkey) -> accounts::Refund {
+    accounts::Refund {
+        channel: keys.channel,
+        funder: keys.funder,
+        vault: keys.vault,
+        funder_token,
+        mint: keys.mint,
+        token_program: keys.token_program,
+        event_authority: pda::event_authority(),
+        program: amp_channel::ID,
+    }
+}
+
+pub fn refund(keys: &ChannelKeys, funder_token: Pubkey) -> Instruction {
+    build(refund_accounts(keys, funder_token), instruction::Refund {})
+}
+
+/// The Ed25519SigVerify instruction proving `signer` signed `voucher`, in the
+/// canonical layout the program accepts.
+pub fn ed25519_verify(signer: &Pubkey, signature: &[u8; 64], voucher: &Voucher) -> Instruction {
+    Instruction {
+        program_id: solana_sdk_ids::ed25519_program::ID,
+        accounts: vec![],
+        data: ed25519::instruction_data(signer, signature, &voucher.to_bytes()).to_vec(),
+    }
+}
