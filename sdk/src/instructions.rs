@@ -6,6 +6,7 @@
 //! form returns the finished [`Instruction`].
 
 use amp_channel::instructions::OpenArgs;
+use amp_channel::state::DelegationTerms;
 use amp_channel::voucher::{ed25519, Voucher};
 use amp_channel::{accounts, instruction};
 use anchor_lang::prelude::Pubkey;
@@ -101,6 +102,7 @@ pub fn top_up(keys: &ChannelKeys, funder_token: Pubkey, amount: u64) -> Instruct
 pub fn settle_accounts(keys: &ChannelKeys, recipient_token: Pubkey) -> accounts::Settle {
     accounts::Settle {
         channel: keys.channel,
+        delegation: None,
         vault: keys.vault,
         recipient_token,
         mint: keys.mint,
@@ -117,6 +119,18 @@ pub fn settle(keys: &ChannelKeys, recipient_token: Pubkey) -> Instruction {
         settle_accounts(keys, recipient_token),
         instruction::Settle {},
     )
+}
+
+/// Settles a delegate's voucher from its delegated lane; it must follow
+/// [`ed25519_verify`] of that voucher, signed by the delegate.
+pub fn settle_delegated(
+    keys: &ChannelKeys,
+    delegate: &Pubkey,
+    recipient_token: Pubkey,
+) -> Instruction {
+    let mut accounts = settle_accounts(keys, recipient_token);
+    accounts.delegation = Some(pda::delegation(&keys.channel, delegate).0);
+    build(accounts, instruction::Settle {})
 }
 
 pub fn close_accounts(
@@ -181,6 +195,104 @@ pub fn refund_accounts(keys: &ChannelKeys, funder_token: Pubkey) -> accounts::Re
 
 pub fn refund(keys: &ChannelKeys, funder_token: Pubkey) -> Instruction {
     build(refund_accounts(keys, funder_token), instruction::Refund {})
+}
+
+pub fn delegate_accounts(
+    keys: &ChannelKeys,
+    delegate: &Pubkey,
+    funder_token: Pubkey,
+) -> accounts::Delegate {
+    accounts::Delegate {
+        funder: keys.funder,
+        channel: keys.channel,
+        delegation: pda::delegation(&keys.channel, delegate).0,
+        vault: keys.vault,
+        funder_token,
+        mint: keys.mint,
+        token_program: keys.token_program,
+        system_program: anchor_lang::system_program::ID,
+        event_authority: pda::event_authority(),
+        program: amp_channel::ID,
+    }
+}
+
+/// Gives `terms.delegate` its own lane, depositing `terms.cap` for it.
+pub fn delegate(keys: &ChannelKeys, funder_token: Pubkey, terms: DelegationTerms) -> Instruction {
+    build(
+        delegate_accounts(keys, &terms.delegate, funder_token),
+        instruction::Delegate { terms },
+    )
+}
+
+pub fn revoke_accounts(keys: &ChannelKeys, delegate: &Pubkey) -> accounts::Revoke {
+    accounts::Revoke {
+        funder: keys.funder,
+        channel: keys.channel,
+        delegation: pda::delegation(&keys.channel, delegate).0,
+        event_authority: pda::event_authority(),
+        program: amp_channel::ID,
+    }
+}
+
+pub fn revoke(keys: &ChannelKeys, delegate: &Pubkey) -> Instruction {
+    build(revoke_accounts(keys, delegate), instruction::Revoke {})
+}
+
+pub fn close_delegation_accounts(
+    keys: &ChannelKeys,
+    delegate: &Pubkey,
+    closer: Pubkey,
+) -> accounts::CloseDelegation {
+    accounts::CloseDelegation {
+        closer,
+        channel: keys.channel,
+        delegation: pda::delegation(&keys.channel, delegate).0,
+        funder: keys.funder,
+        event_authority: pda::event_authority(),
+        program: amp_channel::ID,
+    }
+}
+
+/// Closes a delegation; `closer` signs (the recipient any time, anyone after grace).
+pub fn close_delegation(keys: &ChannelKeys, delegate: &Pubkey, closer: Pubkey) -> Instruction {
+    build(
+        close_delegation_accounts(keys, delegate, closer),
+        instruction::CloseDelegation {},
+    )
+}
+
+/// `upstream_delegate` is the delegate key when the upstream voucher is a delegate's.
+pub fn settle_into_accounts(
+    upstream: &ChannelKeys,
+    upstream_delegate: Option<&Pubkey>,
+    downstream: &ChannelKeys,
+) -> accounts::SettleInto {
+    accounts::SettleInto {
+        recipient: upstream.recipient,
+        upstream: upstream.channel,
+        upstream_delegation: upstream_delegate.map(|d| pda::delegation(&upstream.channel, d).0),
+        upstream_vault: upstream.vault,
+        downstream: downstream.channel,
+        downstream_vault: downstream.vault,
+        mint: upstream.mint,
+        token_program: upstream.token_program,
+        instructions: solana_sdk_ids::sysvar::instructions::ID,
+        event_authority: pda::event_authority(),
+        program: amp_channel::ID,
+    }
+}
+
+/// Settles an upstream voucher into `downstream` (funded by the upstream
+/// recipient, who signs); it must follow [`ed25519_verify`] of that voucher.
+pub fn settle_into(
+    upstream: &ChannelKeys,
+    upstream_delegate: Option<&Pubkey>,
+    downstream: &ChannelKeys,
+) -> Instruction {
+    build(
+        settle_into_accounts(upstream, upstream_delegate, downstream),
+        instruction::SettleInto {},
+    )
 }
 
 /// The Ed25519SigVerify instruction proving `signer` signed `voucher`, in the

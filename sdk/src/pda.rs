@@ -1,6 +1,6 @@
 //! Program-derived addresses of AMP accounts (SPEC section 2).
 
-use amp_channel::constants::{CHANNEL_SEED, VAULT_SEED};
+use amp_channel::constants::{CHANNEL_SEED, DELEGATION_SEED, VAULT_SEED};
 use anchor_lang::prelude::Pubkey;
 use anchor_spl::associated_token::get_associated_token_address_with_program_id;
 
@@ -23,6 +23,14 @@ pub fn channel(funder: &Pubkey, recipient: &Pubkey, nonce: u64) -> (Pubkey, u8) 
 /// The token vault of a channel.
 pub fn vault(channel: &Pubkey) -> (Pubkey, u8) {
     Pubkey::find_program_address(&[VAULT_SEED, channel.as_ref()], &amp_channel::ID)
+}
+
+/// The Delegation PDA giving `delegate` its own lane on `channel`.
+pub fn delegation(channel: &Pubkey, delegate: &Pubkey) -> (Pubkey, u8) {
+    Pubkey::find_program_address(
+        &[DELEGATION_SEED, channel.as_ref(), delegate.as_ref()],
+        &amp_channel::ID,
+    )
 }
 
 /// The PDA through which the program emits its events.

@@ -1,7 +1,7 @@
 //! Happy paths of every instruction, on SPL Token and Token-2022.
 
 use amp_channel::events::{ChannelClosed, ChannelOpened, ChannelSettled};
-use amp_channel::state::ChannelStatus;
+use amp_channel::state::LaneStatus;
 use amp_sdk::instructions as ix;
 use amp_tests::*;
 use anchor_lang::{AnchorDeserialize, Discriminator};
@@ -82,7 +82,7 @@ async fn request_close_settle_in_grace_then_refund() {
         let channel = h.channel(&lane.keys.channel).await.unwrap();
         assert_eq!(
             channel.status(requested),
-            ChannelStatus::Closing {
+            LaneStatus::Closing {
                 refundable_at: requested + i64::from(GRACE)
             }
         );

@@ -6,6 +6,9 @@ pub const CHANNEL_SEED: &[u8] = b"amp-channel";
 /// Seed prefix of a channel's token vault: `["amp-vault", channel]`.
 pub const VAULT_SEED: &[u8] = b"amp-vault";
 
+/// Seed prefix of a delegated lane: `["amp-delegation", channel, delegate]`.
+pub const DELEGATION_SEED: &[u8] = b"amp-delegation";
+
 /// Shortest grace period a funder may choose: long enough for a recipient to
 /// land one settle transaction after seeing a close request.
 pub const MIN_GRACE_PERIOD: u32 = 60;

@@ -55,6 +55,8 @@ pub enum AmpError {
     StaleVoucher,
     #[msg("the voucher's cumulative amount exceeds the deposit")]
     VoucherExceedsDeposit,
+    #[msg("the delegate voucher's cumulative amount exceeds the delegation's cap")]
+    VoucherExceedsCap,
 
     // --- accounts ---
     #[msg("the account is not the channel's funder")]
@@ -69,4 +71,20 @@ pub enum AmpError {
     WrongMint,
     #[msg("the token program does not own the mint")]
     WrongTokenProgram,
+
+    // --- delegation and supply chains ---
+    #[msg("close every delegation of the channel first")]
+    DelegationsOutstanding,
+    #[msg("the delegation belongs to another channel")]
+    WrongChannel,
+    #[msg("the delegation is revoked or expired")]
+    DelegationRevoked,
+    #[msg("a delegation closes only after its grace period, or by the recipient")]
+    DelegationNotClosable,
+    #[msg("a funder cannot pay itself")]
+    SelfChannel,
+    #[msg("the downstream channel must be funded by the upstream recipient")]
+    NotDownstream,
+    #[msg("settling into this channel would pay the upstream funder back")]
+    SupplyChainCycle,
 }

@@ -53,3 +53,47 @@ pub struct ChannelClosed {
     /// True for the recipient's cooperative `close`, false for `refund`.
     pub cooperative: bool,
 }
+
+#[event]
+pub struct DelegationCreated {
+    pub channel: Pubkey,
+    pub delegation: Pubkey,
+    pub delegate: Pubkey,
+    pub cap: u64,
+    pub generation: u64,
+    pub expires_at: i64,
+}
+
+#[event]
+pub struct DelegationRevoked {
+    pub channel: Pubkey,
+    pub delegation: Pubkey,
+    pub requested_at: i64,
+    /// Delegate vouchers stay settleable until this unix time.
+    pub refundable_at: i64,
+}
+
+#[event]
+pub struct DelegationClosed {
+    pub channel: Pubkey,
+    pub delegation: Pubkey,
+    /// Total the delegate's lane paid.
+    pub settled: u64,
+    /// Cap returned to the channel's own lane.
+    pub unspent: u64,
+}
+
+/// A supply-chain hop: an upstream voucher paid straight into a downstream
+/// channel funded by the upstream recipient.
+#[event]
+pub struct SettledInto {
+    pub upstream: Pubkey,
+    /// The upstream lane the voucher named (the channel or one of its delegations).
+    pub lane: Pubkey,
+    pub downstream: Pubkey,
+    pub amount: u64,
+    /// Cumulative amount settled on the upstream lane after this hop.
+    pub settled: u64,
+    /// The downstream channel's total deposit after this hop.
+    pub downstream_deposited: u64,
+}

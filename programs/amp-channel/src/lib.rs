@@ -15,6 +15,7 @@ pub mod vault;
 pub mod voucher;
 
 use instructions::*;
+use state::DelegationTerms;
 
 declare_id!("DtxJzy2Vhg9X1Pv5R4fbNE1CdHPnkQtoFUHGdcG7EpfX");
 
@@ -51,5 +52,26 @@ pub mod amp_channel {
     /// Refunds the vault to the funder and closes both accounts once the grace period is over.
     pub fn refund(ctx: Context<Refund>) -> Result<()> {
         instructions::refund::handler(ctx)
+    }
+
+    /// Gives a sub-agent key its own lane, with a cap deposited and reserved for it.
+    pub fn delegate(ctx: Context<Delegate>, terms: DelegationTerms) -> Result<()> {
+        instructions::delegate::handler(ctx, terms)
+    }
+
+    /// Starts a delegation's grace period; its unspent cap is freed after it.
+    pub fn revoke(ctx: Context<Revoke>) -> Result<()> {
+        instructions::revoke::handler(ctx)
+    }
+
+    /// Closes a delegation (by the recipient any time, by anyone after grace).
+    pub fn close_delegation(ctx: Context<CloseDelegation>) -> Result<()> {
+        instructions::close_delegation::handler(ctx)
+    }
+
+    /// Settles an upstream voucher straight into a downstream channel that
+    /// the upstream recipient funds (agent supply chains).
+    pub fn settle_into(ctx: Context<SettleInto>) -> Result<()> {
+        instructions::settle_into::handler(ctx)
     }
 }

@@ -62,6 +62,7 @@ pub(crate) fn handler(ctx: Context<Close>, final_voucher: bool) -> Result<()> {
         let accounts = &mut *ctx.accounts;
         let event = settle_from_voucher(
             &mut accounts.channel,
+            None,
             &accounts.vault,
             &accounts.recipient_token,
             &accounts.mint,

@@ -5,7 +5,7 @@ use solana_sdk_ids::sysvar::instructions as instructions_sysvar;
 use crate::constants::VAULT_SEED;
 use crate::error::AmpError;
 use crate::events::ChannelSettled;
-use crate::state::Channel;
+use crate::state::{Channel, Delegation};
 use crate::vault::ChannelVault;
 use crate::voucher::ed25519::verified_voucher;
 
@@ -16,6 +16,11 @@ use crate::voucher::ed25519::verified_voucher;
 pub struct Settle<'info> {
     #[account(mut, has_one = mint @ AmpError::WrongMint)]
     pub channel: Box<Account<'info, Channel>>,
+
+    /// The delegate's lane when the voucher is a delegate's; absent for the
+    /// funder's own lane.
+    #[account(mut, has_one = channel @ AmpError::WrongChannel)]
+    pub delegation: Option<Box<Account<'info, Delegation>>>,
 
     #[account(mut, seeds = [VAULT_SEED, channel.key().as_ref()], bump = channel.vault_bump)]
     pub vault: Box<InterfaceAccount<'info, TokenAccount>>,
@@ -41,6 +46,7 @@ pub(crate) fn handler(ctx: Context<Settle>) -> Result<()> {
     let accounts = &mut *ctx.accounts;
     let event = settle_from_voucher(
         &mut accounts.channel,
+        accounts.delegation.as_deref_mut(),
         &accounts.vault,
         &accounts.recipient_token,
         &accounts.mint,
@@ -51,32 +57,70 @@ pub(crate) fn handler(ctx: Context<Settle>) -> Result<()> {
     Ok(())
 }
 
-/// Verifies the voucher in the preceding Ed25519SigVerify instruction against
-/// the channel and pays the recipient what it adds. Shared by `settle` and `close`.
+/// What a voucher settled on its lane.
+pub(crate) struct LaneSettlement {
+    pub lane: Pubkey,
+    pub amount: u64,
+    /// The lane's cumulative settled amount afterwards.
+    pub settled: u64,
+}
+
+/// Verifies the voucher in the preceding Ed25519SigVerify instruction for the
+/// lane it pays from (the channel's own, or `delegation`) and records it.
+pub(crate) fn record_voucher(
+    channel: &mut Account<Channel>,
+    delegation: Option<&mut Account<Delegation>>,
+    instructions: &AccountInfo,
+) -> Result<LaneSettlement> {
+    let now = Clock::get()?.unix_timestamp;
+    let channel_key = channel.key();
+    match delegation {
+        None => {
+            let voucher = verified_voucher(instructions, &channel.authorized_signer)?;
+            let amount = channel.settle(&channel_key, &voucher, now)?;
+            Ok(LaneSettlement {
+                lane: channel_key,
+                amount,
+                settled: channel.settled,
+            })
+        }
+        Some(delegation) => {
+            let voucher = verified_voucher(instructions, &delegation.delegate)?;
+            let lane = delegation.key();
+            let amount = delegation.settle(&lane, channel, &voucher, now)?;
+            Ok(LaneSettlement {
+                lane,
+                amount,
+                settled: delegation.settled,
+            })
+        }
+    }
+}
+
+/// Records the voucher and pays the recipient what it adds. Shared by
+/// `settle` and `close`.
 pub(crate) fn settle_from_voucher<'info>(
     channel: &mut Account<'info, Channel>,
+    delegation: Option<&mut Account<'info, Delegation>>,
     vault: &InterfaceAccount<'info, TokenAccount>,
     recipient_token: &InterfaceAccount<'info, TokenAccount>,
     mint: &InterfaceAccount<'info, Mint>,
     token_program: &Interface<'info, TokenInterface>,
     instructions: &AccountInfo<'info>,
 ) -> Result<ChannelSettled> {
-    let voucher = verified_voucher(instructions, &channel.authorized_signer)?;
-    let now = Clock::get()?.unix_timestamp;
-    let key = channel.key();
-    let amount = channel.settle(&key, &voucher, now)?;
+    let settlement = record_voucher(channel, delegation, instructions)?;
     ChannelVault {
         channel,
         vault,
         mint,
         token_program,
     }
-    .pay(recipient_token.to_account_info(), amount)?;
+    .pay(recipient_token.to_account_info(), settlement.amount)?;
     Ok(ChannelSettled {
-        channel: key,
-        lane: voucher.lane,
-        amount,
-        settled: channel.settled,
+        channel: channel.key(),
+        lane: settlement.lane,
+        amount: settlement.amount,
+        settled: settlement.settled,
         destination: recipient_token.key(),
     })
 }

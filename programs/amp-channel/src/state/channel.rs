@@ -1,5 +1,6 @@
 use anchor_lang::prelude::*;
 
+use super::{LaneStatus, LaneTerms};
 use crate::constants::{CHANNEL_SEED, MAX_GRACE_PERIOD, MIN_GRACE_PERIOD};
 use crate::error::AmpError;
 use crate::voucher::Voucher;
@@ -22,8 +23,14 @@ pub struct Channel {
     pub generation: u64,
     /// Total ever deposited.
     pub deposited: u64,
-    /// Total ever paid out to the recipient (cumulative of the best voucher settled).
+    /// Total ever paid out through the funder's own lane (its best voucher settled).
     pub settled: u64,
+    /// Part of `deposited` reserved for delegations: every live delegation's
+    /// cap plus what closed delegations spent. The own lane pays at most
+    /// `deposited - delegated`.
+    pub delegated: u64,
+    /// Live Delegation accounts; the channel closes only when none is left.
+    pub delegations: u16,
     /// Unix time of the funder's close request; 0 = none.
     pub close_requested_at: i64,
     /// Unix time at which the channel counts as close-requested; 0 = never.
@@ -32,17 +39,6 @@ pub struct Channel {
     pub grace_period: u32,
     pub bump: u8,
     pub vault_bump: u8,
-}
-
-/// Where a channel stands at a given time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChannelStatus {
-    /// Accepting top-ups; vouchers settle.
-    Open,
-    /// Close requested or expired: vouchers still settle until `refundable_at`.
-    Closing { refundable_at: i64 },
-    /// The grace period is over: only `refund` (or `close`) remains.
-    Refundable,
 }
 
 /// Arguments that fix a channel's terms at `open`.
@@ -62,6 +58,7 @@ impl Channel {
     /// Validates the terms and builds the account state as `open` stores it.
     pub fn new(terms: ChannelTerms, slot: u64, now: i64, bump: u8, vault_bump: u8) -> Result<Self> {
         require!(terms.deposit > 0, AmpError::ZeroAmount);
+        require_keys_neq!(terms.funder, terms.recipient, AmpError::SelfChannel);
         require!(
             (MIN_GRACE_PERIOD..=MAX_GRACE_PERIOD).contains(&terms.grace_period),
             AmpError::InvalidGracePeriod
@@ -85,6 +82,8 @@ impl Channel {
             generation: slot,
             deposited: terms.deposit,
             settled: 0,
+            delegated: 0,
+            delegations: 0,
             close_requested_at: 0,
             expires_at: terms.expires_at,
             grace_period: terms.grace_period,
@@ -104,44 +103,29 @@ impl Channel {
         ]
     }
 
-    /// When a close takes effect: the earlier of the close request and the
-    /// expiry. `None` while neither has happened yet.
-    fn close_started_at(&self, now: i64) -> Option<i64> {
-        let requested = (self.close_requested_at != 0).then_some(self.close_requested_at);
-        let expired = (self.expires_at != 0 && now >= self.expires_at).then_some(self.expires_at);
-        match (requested, expired) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+    pub fn status(&self, now: i64) -> LaneStatus {
+        LaneStatus::at(
+            self.close_requested_at,
+            self.expires_at,
+            self.grace_period,
+            now,
+        )
     }
 
-    pub fn status(&self, now: i64) -> ChannelStatus {
-        match self.close_started_at(now) {
-            None => ChannelStatus::Open,
-            Some(started) => {
-                // `open` bounds expires_at so that this cannot overflow, and a
-                // request time is a real clock reading; saturate regardless.
-                let refundable_at = started.saturating_add(i64::from(self.grace_period));
-                if now >= refundable_at {
-                    ChannelStatus::Refundable
-                } else {
-                    ChannelStatus::Closing { refundable_at }
-                }
-            }
-        }
+    /// The most the funder's own lane can ever pay: the deposit not reserved
+    /// for delegations.
+    pub fn own_lane_limit(&self) -> u64 {
+        self.deposited.saturating_sub(self.delegated)
     }
 
-    /// What the vault still owes the funder's lane, donations aside.
-    pub fn unsettled(&self) -> u64 {
-        self.deposited.saturating_sub(self.settled)
+    /// What the own lane can still pay.
+    pub fn own_lane_remaining(&self) -> u64 {
+        self.own_lane_limit().saturating_sub(self.settled)
     }
 
     pub fn top_up(&mut self, amount: u64, now: i64) -> Result<()> {
         require!(amount > 0, AmpError::ZeroAmount);
-        require!(
-            self.status(now) == ChannelStatus::Open,
-            AmpError::ChannelClosing
-        );
+        require!(self.status(now).is_open(), AmpError::ChannelClosing);
         self.deposited = self
             .deposited
             .checked_add(amount)
@@ -151,10 +135,7 @@ impl Channel {
 
     /// Starts the grace period; returns when the funder may take the refund.
     pub fn request_close(&mut self, now: i64) -> Result<i64> {
-        require!(
-            self.status(now) == ChannelStatus::Open,
-            AmpError::ChannelClosing
-        );
+        require!(self.status(now).is_open(), AmpError::ChannelClosing);
         self.close_requested_at = now;
         Ok(now.saturating_add(i64::from(self.grace_period)))
     }
@@ -162,42 +143,61 @@ impl Channel {
     /// Checks a verified voucher for this channel's own lane and records its
     /// settlement; returns the amount to pay the recipient.
     pub fn settle(&mut self, channel: &Pubkey, voucher: &Voucher, now: i64) -> Result<u64> {
-        require!(
-            self.status(now) != ChannelStatus::Refundable,
-            AmpError::GracePeriodEnded
-        );
-        require_keys_eq!(voucher.lane, *channel, AmpError::WrongLane);
-        require!(
-            voucher.generation == self.generation,
-            AmpError::WrongGeneration
-        );
-        require!(!voucher.is_expired(now), AmpError::VoucherExpired);
-        require!(voucher.cumulative > self.settled, AmpError::StaleVoucher);
-        require!(
-            voucher.cumulative <= self.deposited,
-            AmpError::VoucherExceedsDeposit
-        );
-        let amount = voucher
-            .cumulative
-            .checked_sub(self.settled)
-            .ok_or(AmpError::ArithmeticOverflow)?;
+        let amount = LaneTerms {
+            address: channel,
+            generation: self.generation,
+            settled: self.settled,
+            limit: self.own_lane_limit(),
+            over_limit: AmpError::VoucherExceedsDeposit,
+            status: self.status(now),
+        }
+        .settlement(voucher, now)?;
         self.settled = voucher.cumulative;
         Ok(amount)
     }
 
+    /// Reserves `cap` freshly deposited tokens for a new delegation.
+    pub fn add_delegation(&mut self, cap: u64, now: i64) -> Result<()> {
+        self.top_up(cap, now)?;
+        self.delegated = self
+            .delegated
+            .checked_add(cap)
+            .ok_or(AmpError::ArithmeticOverflow)?;
+        self.delegations = self
+            .delegations
+            .checked_add(1)
+            .ok_or(AmpError::ArithmeticOverflow)?;
+        Ok(())
+    }
+
+    /// Returns a closed delegation's unspent cap to the own lane.
+    pub fn release_delegation(&mut self, unspent: u64) -> Result<()> {
+        self.delegated = self
+            .delegated
+            .checked_sub(unspent)
+            .ok_or(AmpError::ArithmeticOverflow)?;
+        self.delegations = self
+            .delegations
+            .checked_sub(1)
+            .ok_or(AmpError::ArithmeticOverflow)?;
+        Ok(())
+    }
+
     /// The recipient may close at any time except in the creation slot: a
     /// channel re-opened at the same address then always gets a new generation.
+    /// Every delegation must be closed first, so that no account is stranded.
     pub fn check_close(&self, slot: u64) -> Result<()> {
         require!(slot > self.generation, AmpError::ChannelTooYoung);
+        require!(self.delegations == 0, AmpError::DelegationsOutstanding);
         Ok(())
     }
 
     /// Anyone may refund once the grace period after a close request or expiry is over.
     pub fn check_refund(&self, slot: u64, now: i64) -> Result<()> {
         match self.status(now) {
-            ChannelStatus::Open => err!(AmpError::CloseNotRequested),
-            ChannelStatus::Closing { .. } => err!(AmpError::GracePeriodNotOver),
-            ChannelStatus::Refundable => self.check_close(slot),
+            LaneStatus::Open => err!(AmpError::CloseNotRequested),
+            LaneStatus::Closing { .. } => err!(AmpError::GracePeriodNotOver),
+            LaneStatus::Refundable => self.check_close(slot),
         }
     }
 }
@@ -244,7 +244,7 @@ mod tests {
     #[test]
     fn account_fits_the_size_goal() {
         assert!(8 + Channel::INIT_SPACE <= MAX_CHANNEL_ACCOUNT_LEN);
-        assert_eq!(8 + Channel::INIT_SPACE, 190);
+        assert_eq!(8 + Channel::INIT_SPACE, 200);
     }
 
     #[test]
@@ -336,7 +336,7 @@ mod tests {
         assert_eq!(c.request_close(NOW).unwrap(), NOW + 3_600);
         assert_eq!(
             c.status(NOW),
-            ChannelStatus::Closing {
+            LaneStatus::Closing {
                 refundable_at: NOW + 3_600
             }
         );
@@ -366,10 +366,10 @@ mod tests {
         let mut t = terms();
         t.expires_at = NOW + 100;
         let mut c = Channel::new(t, SLOT, NOW, 0, 0).unwrap();
-        assert_eq!(c.status(NOW + 99), ChannelStatus::Open);
+        assert_eq!(c.status(NOW + 99), LaneStatus::Open);
         assert_eq!(
             c.status(NOW + 100),
-            ChannelStatus::Closing {
+            LaneStatus::Closing {
                 refundable_at: NOW + 3_700
             }
         );
@@ -385,7 +385,7 @@ mod tests {
         // A request before expiry wins when it is earlier.
         let mut c = Channel::new(t, SLOT, NOW, 0, 0).unwrap();
         c.request_close(NOW + 10).unwrap();
-        assert_eq!(c.status(NOW + 3_610), ChannelStatus::Refundable);
+        assert_eq!(c.status(NOW + 3_610), LaneStatus::Refundable);
     }
 
     #[test]

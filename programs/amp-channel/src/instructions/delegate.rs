@@ -1,0 +1,85 @@
+use anchor_lang::prelude::*;
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+
+use crate::constants::{DELEGATION_SEED, VAULT_SEED};
+use crate::error::AmpError;
+use crate::events::DelegationCreated;
+use crate::state::{Channel, Delegation, DelegationTerms};
+use crate::vault;
+
+/// Gives a sub-agent key its own lane. The cap is deposited now rather than
+/// carved out of the existing deposit: a carve-out would shrink the backing of
+/// own-lane vouchers the recipient has already accepted (SPEC safety property 2).
+#[event_cpi]
+#[derive(Accounts)]
+#[instruction(terms: DelegationTerms)]
+pub struct Delegate<'info> {
+    #[account(mut)]
+    pub funder: Signer<'info>,
+
+    #[account(
+        mut,
+        has_one = funder @ AmpError::NotFunder,
+        has_one = mint @ AmpError::WrongMint,
+    )]
+    pub channel: Box<Account<'info, Channel>>,
+
+    #[account(
+        init,
+        payer = funder,
+        space = 8 + Delegation::INIT_SPACE,
+        seeds = [DELEGATION_SEED, channel.key().as_ref(), terms.delegate.as_ref()],
+        bump,
+    )]
+    pub delegation: Box<Account<'info, Delegation>>,
+
+    #[account(mut, seeds = [VAULT_SEED, channel.key().as_ref()], bump = channel.vault_bump)]
+    pub vault: Box<InterfaceAccount<'info, TokenAccount>>,
+
+    #[account(mut, constraint = funder_token.mint == channel.mint @ AmpError::WrongMint)]
+    pub funder_token: Box<InterfaceAccount<'info, TokenAccount>>,
+
+    #[account(constraint = *mint.to_account_info().owner == token_program.key() @ AmpError::WrongTokenProgram)]
+    pub mint: Box<InterfaceAccount<'info, Mint>>,
+
+    pub token_program: Interface<'info, TokenInterface>,
+    pub system_program: Program<'info, System>,
+}
+
+pub(crate) fn handler(ctx: Context<Delegate>, terms: DelegationTerms) -> Result<()> {
+    let clock = Clock::get()?;
+    let accounts = &mut *ctx.accounts;
+    let delegation = Delegation::new(
+        accounts.channel.key(),
+        &accounts.channel,
+        terms,
+        clock.slot,
+        clock.unix_timestamp,
+        ctx.bumps.delegation,
+    )?;
+    accounts
+        .channel
+        .add_delegation(terms.cap, clock.unix_timestamp)?;
+    accounts.delegation.set_inner(delegation);
+
+    vault::deposit(
+        &accounts.token_program,
+        &accounts.mint,
+        &accounts.funder_token,
+        &accounts.vault,
+        &accounts.funder,
+        terms.cap,
+    )?;
+
+    let delegation = &accounts.delegation;
+    let event = DelegationCreated {
+        channel: delegation.channel,
+        delegation: delegation.key(),
+        delegate: delegation.delegate,
+        cap: delegation.cap,
+        generation: delegation.generation,
+        expires_at: delegation.expires_at,
+    };
+    emit_cpi!(event);
+    Ok(())
+}
