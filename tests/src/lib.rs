@@ -174,30 +174,83 @@ impl Harness {
 
     /// The associated token account of `owner` for the test mint (created if needed).
     pub async fn token_account(&mut self, owner: &Pubkey) -> Pubkey {
-        let payer = self.bank.payer().pubkey();
-        let token_program = self.token_program();
-        self.bank
-            .process(
-                &[create_associated_token_account_idempotent(
-                    &payer,
-                    owner,
-                    &self.mint,
-                    &token_program,
-                )],
-                &[],
-            )
-            .await
-            .expect("creating a token account");
-        let address = pda::associated_token(owner, &self.mint, &token_program);
+        let mint = self.main_mint();
+        let address = self.associated_account(&mint, owner).await;
         self.track(address);
         address
     }
 
     /// Mints new tokens of the test mint into `account`.
     pub async fn mint_to(&mut self, account: &Pubkey, amount: u64) {
+        let mint = self.main_mint();
+        self.mint_into(&mint, account, amount).await;
+        self.minted += amount;
+    }
+
+    /// The harness's own mint, in the form [`OtherMint`] helpers take.
+    fn main_mint(&self) -> OtherMint {
+        OtherMint {
+            mint: self.mint,
+            token_program: self.token_program(),
+        }
+    }
+
+    /// Authority over minting and freezing of the test mint and of every [`Harness::other_mint`].
+    pub fn mint_authority(&self) -> &Keypair {
+        &self.mint_authority
+    }
+
+    /// Another mint of `kind` (same authority as the test mint), for attacks
+    /// with a wrong mint and for Token-2022 extensions; see [`create_mint`].
+    /// Its tokens stay outside [`Harness::assert_conserved`].
+    pub async fn other_mint(
+        &mut self,
+        kind: TokenKind,
+        extensions: &[ExtensionType],
+        init: impl FnOnce(&Pubkey) -> Vec<Instruction>,
+    ) -> OtherMint {
+        let authority = self.mint_authority.insecure_clone();
+        let mint = create_mint(&mut self.bank, kind, &authority, extensions, init).await;
+        OtherMint {
+            mint,
+            token_program: kind.program_id(),
+        }
+    }
+
+    /// The associated token account of `owner` for another mint (created if
+    /// needed), watched so that [`Harness::expect_failure`] sees any change to it.
+    pub async fn other_token_account(&mut self, mint: &OtherMint, owner: &Pubkey) -> Pubkey {
+        let address = self.associated_account(mint, owner).await;
+        self.watch(address);
+        address
+    }
+
+    /// Mints tokens of another mint into `account` (not counted as minted).
+    pub async fn mint_other(&mut self, mint: &OtherMint, account: &Pubkey, amount: u64) {
+        self.mint_into(mint, account, amount).await;
+    }
+
+    async fn associated_account(&mut self, mint: &OtherMint, owner: &Pubkey) -> Pubkey {
+        let payer = self.bank.payer().pubkey();
+        self.bank
+            .process(
+                &[create_associated_token_account_idempotent(
+                    &payer,
+                    owner,
+                    &mint.mint,
+                    &mint.token_program,
+                )],
+                &[],
+            )
+            .await
+            .expect("creating a token account");
+        pda::associated_token(owner, &mint.mint, &mint.token_program)
+    }
+
+    async fn mint_into(&mut self, mint: &OtherMint, account: &Pubkey, amount: u64) {
         let ix = spl_token_2022_interface::instruction::mint_to_checked(
-            &self.token_program(),
-            &self.mint,
+            &mint.token_program,
+            &mint.mint,
             account,
             &self.mint_authority.pubkey(),
             &[],
@@ -210,7 +263,6 @@ impl Harness {
             .process(&[ix], &[&authority])
             .await
             .expect("minting");
-        self.minted += amount;
     }
 
     /// A funded wallet with a token account holding `tokens`.
@@ -235,6 +287,16 @@ impl Harness {
         if !self.watched.contains(&address) {
             self.watched.push(address);
         }
+    }
+
+    /// Watches a channel's accounts (before or after they exist): their
+    /// lamports and bytes, and the vault's balance when it holds the test mint.
+    pub fn watch_channel(&mut self, keys: &ChannelKeys) {
+        if keys.mint == self.mint {
+            self.track(keys.vault);
+        }
+        self.watch(keys.channel);
+        self.watch(keys.vault);
     }
 
     pub fn next_nonce(&mut self) -> u64 {
@@ -287,9 +349,7 @@ impl Harness {
         let keys = self.keys(&funder.key(), &args.recipient, args.nonce);
         let open = ix::open(&keys, funder.token, args);
         self.bank.process(&[open], &[&funder.wallet]).await?;
-        self.track(keys.vault);
-        self.watch(keys.channel);
-        self.watch(keys.vault);
+        self.watch_channel(&keys);
         let generation = self
             .channel(&keys.channel)
             .await
@@ -330,6 +390,33 @@ impl Harness {
     ) -> Result<(), BankError> {
         let ixs = self.settle_ixs(lane, signer, voucher, destination);
         self.bank.process(&ixs, &[]).await
+    }
+
+    /// A plain token transfer of the test mint by `from` (a payment, a donation).
+    pub async fn transfer(&mut self, from: &Party, to: &Pubkey, amount: u64) {
+        let ix = spl_token_2022_interface::instruction::transfer_checked(
+            &self.token_program(),
+            &from.token,
+            &self.mint,
+            to,
+            &from.key(),
+            &[],
+            amount,
+            DECIMALS,
+        )
+        .expect("transfer instruction");
+        self.bank
+            .process(&[ix], &[&from.wallet])
+            .await
+            .expect("transfer");
+    }
+
+    /// The funder's close request, which must succeed.
+    pub async fn request_close(&mut self, lane: &Lane, funder: &Keypair) {
+        self.bank
+            .process(&[ix::request_close(&lane.keys)], &[funder])
+            .await
+            .expect("request_close");
     }
 
     /// Balances of every tracked token account, lamports of every watched
@@ -400,6 +487,79 @@ impl Harness {
             .base
             .supply;
         assert_eq!(supply, self.minted, "mint supply disagrees");
+    }
+}
+
+/// Tokens the [`Fixture`]'s funder starts with.
+pub const FUNDS: u64 = 10_000;
+/// The [`Fixture`] channel's deposit.
+pub const DEPOSIT: u64 = 1_000;
+
+/// A mint other than the harness's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OtherMint {
+    pub mint: Pubkey,
+    pub token_program: Pubkey,
+}
+
+/// The scene most attacks start from: a funder holding [`FUNDS`], a recipient
+/// holding nothing, and an open channel between them with [`DEPOSIT`].
+pub struct Fixture {
+    pub h: Harness,
+    pub funder: Party,
+    pub recipient: Party,
+    pub lane: Lane,
+}
+
+impl Fixture {
+    pub async fn new(kind: TokenKind) -> Self {
+        let mut h = Harness::new(kind).await;
+        let funder = h.party(FUNDS).await;
+        let recipient = h.party(0).await;
+        let lane = h.open(&funder, &recipient, DEPOSIT).await;
+        Self {
+            h,
+            funder,
+            recipient,
+            lane,
+        }
+    }
+
+    /// `[ed25519, settle]` of the funder's voucher for `cumulative`, paying the recipient.
+    pub fn settle_ixs(&self, seq: u64, cumulative: u64) -> Vec<Instruction> {
+        let voucher = self.lane.voucher(seq, cumulative);
+        self.h.settle_ixs(
+            &self.lane,
+            &self.funder.wallet,
+            &voucher,
+            &self.recipient.token,
+        )
+    }
+
+    /// Settles the funder's voucher for `cumulative`, which must succeed.
+    pub async fn settle(&mut self, seq: u64, cumulative: u64) {
+        let ixs = self.settle_ixs(seq, cumulative);
+        self.h.bank.process(&ixs, &[]).await.expect("settle");
+    }
+
+    /// The funder's close request, which must succeed.
+    pub async fn request_close(&mut self) {
+        self.h.request_close(&self.lane, &self.funder.wallet).await;
+    }
+
+    /// The recipient's cooperative close without a final voucher.
+    pub fn close_ix(&self) -> Instruction {
+        ix::close(
+            &self.lane.keys,
+            self.recipient.token,
+            self.funder.token,
+            false,
+        )
+    }
+
+    /// The permissionless refund into the funder's own token account.
+    pub fn refund_ix(&self) -> Instruction {
+        ix::refund(&self.lane.keys, self.funder.token)
     }
 }
 
