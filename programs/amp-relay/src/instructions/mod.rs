@@ -1,0 +1,9 @@
+//! One file per instruction: its accounts, their checks, and its handler.
+
+pub mod forward;
+pub mod init_relay;
+pub mod open_downstream;
+
+pub use forward::*;
+pub use init_relay::*;
+pub use open_downstream::*;
