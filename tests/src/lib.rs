@@ -513,10 +513,19 @@ pub struct Fixture {
 
 impl Fixture {
     pub async fn new(kind: TokenKind) -> Self {
+        Self::with_terms(kind, |_, _| {}).await
+    }
+
+    /// The fixture with its channel's open arguments adjusted by `terms`
+    /// (which may read the harness, for example its clock).
+    pub async fn with_terms(kind: TokenKind, terms: impl FnOnce(&Harness, &mut OpenArgs)) -> Self {
         let mut h = Harness::new(kind).await;
         let funder = h.party(FUNDS).await;
         let recipient = h.party(0).await;
-        let lane = h.open(&funder, &recipient, DEPOSIT).await;
+        let nonce = h.next_nonce();
+        let mut args = h.open_args(&recipient.key(), nonce, DEPOSIT);
+        terms(&h, &mut args);
+        let lane = h.open_with(&funder, args).await.expect("open");
         Self {
             h,
             funder,

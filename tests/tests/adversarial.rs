@@ -45,6 +45,14 @@ fn signed(f: &Fixture, cumulative: u64) -> Instruction {
     sign(&f.funder.wallet, &f.lane.voucher(1, cumulative))
 }
 
+/// Seconds from opening until the channel of [`expiring`] expires.
+const EXPIRY: i64 = 100;
+
+/// The fixture with a channel that expires [`EXPIRY`] seconds after opening.
+async fn expiring(kind: TokenKind) -> Fixture {
+    Fixture::with_terms(kind, |h, args| args.expires_at = h.bank.now() + EXPIRY).await
+}
+
 /// Moves the clock to the end of a grace period that starts now.
 fn past_grace(h: &mut Harness) {
     h.bank.advance_time(i64::from(GRACE));
@@ -122,18 +130,12 @@ async fn voucher_signed_by_a_stranger() {
 #[tokio::test]
 async fn funder_signature_when_a_hot_key_is_the_signer() {
     for kind in TokenKind::ALL {
-        let mut h = Harness::new(kind).await;
-        let funder = h.party(FUNDS).await;
-        let recipient = h.party(0).await;
-        let nonce = h.next_nonce();
-        let mut args = h.open_args(&recipient.key(), nonce, DEPOSIT);
-        args.authorized_signer = Some(Keypair::new().pubkey());
-        let lane = h.open_with(&funder, args).await.unwrap();
-        let voucher = lane.voucher(1, 500);
-        let ixs = h.settle_ixs(&lane, &funder.wallet, &voucher, &recipient.token);
-        h.expect_failure(&ixs, &[], amp(AmpError::WrongSigner))
+        let hot = Keypair::new().pubkey();
+        let mut f = Fixture::with_terms(kind, |_, args| args.authorized_signer = Some(hot)).await;
+        let ixs = f.settle_ixs(1, 500);
+        f.h.expect_failure(&ixs, &[], amp(AmpError::WrongSigner))
             .await;
-        h.assert_conserved().await;
+        f.h.assert_conserved().await;
     }
 }
 
@@ -416,22 +418,16 @@ async fn refund_without_a_close_request() {
 #[tokio::test]
 async fn refund_before_expiry_plus_grace() {
     for kind in TokenKind::ALL {
-        let mut h = Harness::new(kind).await;
-        let funder = h.party(FUNDS).await;
-        let recipient = h.party(0).await;
-        let nonce = h.next_nonce();
-        let mut args = h.open_args(&recipient.key(), nonce, DEPOSIT);
-        args.expires_at = h.bank.now() + 100;
-        let lane = h.open_with(&funder, args).await.unwrap();
-        let refund = ix::refund(&lane.keys, funder.token);
-        h.bank.advance_time(99);
-        h.expect_failure(&[refund.clone()], &[], amp(AmpError::CloseNotRequested))
+        let mut f = expiring(kind).await;
+        let refund = [f.refund_ix()];
+        f.h.bank.advance_time(EXPIRY - 1);
+        f.h.expect_failure(&refund, &[], amp(AmpError::CloseNotRequested))
             .await;
         // One second before expiry + grace.
-        h.bank.advance_time(i64::from(GRACE));
-        h.expect_failure(&[refund], &[], amp(AmpError::GracePeriodNotOver))
+        f.h.bank.advance_time(i64::from(GRACE));
+        f.h.expect_failure(&refund, &[], amp(AmpError::GracePeriodNotOver))
             .await;
-        h.assert_conserved().await;
+        f.h.assert_conserved().await;
     }
 }
 
@@ -451,34 +447,16 @@ async fn settle_after_the_grace_period() {
 #[tokio::test]
 async fn settle_after_expiry_plus_grace() {
     for kind in TokenKind::ALL {
-        let mut h = Harness::new(kind).await;
-        let funder = h.party(FUNDS).await;
-        let recipient = h.party(0).await;
-        let nonce = h.next_nonce();
-        let mut args = h.open_args(&recipient.key(), nonce, DEPOSIT);
-        args.expires_at = h.bank.now() + 100;
-        let lane = h.open_with(&funder, args).await.unwrap();
+        let mut f = expiring(kind).await;
         // Expired but within grace: the recipient still gets paid.
-        h.bank.advance_time(100);
-        h.settle(
-            &lane,
-            &funder.wallet,
-            &lane.voucher(1, 200),
-            &recipient.token,
-        )
-        .await
-        .unwrap();
-        h.bank.advance_time(i64::from(GRACE));
-        let ixs = h.settle_ixs(
-            &lane,
-            &funder.wallet,
-            &lane.voucher(2, 500),
-            &recipient.token,
-        );
-        h.expect_failure(&ixs, &[], amp(AmpError::GracePeriodEnded))
+        f.h.bank.advance_time(EXPIRY);
+        f.settle(1, 200).await;
+        f.h.bank.advance_time(i64::from(GRACE));
+        let ixs = f.settle_ixs(2, 500);
+        f.h.expect_failure(&ixs, &[], amp(AmpError::GracePeriodEnded))
             .await;
-        assert_eq!(h.tokens(&recipient.token).await, 200);
-        h.assert_conserved().await;
+        assert_eq!(f.h.tokens(&f.recipient.token).await, 200);
+        f.h.assert_conserved().await;
     }
 }
 
@@ -566,15 +544,15 @@ async fn a_closed_channel_accepts_nothing() {
     for kind in TokenKind::ALL {
         let mut f = Fixture::new(kind).await;
         f.settle(1, 100).await;
-        let close = f.close_ix();
+        let close = [f.close_ix()];
         f.h.bank
-            .process(&[close.clone()], &[&f.recipient.wallet])
+            .process(&close, &[&f.recipient.wallet])
             .await
             .unwrap();
         let gone = || anchor(ErrorCode::AccountNotInitialized);
         let settle = f.settle_ixs(2, 200);
         f.h.expect_failure(&settle, &[], gone()).await;
-        f.h.expect_failure(&[close], &[&f.recipient.wallet], gone())
+        f.h.expect_failure(&close, &[&f.recipient.wallet], gone())
             .await;
         let top_up = ix::top_up(&f.lane.keys, f.funder.token, 100);
         f.h.expect_failure(&[top_up], &[&f.funder.wallet], gone())
@@ -608,21 +586,23 @@ async fn top_up_after_a_close_request() {
 #[tokio::test]
 async fn top_up_and_close_request_after_expiry() {
     for kind in TokenKind::ALL {
-        let mut h = Harness::new(kind).await;
-        let funder = h.party(FUNDS).await;
-        let recipient = h.party(0).await;
-        let nonce = h.next_nonce();
-        let mut args = h.open_args(&recipient.key(), nonce, DEPOSIT);
-        args.expires_at = h.bank.now() + 100;
-        let lane = h.open_with(&funder, args).await.unwrap();
-        h.bank.advance_time(100);
-        let top_up = ix::top_up(&lane.keys, funder.token, 100);
-        h.expect_failure(&[top_up], &[&funder.wallet], amp(AmpError::ChannelClosing))
-            .await;
-        let request = ix::request_close(&lane.keys);
-        h.expect_failure(&[request], &[&funder.wallet], amp(AmpError::ChannelClosing))
-            .await;
-        h.assert_conserved().await;
+        let mut f = expiring(kind).await;
+        f.h.bank.advance_time(EXPIRY);
+        let top_up = ix::top_up(&f.lane.keys, f.funder.token, 100);
+        f.h.expect_failure(
+            &[top_up],
+            &[&f.funder.wallet],
+            amp(AmpError::ChannelClosing),
+        )
+        .await;
+        let request = ix::request_close(&f.lane.keys);
+        f.h.expect_failure(
+            &[request],
+            &[&f.funder.wallet],
+            amp(AmpError::ChannelClosing),
+        )
+        .await;
+        f.h.assert_conserved().await;
     }
 }
 
