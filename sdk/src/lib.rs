@@ -1,10 +1,15 @@
 //! The AMP Rust SDK: everything agents, services and tools need to use AMP
 //! payment channels, built on the program crate's own types.
 
+pub mod decimal;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+pub mod headers;
 pub mod instructions;
+pub mod keypair;
+pub mod manifest;
 pub mod pda;
+pub mod voucher;
 
 /// The program crate, re-exported so users need one dependency.
 pub use amp_channel as program;

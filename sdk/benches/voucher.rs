@@ -1,0 +1,182 @@
+//! Voucher and credential costs, against a bare ed25519-dalek verification.
+//!
+//! The baseline is what any server must do per request with ed25519-dalek
+//! alone: decompress the lane signer's 32-byte key (it comes from chain
+//! state, so a server holds bytes, not a decompressed point) and run
+//! `verify_strict` over the 68 voucher bytes. `credential_parse_verify`
+//! does that plus reading five headers (two of them base58) and rebuilding
+//! the voucher; the goal is at most 1.2 times the baseline.
+//! `bare_dalek_verify_prepared_key` (key decompressed once, outside the loop)
+//! is shown for reference only: no server can skip the decompression
+//! without caching keys.
+//!
+//! After Criterion's runs, the ratio is measured again with the two
+//! operations interleaved in alternating batches, which cancels most of
+//! the drift of a shared machine, and printed.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use amp_sdk::headers::Credential;
+use amp_sdk::voucher::{self, SignedVoucher, Voucher, VoucherSigner, VOUCHER_LEN};
+use anchor_lang::prelude::Pubkey;
+use criterion::{criterion_group, Criterion};
+use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+use http::HeaderMap;
+
+struct Fixture {
+    key: SigningKey,
+    signer: Pubkey,
+    voucher: Voucher,
+    signature: [u8; 64],
+    message: [u8; VOUCHER_LEN],
+    headers: HeaderMap,
+}
+
+fn fixture() -> Fixture {
+    let key = SigningKey::from_bytes(&[0x5a; 32]);
+    let voucher = Voucher {
+        lane: Pubkey::new_from_array([0xc3; 32]),
+        generation: 345_678_901,
+        seq: 1_234_567,
+        cumulative: 987_654_321_000,
+        expires_at: 1_900_000_000,
+    };
+    let signed = SignedVoucher::sign(&key, voucher);
+    let mut headers = HeaderMap::new();
+    Credential::from(signed).write(&mut headers);
+    Fixture {
+        signer: key.voucher_pubkey(),
+        key,
+        voucher,
+        signature: signed.signature,
+        message: voucher.to_bytes(),
+        headers,
+    }
+}
+
+fn bare_verify(signer: &[u8; 32], message: &[u8; VOUCHER_LEN], signature: &[u8; 64]) {
+    VerifyingKey::from_bytes(signer)
+        .unwrap()
+        .verify_strict(message, &Signature::from_bytes(signature))
+        .unwrap();
+}
+
+fn parse_verify(headers: &HeaderMap, signer: &Pubkey, generation: u64) -> SignedVoucher {
+    Credential::from_headers(headers)
+        .unwrap()
+        .verify(signer, generation)
+        .unwrap()
+}
+
+fn benches(c: &mut Criterion) {
+    let f = fixture();
+    let generation = f.voucher.generation;
+    let mut g = c.benchmark_group("voucher");
+    g.bench_function("sign", |b| {
+        b.iter(|| SignedVoucher::sign(&f.key, black_box(f.voucher)))
+    });
+    g.bench_function("verify", |b| {
+        b.iter(|| voucher::verify(black_box(&f.signer), black_box(&f.voucher), &f.signature))
+    });
+    g.bench_function("credential_build", |b| {
+        b.iter(|| {
+            let mut headers = HeaderMap::new();
+            Credential::sign(&f.key, black_box(&f.voucher)).write(&mut headers);
+            headers
+        })
+    });
+    g.bench_function("credential_parse", |b| {
+        b.iter(|| Credential::from_headers(black_box(&f.headers)).unwrap())
+    });
+    g.bench_function("credential_parse_verify", |b| {
+        b.iter(|| parse_verify(black_box(&f.headers), black_box(&f.signer), generation))
+    });
+    g.bench_function("bare_dalek_verify", |b| {
+        b.iter(|| {
+            bare_verify(
+                black_box(f.signer.as_array()),
+                black_box(&f.message),
+                &f.signature,
+            )
+        })
+    });
+    let prepared = VerifyingKey::from_bytes(f.signer.as_array()).unwrap();
+    let signature = Signature::from_bytes(&f.signature);
+    g.bench_function("bare_dalek_verify_prepared_key", |b| {
+        b.iter(|| {
+            black_box(&prepared)
+                .verify_strict(black_box(&f.message), &signature)
+                .unwrap()
+        })
+    });
+    g.finish();
+}
+
+/// Median time per operation of `op` and `baseline`, timed in alternating batches.
+fn interleaved(mut op: impl FnMut(), mut baseline: impl FnMut()) -> (Duration, Duration) {
+    const BATCH: u32 = 100;
+    const ROUNDS: usize = 41;
+    let mut times = [Vec::with_capacity(ROUNDS), Vec::with_capacity(ROUNDS)];
+    let mut run = |f: &mut dyn FnMut(), slot: usize| {
+        let start = Instant::now();
+        for _ in 0..BATCH {
+            f();
+        }
+        times[slot].push(start.elapsed() / BATCH);
+    };
+    for round in 0..ROUNDS {
+        // Alternate which goes first so neither always follows the other.
+        if round % 2 == 0 {
+            run(&mut op, 0);
+            run(&mut baseline, 1);
+        } else {
+            run(&mut baseline, 1);
+            run(&mut op, 0);
+        }
+    }
+    let [mut a, mut b] = times;
+    a.sort();
+    b.sort();
+    (a[ROUNDS / 2], b[ROUNDS / 2])
+}
+
+fn report_ratio() {
+    let f = fixture();
+    let generation = f.voucher.generation;
+    let (amp, bare) = interleaved(
+        || {
+            black_box(parse_verify(
+                black_box(&f.headers),
+                black_box(&f.signer),
+                generation,
+            ));
+        },
+        || {
+            bare_verify(
+                black_box(f.signer.as_array()),
+                black_box(&f.message),
+                &f.signature,
+            )
+        },
+    );
+    println!(
+        "ratio credential_parse_verify / bare_dalek_verify (interleaved medians): \
+         {:?} / {:?} = {:.3} (goal <= 1.2)",
+        amp,
+        bare,
+        amp.as_secs_f64() / bare.as_secs_f64()
+    );
+}
+
+criterion_group!(voucher_benches, benches);
+
+fn main() {
+    voucher_benches();
+    Criterion::default().configure_from_args().final_summary();
+    // `cargo bench` passes --bench; `cargo test --benches` runs each benchmark
+    // once as a smoke test and needs no ratio.
+    if std::env::args().any(|arg| arg == "--bench") {
+        report_ratio();
+    }
+}

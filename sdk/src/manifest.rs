@@ -1,0 +1,398 @@
+//! The JSON documents of AMP's HTTP side (SPEC section 5): the manifest a
+//! service publishes at [`MANIFEST_PATH`], and the error body (with its code
+//! and HTTP status) of every refused request.
+//!
+//! Amounts are decimal strings of the mint's smallest unit
+//! ([`crate::decimal::u64_string`]) because a u64 does not survive a
+//! JavaScript number; addresses are base58 strings.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use anchor_lang::prelude::Pubkey;
+use http::StatusCode;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Where a service publishes its manifest.
+pub const MANIFEST_PATH: &str = "/.well-known/amp.json";
+/// Where a client asks for a cooperative close (with a credential).
+pub const CLOSE_PATH: &str = "/.well-known/amp/close";
+/// The protocol version this crate speaks.
+pub const AMP_VERSION: &str = "1";
+
+/// What a service accepts and charges: everything a client needs to open a
+/// lane that the service will take.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`AMP_VERSION`].
+    pub amp_version: String,
+    /// The cluster, e.g. `solana:devnet`.
+    pub network: String,
+    /// The AMP program the service settles with.
+    #[serde(with = "base58")]
+    pub program_id: Pubkey,
+    /// The channel recipient a lane must pay.
+    #[serde(with = "base58")]
+    pub recipient: Pubkey,
+    /// Accepted mints.
+    pub mints: Vec<MintInfo>,
+    /// Smallest deposit the service accepts.
+    #[serde(with = "crate::decimal::u64_string")]
+    pub min_deposit: u64,
+    /// Shortest grace period (seconds) the service accepts: it needs that
+    /// long to settle after a close request.
+    pub min_grace_period: u32,
+    /// Most the service serves beyond the highest amount the client signed.
+    #[serde(with = "crate::decimal::u64_string")]
+    pub credit: u64,
+    pub pricing: Pricing,
+}
+
+/// An accepted mint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MintInfo {
+    #[serde(with = "base58")]
+    pub mint: Pubkey,
+    pub decimals: u8,
+    /// For display only; a mint may have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+}
+
+/// Prices: a default, and per-route overrides keyed by request path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pricing {
+    pub default: Price,
+    /// Sorted, so a manifest serialises the same way every time.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub routes: BTreeMap<String, Price>,
+}
+
+/// A rate in the mint's smallest unit per [`PricingMode`] unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Price {
+    pub mode: PricingMode,
+    #[serde(with = "crate::decimal::u64_string")]
+    pub rate: u64,
+}
+
+/// What a rate is charged per.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PricingMode {
+    PerCall,
+    PerSecond,
+    PerByte,
+    /// Units the handler reports.
+    PerToken,
+}
+
+/// The `error` field of an error body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// A header is missing or unparsable.
+    Malformed,
+    /// No credential, or the lane does not exist.
+    NoChannel,
+    /// The amount is below what is owed plus this request's price, or above
+    /// what the lane can pay.
+    Underfunded,
+    /// The lane pays another recipient, an unaccepted mint, or has too short
+    /// a grace period.
+    WrongChannel,
+    /// The signature does not verify against the lane's signer.
+    InvalidSig,
+    /// The voucher expired.
+    Expired,
+    /// The seq is not above the last accepted one.
+    InvalidSeq,
+    /// The lane is closing or closed.
+    Closed,
+    /// Server policy.
+    RateExceeded,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 9] = [
+        ErrorCode::Malformed,
+        ErrorCode::NoChannel,
+        ErrorCode::Underfunded,
+        ErrorCode::WrongChannel,
+        ErrorCode::InvalidSig,
+        ErrorCode::Expired,
+        ErrorCode::InvalidSeq,
+        ErrorCode::Closed,
+        ErrorCode::RateExceeded,
+    ];
+
+    /// The code as it appears in JSON.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Malformed => "AMP_MALFORMED",
+            ErrorCode::NoChannel => "AMP_NO_CHANNEL",
+            ErrorCode::Underfunded => "AMP_UNDERFUNDED",
+            ErrorCode::WrongChannel => "AMP_WRONG_CHANNEL",
+            ErrorCode::InvalidSig => "AMP_INVALID_SIG",
+            ErrorCode::Expired => "AMP_EXPIRED",
+            ErrorCode::InvalidSeq => "AMP_INVALID_SEQ",
+            ErrorCode::Closed => "AMP_CLOSED",
+            ErrorCode::RateExceeded => "AMP_RATE_EXCEEDED",
+        }
+    }
+
+    /// The HTTP status that answers this code (the one place it is decided).
+    pub const fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::Malformed => StatusCode::BAD_REQUEST,
+            ErrorCode::NoChannel | ErrorCode::Underfunded | ErrorCode::WrongChannel => {
+                StatusCode::PAYMENT_REQUIRED
+            }
+            ErrorCode::InvalidSig | ErrorCode::Expired => StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidSeq => StatusCode::CONFLICT,
+            ErrorCode::Closed => StatusCode::GONE,
+            ErrorCode::RateExceeded => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text is not one of the AMP error codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown AMP error code")]
+pub struct UnknownErrorCode;
+
+impl FromStr for ErrorCode {
+    type Err = UnknownErrorCode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|code| code.as_str() == s)
+            .ok_or(UnknownErrorCode)
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(FromStrVisitor::<ErrorCode>::new("an AMP error code"))
+    }
+}
+
+/// The JSON body of every AMP error response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorCode,
+    /// For people; clients act on `error`.
+    pub message: String,
+    /// The amount the voucher must reach.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::decimal::u64_string::option"
+    )]
+    pub required: Option<u64>,
+    /// What the lane owes so far.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::decimal::u64_string::option"
+    )]
+    pub owed: Option<u64>,
+    /// Sent with 402 so that the client can open a lane.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Manifest>,
+}
+
+impl ErrorBody {
+    pub fn new(error: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            error,
+            message: message.into(),
+            required: None,
+            owed: None,
+            manifest: None,
+        }
+    }
+
+    pub fn with_required(mut self, required: u64) -> Self {
+        self.required = Some(required);
+        self
+    }
+
+    pub fn with_owed(mut self, owed: u64) -> Self {
+        self.owed = Some(owed);
+        self
+    }
+
+    pub fn with_manifest(mut self, manifest: Manifest) -> Self {
+        self.manifest = Some(manifest);
+        self
+    }
+
+    /// The response status, from [`ErrorCode::status`].
+    pub fn status(&self) -> StatusCode {
+        self.error.status()
+    }
+}
+
+/// Deserialises a borrowed string through [`FromStr`] without allocating.
+struct FromStrVisitor<T> {
+    expecting: &'static str,
+    target: std::marker::PhantomData<T>,
+}
+
+impl<T> FromStrVisitor<T> {
+    const fn new(expecting: &'static str) -> Self {
+        Self {
+            expecting,
+            target: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: FromStr> serde::de::Visitor<'_> for FromStrVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
+        text.parse()
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(text), &self))
+    }
+}
+
+/// Serde helper: a [`Pubkey`] as a base58 string.
+mod base58 {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(key: &Pubkey, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(key)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Pubkey, D::Error> {
+        deserializer.deserialize_str(FromStrVisitor::<Pubkey>::new("a base58 address"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SPEC section 5's example, verbatim.
+    const SPEC_EXAMPLE: &str = r#"{
+  "amp_version": "1",
+  "network": "solana:devnet",
+  "program_id": "<base58>",
+  "recipient": "<base58>",
+  "mints": [{ "mint": "<base58>", "decimals": 6, "symbol": "USDC" }],
+  "min_deposit": "1000000",
+  "min_grace_period": 3600,
+  "credit": "1000",
+  "pricing": {
+    "default": { "mode": "per_call", "rate": "100" },
+    "routes": { "/v1/chat": { "mode": "per_token", "rate": "2" } }
+  }
+}"#;
+
+    /// The example with its `<base58>` placeholders filled in: a placeholder
+    /// is not an address and is rightly refused.
+    fn spec_example() -> String {
+        SPEC_EXAMPLE.replace("<base58>", &amp_channel::ID.to_string())
+    }
+
+    #[test]
+    fn spec_example_round_trips() {
+        let text = spec_example();
+        let manifest: Manifest = serde_json::from_str(&text).unwrap();
+        assert_eq!(manifest.program_id, amp_channel::ID);
+        assert_eq!(manifest.min_deposit, 1_000_000);
+        assert_eq!(manifest.min_grace_period, 3600);
+        assert_eq!(manifest.credit, 1000);
+        assert_eq!(
+            manifest.pricing.default,
+            Price {
+                mode: PricingMode::PerCall,
+                rate: 100
+            }
+        );
+        assert_eq!(
+            manifest.pricing.routes["/v1/chat"],
+            Price {
+                mode: PricingMode::PerToken,
+                rate: 2
+            }
+        );
+        assert_eq!(manifest.mints[0].symbol.as_deref(), Some("USDC"));
+        let reserialised = serde_json::to_value(&manifest).unwrap();
+        let original: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(reserialised, original);
+    }
+
+    #[test]
+    fn placeholders_and_numbers_for_amounts_are_refused() {
+        let err = serde_json::from_str::<Manifest>(SPEC_EXAMPLE).unwrap_err();
+        assert!(err.to_string().contains("base58"), "{err}");
+        let numeric = spec_example().replace(r#""1000000""#, "1000000");
+        assert!(serde_json::from_str::<Manifest>(&numeric).is_err());
+        let mode = spec_example().replace("per_call", "PerCall");
+        assert!(serde_json::from_str::<Manifest>(&mode).is_err());
+    }
+
+    #[test]
+    fn codes_statuses_and_strings() {
+        let expected = [
+            ("AMP_MALFORMED", 400),
+            ("AMP_NO_CHANNEL", 402),
+            ("AMP_UNDERFUNDED", 402),
+            ("AMP_WRONG_CHANNEL", 402),
+            ("AMP_INVALID_SIG", 401),
+            ("AMP_EXPIRED", 401),
+            ("AMP_INVALID_SEQ", 409),
+            ("AMP_CLOSED", 410),
+            ("AMP_RATE_EXCEEDED", 429),
+        ];
+        for (code, (text, status)) in ErrorCode::ALL.into_iter().zip(expected) {
+            assert_eq!(code.as_str(), text);
+            assert_eq!(code.status().as_u16(), status);
+            assert_eq!(text.parse::<ErrorCode>(), Ok(code));
+            assert_eq!(serde_json::to_value(code).unwrap(), text);
+        }
+        assert_eq!("AMP_NOPE".parse::<ErrorCode>(), Err(UnknownErrorCode));
+        assert!(serde_json::from_str::<ErrorCode>(r#""amp_malformed""#).is_err());
+    }
+
+    #[test]
+    fn error_body_skips_absent_context() {
+        let body = ErrorBody::new(ErrorCode::InvalidSeq, "seq 3 is not above 5");
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"error":"AMP_INVALID_SEQ","message":"seq 3 is not above 5"}"#
+        );
+        assert_eq!(body.status(), StatusCode::CONFLICT);
+
+        let manifest: Manifest = serde_json::from_str(&spec_example()).unwrap();
+        let body = ErrorBody::new(ErrorCode::Underfunded, "amount too low")
+            .with_required(1_200)
+            .with_owed(1_100)
+            .with_manifest(manifest);
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(json["required"], "1200");
+        assert_eq!(json["owed"], "1100");
+        assert_eq!(json["manifest"]["credit"], "1000");
+        assert_eq!(serde_json::from_value::<ErrorBody>(json).unwrap(), body);
+    }
+}
