@@ -153,6 +153,17 @@ impl Harness {
         self.kind.program_id()
     }
 
+    /// Sends lamports from the bank's payer to any address (a "gift" no
+    /// instruction of the program asked for).
+    pub async fn transfer_lamports(&mut self, to: &Pubkey, lamports: u64) {
+        let payer = self.bank.payer().pubkey();
+        let gift = solana_system_interface::instruction::transfer(&payer, to, lamports);
+        self.bank
+            .process(&[gift], &[])
+            .await
+            .expect("sending lamports");
+    }
+
     /// A new wallet holding [`WALLET_LAMPORTS`].
     pub async fn wallet(&mut self) -> Keypair {
         let wallet = Keypair::new();

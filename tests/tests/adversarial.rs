@@ -812,10 +812,7 @@ async fn open_twice_at_the_same_address() {
         f.settle(1, 100).await;
         let args = f.h.open_args(&f.recipient.key(), f.lane.nonce, DEPOSIT);
         let keys = f.lane.keys;
-        // Anchor's `init` takes an account holding lamports for a pre-funded
-        // one and asks the system program for `CreateAccountAllowPrefund`,
-        // which this runtime's system program refuses as unknown.
-        let expected = Expected::Instruction(InstructionError::InvalidInstructionData);
+        let expected = Expected::Amp(AmpError::AccountExists);
         let open = ix::open(&keys, f.funder.token, args);
         f.h.expect_failure(&[open], &[&f.funder.wallet], expected)
             .await;

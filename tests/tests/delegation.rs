@@ -293,7 +293,7 @@ async fn channel_cannot_close_while_delegations_live() {
         s.h.bank.advance_time(i64::from(GRACE));
         let refund = ix::refund(&s.lane.keys, s.funder.token);
         s.h.expect_failure(
-            &[refund.clone()],
+            std::slice::from_ref(&refund),
             &[],
             Expected::Amp(AmpError::DelegationsOutstanding),
         )
@@ -365,5 +365,27 @@ async fn recreated_delegation_has_a_new_generation() {
     let ixs = s.settle_ixs(&s.delegate, &old);
     s.h.expect_failure(&ixs, &[], Expected::Amp(AmpError::WrongGeneration))
         .await;
+    s.h.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn lamports_sent_ahead_do_not_block_a_delegation() {
+    let mut s = Setup::new(TokenKind::Token).await;
+    let next = Keypair::new();
+    let address = pda::delegation(&s.lane.keys.channel, &next.pubkey()).0;
+    s.h.transfer_lamports(&address, 1_000_000).await;
+    let terms = DelegationTerms {
+        delegate: next.pubkey(),
+        cap: 50,
+        expires_at: 0,
+    };
+    s.h.bank
+        .process(
+            &[ix::delegate(&s.lane.keys, s.funder.token, terms)],
+            &[&s.funder.wallet],
+        )
+        .await
+        .unwrap();
+    assert_eq!(delegation(&mut s.h, &address).await.unwrap().cap, 50);
     s.h.assert_conserved().await;
 }

@@ -6,7 +6,6 @@
 use amp_channel::error::AmpError;
 use amp_sdk::instructions as ix;
 use amp_tests::*;
-use solana_signer::Signer;
 
 /// What a third party sends into the vault.
 const DONATION: u64 = 777;
@@ -109,12 +108,8 @@ async fn lamports_sent_to_the_channel_and_vault_go_to_the_funder() {
         let mut f = Fixture::new(kind).await;
         let keys = f.lane.keys;
         let rent = f.h.lamports(&keys.channel).await + f.h.lamports(&keys.vault).await;
-        let payer = f.h.bank.payer().pubkey();
-        let gifts = [
-            solana_system_interface::instruction::transfer(&payer, &keys.channel, 1_000_000),
-            solana_system_interface::instruction::transfer(&payer, &keys.vault, 2_000_000),
-        ];
-        f.h.bank.process(&gifts, &[]).await.unwrap();
+        f.h.transfer_lamports(&keys.channel, 1_000_000).await;
+        f.h.transfer_lamports(&keys.vault, 2_000_000).await;
         let funder_lamports = f.h.lamports(&f.funder.key()).await;
 
         let close = f.close_ix();
@@ -141,9 +136,7 @@ async fn lamports_sent_ahead_to_a_channels_addresses_do_not_block_open() {
             let nonce = f.h.next_nonce();
             let keys = f.h.keys(&f.funder.key(), &f.recipient.key(), nonce);
             let target = if vault { keys.vault } else { keys.channel };
-            let payer = f.h.bank.payer().pubkey();
-            let gift = solana_system_interface::instruction::transfer(&payer, &target, 1_000_000);
-            f.h.bank.process(&[gift], &[]).await.unwrap();
+            f.h.transfer_lamports(&target, 1_000_000).await;
             let funder_lamports = f.h.lamports(&f.funder.key()).await;
 
             let args = f.h.open_args(&f.recipient.key(), nonce, DEPOSIT);

@@ -87,4 +87,8 @@ pub enum AmpError {
     NotDownstream,
     #[msg("settling into this channel would pay the upstream funder back")]
     SupplyChainCycle,
+
+    // --- account creation ---
+    #[msg("the account already exists")]
+    AccountExists,
 }

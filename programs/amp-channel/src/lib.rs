@@ -8,6 +8,7 @@ use anchor_lang::prelude::*;
 pub mod constants;
 pub mod error;
 pub mod events;
+pub mod init;
 pub mod instructions;
 pub mod mint;
 pub mod state;

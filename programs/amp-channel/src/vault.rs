@@ -66,7 +66,7 @@ pub fn deposit<'info>(
     token_program: &Interface<'info, TokenInterface>,
     mint: &InterfaceAccount<'info, Mint>,
     from: &InterfaceAccount<'info, TokenAccount>,
-    vault: &InterfaceAccount<'info, TokenAccount>,
+    vault: &AccountInfo<'info>,
     funder: &Signer<'info>,
     amount: u64,
 ) -> Result<()> {
@@ -76,7 +76,7 @@ pub fn deposit<'info>(
             TransferChecked {
                 from: from.to_account_info(),
                 mint: mint.to_account_info(),
-                to: vault.to_account_info(),
+                to: vault.clone(),
                 authority: funder.to_account_info(),
             },
         ),

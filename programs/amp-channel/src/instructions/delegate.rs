@@ -4,6 +4,7 @@ use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 use crate::constants::{DELEGATION_SEED, VAULT_SEED};
 use crate::error::AmpError;
 use crate::events::DelegationCreated;
+use crate::init::{create_pda_account, write_account};
 use crate::state::{Channel, Delegation, DelegationTerms};
 use crate::vault;
 
@@ -24,14 +25,14 @@ pub struct Delegate<'info> {
     )]
     pub channel: Box<Account<'info, Channel>>,
 
+    /// CHECK: the Delegation PDA (seeds checked), created by the handler
+    /// (see [`crate::init`] for why not by Anchor's `init`).
     #[account(
-        init,
-        payer = funder,
-        space = 8 + Delegation::INIT_SPACE,
+        mut,
         seeds = [DELEGATION_SEED, channel.key().as_ref(), terms.delegate.as_ref()],
         bump,
     )]
-    pub delegation: Box<Account<'info, Delegation>>,
+    pub delegation: UncheckedAccount<'info>,
 
     #[account(mut, seeds = [VAULT_SEED, channel.key().as_ref()], bump = channel.vault_bump)]
     pub vault: Box<InterfaceAccount<'info, TokenAccount>>,
@@ -60,21 +61,36 @@ pub(crate) fn handler(ctx: Context<Delegate>, terms: DelegationTerms) -> Result<
     accounts
         .channel
         .add_delegation(terms.cap, clock.unix_timestamp)?;
-    accounts.delegation.set_inner(delegation);
+
+    let channel_key = accounts.channel.key();
+    let delegation_info = accounts.delegation.to_account_info();
+    create_pda_account(
+        &accounts.funder.to_account_info(),
+        &delegation_info,
+        8 + Delegation::INIT_SPACE,
+        &crate::ID,
+        &[
+            DELEGATION_SEED,
+            channel_key.as_ref(),
+            terms.delegate.as_ref(),
+            &[delegation.bump],
+        ],
+        &accounts.system_program.to_account_info(),
+    )?;
+    write_account(&delegation_info, &delegation)?;
 
     vault::deposit(
         &accounts.token_program,
         &accounts.mint,
         &accounts.funder_token,
-        &accounts.vault,
+        &accounts.vault.to_account_info(),
         &accounts.funder,
         terms.cap,
     )?;
 
-    let delegation = &accounts.delegation;
     let event = DelegationCreated {
         channel: delegation.channel,
-        delegation: delegation.key(),
+        delegation: delegation_info.key(),
         delegate: delegation.delegate,
         cap: delegation.cap,
         generation: delegation.generation,

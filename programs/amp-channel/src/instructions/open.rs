@@ -1,9 +1,10 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+use anchor_spl::token_interface::{self, InitializeAccount3, Mint, TokenAccount, TokenInterface};
 
 use crate::constants::{CHANNEL_SEED, VAULT_SEED};
 use crate::error::AmpError;
 use crate::events::ChannelOpened;
+use crate::init::{create_pda_account, token_account_len, write_account};
 use crate::mint::check_mint_supported;
 use crate::state::{Channel, ChannelTerms};
 use crate::vault;
@@ -22,6 +23,8 @@ pub struct OpenArgs {
     pub authorized_signer: Option<Pubkey>,
 }
 
+/// The Channel and its Vault are created by the handler rather than by
+/// Anchor's `init` (see [`crate::init`]), after the mint has been checked.
 #[event_cpi]
 #[derive(Accounts)]
 #[instruction(args: OpenArgs)]
@@ -30,25 +33,17 @@ pub struct Open<'info> {
     #[account(mut)]
     pub funder: Signer<'info>,
 
+    /// CHECK: the Channel PDA (seeds checked), created by the handler.
     #[account(
-        init,
-        payer = funder,
-        space = 8 + Channel::INIT_SPACE,
+        mut,
         seeds = [CHANNEL_SEED, funder.key().as_ref(), args.recipient.as_ref(), &args.nonce.to_le_bytes()],
         bump,
     )]
-    pub channel: Box<Account<'info, Channel>>,
+    pub channel: UncheckedAccount<'info>,
 
-    #[account(
-        init,
-        payer = funder,
-        seeds = [VAULT_SEED, channel.key().as_ref()],
-        bump,
-        token::mint = mint,
-        token::authority = channel,
-        token::token_program = token_program,
-    )]
-    pub vault: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// CHECK: the Vault PDA (seeds checked), created by the handler.
+    #[account(mut, seeds = [VAULT_SEED, channel.key().as_ref()], bump)]
+    pub vault: UncheckedAccount<'info>,
 
     #[account(mut, constraint = funder_token.mint == mint.key() @ AmpError::WrongMint)]
     pub funder_token: Box<InterfaceAccount<'info, TokenAccount>>,
@@ -61,14 +56,15 @@ pub struct Open<'info> {
 }
 
 pub(crate) fn handler(ctx: Context<Open>, args: OpenArgs) -> Result<()> {
-    check_mint_supported(&ctx.accounts.mint.to_account_info())?;
+    let accounts = &ctx.accounts;
+    check_mint_supported(&accounts.mint.to_account_info())?;
     let clock = Clock::get()?;
-    let funder = ctx.accounts.funder.key();
+    let funder = accounts.funder.key();
     let channel = Channel::new(
         ChannelTerms {
             funder,
             recipient: args.recipient,
-            mint: ctx.accounts.mint.key(),
+            mint: accounts.mint.key(),
             authorized_signer: args.authorized_signer.unwrap_or(funder),
             nonce: args.nonce,
             deposit: args.deposit,
@@ -80,21 +76,57 @@ pub(crate) fn handler(ctx: Context<Open>, args: OpenArgs) -> Result<()> {
         ctx.bumps.channel,
         ctx.bumps.vault,
     )?;
-    ctx.accounts.channel.set_inner(channel);
 
-    let accounts = &ctx.accounts;
+    let funder_info = accounts.funder.to_account_info();
+    let system_program = accounts.system_program.to_account_info();
+    let channel_info = accounts.channel.to_account_info();
+    let nonce = args.nonce.to_le_bytes();
+    create_pda_account(
+        &funder_info,
+        &channel_info,
+        8 + Channel::INIT_SPACE,
+        &crate::ID,
+        &[
+            CHANNEL_SEED,
+            funder.as_ref(),
+            args.recipient.as_ref(),
+            &nonce,
+            &[channel.bump],
+        ],
+        &system_program,
+    )?;
+    write_account(&channel_info, &channel)?;
+
+    let vault_info = accounts.vault.to_account_info();
+    let mint_info = accounts.mint.to_account_info();
+    create_pda_account(
+        &funder_info,
+        &vault_info,
+        token_account_len(&mint_info)?,
+        &accounts.token_program.key(),
+        &[VAULT_SEED, channel_info.key.as_ref(), &[channel.vault_bump]],
+        &system_program,
+    )?;
+    token_interface::initialize_account3(CpiContext::new(
+        accounts.token_program.key(),
+        InitializeAccount3 {
+            account: vault_info.clone(),
+            mint: mint_info,
+            authority: channel_info.clone(),
+        },
+    ))?;
+
     vault::deposit(
         &accounts.token_program,
         &accounts.mint,
         &accounts.funder_token,
-        &accounts.vault,
+        &vault_info,
         &accounts.funder,
         args.deposit,
     )?;
 
-    let channel = &accounts.channel;
     emit_cpi!(ChannelOpened {
-        channel: channel.key(),
+        channel: channel_info.key(),
         funder,
         recipient: channel.recipient,
         mint: channel.mint,

@@ -40,7 +40,7 @@ pub(crate) fn handler(ctx: Context<TopUp>, amount: u64) -> Result<()> {
         &accounts.token_program,
         &accounts.mint,
         &accounts.funder_token,
-        &accounts.vault,
+        &accounts.vault.to_account_info(),
         &accounts.funder,
         amount,
     )?;
