@@ -8,17 +8,26 @@
 //! unstable (hence the `deprecated` allowance below).
 #![allow(deprecated)]
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
 use anchor_lang::event::EVENT_IX_TAG_LE;
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::{account_info::AccountInfo, entrypoint::ProgramResult};
+use async_trait::async_trait;
 use solana_account::Account;
 use solana_clock::Clock;
+use solana_hash::Hash;
 use solana_instruction::Instruction;
 use solana_keypair::Keypair;
 use solana_program_test::{processor, BanksClientError, ProgramTest, ProgramTestContext};
+use solana_signature::Signature;
 use solana_signer::Signer;
 use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
+use tokio::sync::Mutex;
+
+use crate::chain::{self, Chain, ChainError, TxSigner};
 
 /// What the embedded bank can answer instead of a result.
 #[derive(Debug, thiserror::Error)]
@@ -41,15 +50,40 @@ impl From<BanksClientError> for BankError {
     }
 }
 
+impl From<BankError> for ChainError {
+    fn from(err: BankError) -> Self {
+        match err {
+            // Callers with a transaction in hand use `chain::transaction_failed`,
+            // which also names the signature and the failing program.
+            BankError::Transaction(error) => {
+                chain::transaction_failed(Signature::default(), error, &[], vec![])
+            }
+            BankError::Bank(message) => ChainError::Bank(message),
+        }
+    }
+}
+
 /// A running bank with its own virtual clock.
 ///
 /// Every transaction lands in a slot of its own (so identical transactions
 /// never collide on a signature, and a channel is never opened and closed in
 /// separate transactions of one slot), at the unix time of the virtual clock,
 /// which only moves when told to.
+///
+/// Cloning is cheap and yields another handle to the same bank and clock, so
+/// a server task and a client task can share one (for example as
+/// `Arc<dyn Chain>`); transactions are processed one at a time.
+#[derive(Clone)]
 pub struct EmbeddedBank {
-    ctx: ProgramTestContext,
-    now: i64,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Async lock: a transaction holds it across the bank's own awaits.
+    ctx: Mutex<ProgramTestContext>,
+    /// A copy of the context's payer, readable without the lock.
+    payer: Keypair,
+    now: AtomicI64,
 }
 
 impl EmbeddedBank {
@@ -62,41 +96,57 @@ impl EmbeddedBank {
             .await
             .expect("a fresh bank has a clock");
         Self {
-            ctx,
-            now: clock.unix_timestamp,
+            inner: Arc::new(Inner {
+                payer: ctx.payer.insecure_clone(),
+                ctx: Mutex::new(ctx),
+                now: AtomicI64::new(clock.unix_timestamp),
+            }),
         }
     }
 
     /// The genesis account, rich in SOL; pays every transaction's fee.
     pub fn payer(&self) -> &Keypair {
-        &self.ctx.payer
+        &self.inner.payer
     }
 
     /// The virtual clock's unix time.
     pub fn now(&self) -> i64 {
-        self.now
+        self.inner.now.load(Ordering::SeqCst)
     }
 
     /// Moves the virtual clock (takes effect from the next transaction on).
-    pub fn advance_time(&mut self, seconds: i64) {
-        self.now += seconds;
+    pub fn advance_time(&self, seconds: i64) {
+        self.inner.now.fetch_add(seconds, Ordering::SeqCst);
+    }
+
+    /// Sets the virtual clock (takes effect from the next transaction on).
+    pub fn set_time(&self, unix_timestamp: i64) {
+        self.inner.now.store(unix_timestamp, Ordering::SeqCst);
     }
 
     /// Current slot of the working bank.
-    pub async fn slot(&mut self) -> Result<u64, BankError> {
-        let clock: Clock = self.ctx.banks_client.get_sysvar().await?;
+    pub async fn slot(&self) -> Result<u64, BankError> {
+        let ctx = self.inner.ctx.lock().await;
+        let clock: Clock = ctx.banks_client.get_sysvar().await?;
         Ok(clock.slot)
     }
 
     /// Signs with the payer and `signers` and processes the transaction in a
     /// new slot at the virtual clock's time.
+    ///
+    /// Unlike [`Chain::send`], this does not enforce the packet size limit,
+    /// so tests can also reach the program with transactions no cluster would carry.
     pub async fn process(
-        &mut self,
+        &self,
         instructions: &[Instruction],
         signers: &[&Keypair],
     ) -> Result<(), BankError> {
-        let tx = self.next_transaction(instructions, signers).await?;
-        Ok(self.ctx.banks_client.process_transaction(tx).await?)
+        let signers = as_tx_signers(signers);
+        let mut ctx = self.inner.ctx.lock().await;
+        let tx = self
+            .next_transaction(&mut ctx, instructions, &signers)
+            .await?;
+        Ok(ctx.banks_client.process_transaction(tx).await?)
     }
 
     /// Like [`process`](Self::process), and returns the Anchor events the
@@ -104,16 +154,16 @@ impl EmbeddedBank {
     /// discriminator then Borsh data). The transaction is simulated first, on
     /// the same state, because only simulation reports inner instructions.
     pub async fn process_with_events(
-        &mut self,
+        &self,
         instructions: &[Instruction],
         signers: &[&Keypair],
     ) -> Result<Vec<Vec<u8>>, BankError> {
-        let tx = self.next_transaction(instructions, signers).await?;
-        let simulation = self
-            .ctx
-            .banks_client
-            .simulate_transaction(tx.clone())
+        let signers = as_tx_signers(signers);
+        let mut ctx = self.inner.ctx.lock().await;
+        let tx = self
+            .next_transaction(&mut ctx, instructions, &signers)
             .await?;
+        let simulation = ctx.banks_client.simulate_transaction(tx.clone()).await?;
         if let Some(Err(err)) = simulation.result {
             return Err(err.into());
         }
@@ -131,45 +181,106 @@ impl EmbeddedBank {
                     .map(<[u8]>::to_vec)
             })
             .collect();
-        self.ctx.banks_client.process_transaction(tx).await?;
+        ctx.banks_client.process_transaction(tx).await?;
         Ok(events)
     }
 
     /// Reads an account (`None` when it does not exist).
-    pub async fn account(&mut self, address: &Pubkey) -> Result<Option<Account>, BankError> {
-        Ok(self.ctx.banks_client.get_account(*address).await?)
+    pub async fn account(&self, address: &Pubkey) -> Result<Option<Account>, BankError> {
+        let ctx = self.inner.ctx.lock().await;
+        Ok(ctx.banks_client.get_account(*address).await?)
     }
 
     /// Lamports held by an address (0 when it does not exist).
-    pub async fn lamports(&mut self, address: &Pubkey) -> Result<u64, BankError> {
-        Ok(self.ctx.banks_client.get_balance(*address).await?)
+    pub async fn lamports(&self, address: &Pubkey) -> Result<u64, BankError> {
+        let ctx = self.inner.ctx.lock().await;
+        Ok(ctx.banks_client.get_balance(*address).await?)
     }
 
     /// Moves to a new slot, stamps it with the virtual time, and signs.
     async fn next_transaction(
-        &mut self,
+        &self,
+        ctx: &mut ProgramTestContext,
         instructions: &[Instruction],
-        signers: &[&Keypair],
+        signers: &[&TxSigner],
     ) -> Result<Transaction, BankError> {
-        let mut clock: Clock = self.ctx.banks_client.get_sysvar().await?;
-        self.ctx
-            .warp_to_slot(clock.slot + 1)
-            .map_err(|e| BankError::Bank(format!("{e:?}")))?;
-        clock.slot += 1;
-        clock.unix_timestamp = self.now;
-        self.ctx.set_sysvar(&clock);
-        let mut all: Vec<&Keypair> = vec![&self.ctx.payer];
-        all.extend(
-            signers
-                .iter()
-                .copied()
-                .filter(|k| k.pubkey() != self.ctx.payer.pubkey()),
-        );
-        let mut tx = Transaction::new_with_payer(instructions, Some(&self.ctx.payer.pubkey()));
-        tx.try_sign(&all, self.ctx.last_blockhash)
-            .map_err(|e| BankError::Bank(format!("signing: {e}")))?;
+        let mut tx = chain::unsigned_transaction(&self.inner.payer.pubkey(), instructions);
+        let blockhash = self.next_slot(ctx).await?;
+        tx.try_sign(
+            &chain::with_fee_payer(&self.inner.payer, signers),
+            blockhash,
+        )
+        .map_err(|e| BankError::Bank(format!("signing: {e}")))?;
         Ok(tx)
     }
+
+    /// Moves the bank to a new slot at the virtual clock's time; returns the
+    /// blockhash to sign with.
+    async fn next_slot(&self, ctx: &mut ProgramTestContext) -> Result<Hash, BankError> {
+        let mut clock: Clock = ctx.banks_client.get_sysvar().await?;
+        ctx.warp_to_slot(clock.slot + 1)
+            .map_err(|e| BankError::Bank(format!("{e:?}")))?;
+        clock.slot += 1;
+        clock.unix_timestamp = self.now();
+        ctx.set_sysvar(&clock);
+        Ok(ctx.last_blockhash)
+    }
+}
+
+#[async_trait]
+impl Chain for EmbeddedBank {
+    fn fee_payer(&self) -> Pubkey {
+        self.inner.payer.pubkey()
+    }
+
+    async fn account(&self, address: &Pubkey) -> Result<Option<Account>, ChainError> {
+        Ok(EmbeddedBank::account(self, address).await?)
+    }
+
+    /// The bank's slot, and the virtual clock's time: what the next
+    /// transaction will see, even when the clock moved since the last one.
+    async fn clock(&self) -> Result<Clock, ChainError> {
+        let ctx = self.inner.ctx.lock().await;
+        let mut clock: Clock = ctx
+            .banks_client
+            .get_sysvar()
+            .await
+            .map_err(BankError::from)?;
+        clock.unix_timestamp = self.now();
+        Ok(clock)
+    }
+
+    /// Processes at once (the bank confirms synchronously), enforcing the
+    /// packet size limit like a real cluster.
+    async fn send(
+        &self,
+        instructions: &[Instruction],
+        signers: &[&TxSigner],
+    ) -> Result<Signature, ChainError> {
+        let mut tx = chain::unsigned_transaction(&self.inner.payer.pubkey(), instructions);
+        chain::check_size(&tx)?;
+        let mut ctx = self.inner.ctx.lock().await;
+        let blockhash = self.next_slot(&mut ctx).await?;
+        tx.try_sign(
+            &chain::with_fee_payer(&self.inner.payer, signers),
+            blockhash,
+        )?;
+        let signature = tx.signatures[0];
+        tracing::debug!(%signature, instructions = instructions.len(), "embedded bank: processing");
+        match ctx.banks_client.process_transaction(tx).await {
+            Ok(()) => Ok(signature),
+            Err(err) => Err(match BankError::from(err) {
+                BankError::Transaction(error) => {
+                    chain::transaction_failed(signature, error, instructions, vec![])
+                }
+                BankError::Bank(message) => ChainError::Bank(message),
+            }),
+        }
+    }
+}
+
+fn as_tx_signers<'a>(signers: &[&'a Keypair]) -> Vec<&'a TxSigner> {
+    signers.iter().map(|k| *k as &TxSigner).collect()
 }
 
 /// A `ProgramTest` with the AMP program loaded natively as a builtin.

@@ -1,6 +1,7 @@
 //! The AMP Rust SDK: everything agents, services and tools need to use AMP
 //! payment channels, built on the program crate's own types.
 
+pub mod chain;
 pub mod decimal;
 #[cfg(feature = "embedded")]
 pub mod embedded;
@@ -9,6 +10,8 @@ pub mod instructions;
 pub mod keypair;
 pub mod manifest;
 pub mod pda;
+pub mod rpc;
+pub mod transactions;
 pub mod voucher;
 
 /// The program crate, re-exported so users need one dependency.

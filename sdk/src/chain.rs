@@ -1,0 +1,481 @@
+//! One async interface to a Solana cluster, shared by the agent client, the
+//! service middleware and the CLI: read accounts and the clock, send a
+//! transaction and learn how it ended.
+//!
+//! Two implementations ship with the SDK: [`EmbeddedBank`](crate::embedded::EmbeddedBank)
+//! (an in-process bank, for tests and demos) and [`RpcChain`](crate::rpc::RpcChain)
+//! (a JSON-RPC node: localnet, devnet, mainnet).
+//!
+//! The trait uses [`async_trait`](mod@async_trait) rather than native `async fn` in traits
+//! because callers hold it as `Arc<dyn Chain>` (a server and its settlement
+//! task share one), and native async trait methods are not dyn-compatible.
+//! The boxed futures are `Send`, so they can be spawned on a multi-threaded
+//! tokio runtime; one allocation per call is nothing beside a network round trip.
+
+use std::sync::Arc;
+
+use amp_channel::error::AmpError;
+use amp_channel::state::Channel;
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::{AccountDeserialize, Owner};
+use anchor_spl::token_interface::TokenAccount;
+use async_trait::async_trait;
+use solana_account::Account;
+use solana_clock::Clock;
+use solana_instruction::error::InstructionError;
+use solana_instruction::Instruction;
+use solana_signature::Signature;
+use solana_signer::{Signer, SignerError};
+use solana_transaction::Transaction;
+use solana_transaction_error::TransactionError;
+
+/// A transaction signer a [`Chain`] can hold across an `await`: any
+/// [`Signer`] that may be shared between threads (a `Keypair`, a remote signer).
+pub type TxSigner = dyn Signer + Send + Sync;
+
+/// The largest serialised transaction a cluster accepts (one network packet).
+pub const MAX_TRANSACTION_SIZE: usize = solana_packet::PACKET_DATA_SIZE;
+
+/// An async view of a Solana cluster.
+#[async_trait]
+pub trait Chain: Send + Sync {
+    /// The account that pays every transaction's fee and signs it first.
+    fn fee_payer(&self) -> Pubkey;
+
+    /// Reads an account; `None` when it does not exist.
+    async fn account(&self, address: &Pubkey) -> Result<Option<Account>, ChainError>;
+
+    /// The cluster's clock: the current slot and the unix time programs see.
+    async fn clock(&self) -> Result<Clock, ChainError>;
+
+    /// Builds a transaction from `instructions`, signs it with the fee payer
+    /// and `signers` over a fresh blockhash, sends it and waits for its
+    /// outcome at the chain's commitment. `Ok` means it landed and succeeded.
+    async fn send(
+        &self,
+        instructions: &[Instruction],
+        signers: &[&TxSigner],
+    ) -> Result<Signature, ChainError>;
+
+    /// Reads and decodes a Channel account; `None` once it is closed (or never was).
+    async fn channel(&self, address: &Pubkey) -> Result<Option<Channel>, ChainError> {
+        let account = self.account(address).await?;
+        account
+            .map(|account| decode_anchor::<Channel>(address, &account))
+            .transpose()
+    }
+
+    /// The token amount of an SPL Token or Token-2022 account; `None` when
+    /// the account does not exist.
+    async fn token_balance(&self, token_account: &Pubkey) -> Result<Option<u64>, ChainError> {
+        let Some(account) = self.account(token_account).await? else {
+            return Ok(None);
+        };
+        Ok(Some(decode_token_account(token_account, &account)?.amount))
+    }
+}
+
+/// Typed reads on top of [`Chain::account`]; generic, hence not part of the
+/// dyn-compatible trait, and available on every `Chain` including `dyn Chain`.
+pub trait ChainExt: Chain {
+    /// Reads and decodes any account of the AMP program (Channel, and the
+    /// account types added later) — or of any Anchor program, by its `Owner`.
+    fn anchor_account<T: AccountDeserialize + Owner + Send>(
+        &self,
+        address: &Pubkey,
+    ) -> impl std::future::Future<Output = Result<Option<T>, ChainError>> + Send {
+        async move {
+            let account = self.account(address).await?;
+            account
+                .map(|account| decode_anchor::<T>(address, &account))
+                .transpose()
+        }
+    }
+
+    /// The token program (SPL Token or Token-2022) that owns `mint`, which
+    /// [`ChannelKeys`](crate::instructions::ChannelKeys) need.
+    fn mint_token_program(
+        &self,
+        mint: &Pubkey,
+    ) -> impl std::future::Future<Output = Result<Pubkey, ChainError>> + Send {
+        async move {
+            let account = self
+                .account(mint)
+                .await?
+                .ok_or_else(|| invalid(mint, "mint", "account does not exist"))?;
+            if !is_token_program(&account.owner) {
+                return Err(invalid(
+                    mint,
+                    "mint",
+                    &format!("owned by {}, not a token program", account.owner),
+                ));
+            }
+            anchor_spl::token_interface::Mint::try_deserialize(&mut account.data.as_slice())
+                .map_err(|e| invalid(mint, "mint", &e.to_string()))?;
+            Ok(account.owner)
+        }
+    }
+}
+
+impl<C: Chain + ?Sized> ChainExt for C {}
+
+/// Why a [`Chain`] call did not give an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The runtime or a program refused the transaction (at preflight or on
+    /// chain). Nothing it did took effect (a fee is still paid once it is in a block).
+    #[error("transaction {} failed: {}", .0.signature, describe(&.0.error, .0.program))]
+    Transaction(Box<TransactionFailure>),
+    /// The transaction was sent but its outcome is unknown: it may still land
+    /// until its blockhash expires. Check the signature before resending.
+    #[error("transaction {signature} not confirmed: {reason}")]
+    Unconfirmed {
+        signature: Signature,
+        reason: String,
+    },
+    /// The transaction's blockhash expired before it landed: it never will,
+    /// so building and sending it again is safe.
+    #[error("transaction {signature} expired before it landed")]
+    Expired { signature: Signature },
+    /// The transaction cannot fit in one packet, so no cluster would take it.
+    #[error("transaction is {size} bytes, over the {max}-byte limit")]
+    TransactionTooLarge { size: usize, max: usize },
+    /// No answer from the node: refused, unresolvable or timed out.
+    #[error("cannot reach {endpoint}: {reason}")]
+    Unreachable { endpoint: String, reason: String },
+    /// The node answered with an error or with something unreadable.
+    #[error("RPC error{}: {message}", .code.map(|c| format!(" {c}")).unwrap_or_default())]
+    Rpc {
+        /// The JSON-RPC error code, when the node sent one.
+        code: Option<i64>,
+        message: String,
+    },
+    /// An account exists but is not what the caller asked to decode.
+    #[error("account {address} is not a valid {expected}: {reason}")]
+    InvalidAccount {
+        address: Pubkey,
+        expected: &'static str,
+        reason: String,
+    },
+    /// A signer refused or lacked a key the transaction needs.
+    #[error("signing failed: {0}")]
+    Signing(#[from] SignerError),
+    /// The embedded bank failed (it should not).
+    #[error("embedded bank: {0}")]
+    Bank(String),
+}
+
+/// A refused transaction: its signature, the runtime's verdict, and what
+/// else the chain could tell (boxed in [`ChainError`] to keep results small).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionFailure {
+    pub signature: Signature,
+    pub error: TransactionError,
+    /// The program of the failing instruction, when the error names one.
+    pub program: Option<Pubkey>,
+    /// Program logs, when the chain returned them (RPC preflight failures).
+    pub logs: Vec<String>,
+}
+
+impl ChainError {
+    /// The runtime's verdict, when the transaction was refused.
+    pub fn transaction_error(&self) -> Option<&TransactionError> {
+        match self {
+            Self::Transaction(failure) => Some(&failure.error),
+            _ => None,
+        }
+    }
+
+    /// The custom error code of the failing instruction, whatever its program.
+    pub fn custom_code(&self) -> Option<u32> {
+        match self.transaction_error()? {
+            TransactionError::InstructionError(_, InstructionError::Custom(code)) => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The AMP program's error, when an AMP instruction refused the
+    /// transaction; a custom code from another program (SPL Token's own
+    /// codes overlap nothing, but another Anchor program's would) is `None`.
+    pub fn amp_error(&self) -> Option<AmpError> {
+        let Self::Transaction(failure) = self else {
+            return None;
+        };
+        if failure.program != Some(amp_channel::ID) {
+            return None;
+        }
+        amp_error_from_code(self.custom_code()?)
+    }
+
+    /// Whether the AMP program refused with `expected` (`AmpError` has no
+    /// `PartialEq`; this compares codes).
+    pub fn is_amp_error(&self, expected: AmpError) -> bool {
+        self.amp_error().map(u32::from) == Some(u32::from(expected))
+    }
+
+    /// Worth trying again: the node was unreachable or busy, the transaction
+    /// expired unlanded, or its outcome is unknown (check the signature
+    /// first). Refusals are final.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable { .. }
+                | Self::Rpc { .. }
+                | Self::Unconfirmed { .. }
+                | Self::Expired { .. }
+        )
+    }
+}
+
+/// Maps a custom error code back to the program's error.
+pub fn amp_error_from_code(code: u32) -> Option<AmpError> {
+    AMP_ERRORS.iter().copied().find(|e| u32::from(*e) == code)
+}
+
+/// Lists every [`AmpError`] once, for the reverse lookup, and (in tests)
+/// matches them exhaustively so that a new program error fails the SDK's
+/// tests until it is added here.
+macro_rules! amp_errors {
+    ($($variant:ident),* $(,)?) => {
+        const AMP_ERRORS: &[AmpError] = &[$(AmpError::$variant),*];
+
+        #[cfg(test)]
+        #[allow(dead_code)]
+        fn every_amp_error_is_listed(e: AmpError) {
+            match e {
+                $(AmpError::$variant)|* => {}
+            }
+        }
+    };
+}
+
+amp_errors!(
+    InvalidGracePeriod,
+    InvalidExpiry,
+    ZeroAmount,
+    UnsupportedMintExtension,
+    ArithmeticOverflow,
+    ChannelClosing,
+    ChannelTooYoung,
+    GracePeriodEnded,
+    CloseNotRequested,
+    GracePeriodNotOver,
+    InvalidInstructionsSysvar,
+    MissingEd25519Instruction,
+    Ed25519SignatureCount,
+    Ed25519InstructionIndex,
+    Ed25519Offsets,
+    MalformedVoucher,
+    WrongSigner,
+    WrongLane,
+    WrongGeneration,
+    VoucherExpired,
+    StaleVoucher,
+    VoucherExceedsDeposit,
+    VoucherExceedsCap,
+    NotFunder,
+    NotRecipient,
+    WrongRecipientTokenAccount,
+    WrongFunderTokenAccount,
+    WrongMint,
+    WrongTokenProgram,
+    DelegationsOutstanding,
+    WrongChannel,
+    DelegationRevoked,
+    DelegationNotClosable,
+    SelfChannel,
+    NotDownstream,
+    SupplyChainCycle,
+    AccountExists,
+);
+
+/// The runtime error, with the AMP error's name and message when it is one.
+fn describe(error: &TransactionError, program: Option<Pubkey>) -> String {
+    match error {
+        TransactionError::InstructionError(_, InstructionError::Custom(code))
+            if program == Some(amp_channel::ID) =>
+        {
+            match amp_error_from_code(*code) {
+                Some(amp) => format!("{error} ({}: {amp})", amp.name()),
+                None => error.to_string(),
+            }
+        }
+        _ => error.to_string(),
+    }
+}
+
+/// A refused transaction, naming the program of the failing instruction.
+pub(crate) fn transaction_failed(
+    signature: Signature,
+    error: TransactionError,
+    instructions: &[Instruction],
+    logs: Vec<String>,
+) -> ChainError {
+    let program = match &error {
+        TransactionError::InstructionError(index, _) => instructions
+            .get(usize::from(*index))
+            .map(|ix| ix.program_id),
+        _ => None,
+    };
+    ChainError::Transaction(Box::new(TransactionFailure {
+        signature,
+        error,
+        program,
+        logs,
+    }))
+}
+
+/// The unsigned transaction every implementation sends: fee payer first.
+pub(crate) fn unsigned_transaction(
+    fee_payer: &Pubkey,
+    instructions: &[Instruction],
+) -> Transaction {
+    Transaction::new_with_payer(instructions, Some(fee_payer))
+}
+
+/// Refuses a transaction no cluster would accept, before spending a round trip on it.
+pub(crate) fn check_size(transaction: &Transaction) -> Result<(), ChainError> {
+    let size = crate::transactions::transaction_size(transaction);
+    if size > MAX_TRANSACTION_SIZE {
+        return Err(ChainError::TransactionTooLarge {
+            size,
+            max: MAX_TRANSACTION_SIZE,
+        });
+    }
+    Ok(())
+}
+
+/// The fee payer followed by the other signers, each once.
+pub(crate) fn with_fee_payer<'a>(
+    fee_payer: &'a TxSigner,
+    signers: &[&'a TxSigner],
+) -> Vec<&'a TxSigner> {
+    let payer = fee_payer.pubkey();
+    std::iter::once(fee_payer)
+        .chain(signers.iter().copied().filter(|s| s.pubkey() != payer))
+        .collect()
+}
+
+fn decode_anchor<T: AccountDeserialize + Owner>(
+    address: &Pubkey,
+    account: &Account,
+) -> Result<T, ChainError> {
+    let expected = std::any::type_name::<T>()
+        .rsplit("::")
+        .next()
+        .unwrap_or("account");
+    if account.owner != T::owner() {
+        return Err(ChainError::InvalidAccount {
+            address: *address,
+            expected,
+            reason: format!("owned by {}, expected {}", account.owner, T::owner()),
+        });
+    }
+    T::try_deserialize(&mut account.data.as_slice()).map_err(|e| ChainError::InvalidAccount {
+        address: *address,
+        expected,
+        reason: e.to_string(),
+    })
+}
+
+fn decode_token_account(address: &Pubkey, account: &Account) -> Result<TokenAccount, ChainError> {
+    if !is_token_program(&account.owner) {
+        return Err(invalid(
+            address,
+            "token account",
+            &format!("owned by {}, not a token program", account.owner),
+        ));
+    }
+    TokenAccount::try_deserialize(&mut account.data.as_slice())
+        .map_err(|e| invalid(address, "token account", &e.to_string()))
+}
+
+fn is_token_program(program: &Pubkey) -> bool {
+    *program == anchor_spl::token::ID || *program == anchor_spl::token_2022::ID
+}
+
+fn invalid(address: &Pubkey, expected: &'static str, reason: &str) -> ChainError {
+    ChainError::InvalidAccount {
+        address: *address,
+        expected,
+        reason: reason.to_owned(),
+    }
+}
+
+/// Sharing: an `Arc` of a chain is a chain, so generic code can take either.
+#[async_trait]
+impl<C: Chain + ?Sized> Chain for Arc<C> {
+    fn fee_payer(&self) -> Pubkey {
+        (**self).fee_payer()
+    }
+
+    async fn account(&self, address: &Pubkey) -> Result<Option<Account>, ChainError> {
+        (**self).account(address).await
+    }
+
+    async fn clock(&self) -> Result<Clock, ChainError> {
+        (**self).clock().await
+    }
+
+    async fn send(
+        &self,
+        instructions: &[Instruction],
+        signers: &[&TxSigner],
+    ) -> Result<Signature, ChainError> {
+        (**self).send(instructions, signers).await
+    }
+
+    async fn channel(&self, address: &Pubkey) -> Result<Option<Channel>, ChainError> {
+        (**self).channel(address).await
+    }
+
+    async fn token_balance(&self, token_account: &Pubkey) -> Result<Option<u64>, ChainError> {
+        (**self).token_balance(token_account).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_code_maps_back() {
+        for (i, e) in AMP_ERRORS.iter().enumerate() {
+            // The list is in declaration order, so codes are consecutive.
+            assert_eq!(u32::from(*e), 6000 + i as u32, "{}", e.name());
+            assert_eq!(amp_error_from_code(u32::from(*e)).unwrap().name(), e.name());
+        }
+        assert!(amp_error_from_code(5999).is_none());
+        assert!(amp_error_from_code(6000 + AMP_ERRORS.len() as u32).is_none());
+    }
+
+    fn failed(program: Pubkey, code: u32) -> ChainError {
+        let instructions = [
+            Instruction::new_with_bytes(Pubkey::default(), &[], vec![]),
+            Instruction::new_with_bytes(program, &[], vec![]),
+        ];
+        transaction_failed(
+            Signature::default(),
+            TransactionError::InstructionError(1, InstructionError::Custom(code)),
+            &instructions,
+            vec![],
+        )
+    }
+
+    #[test]
+    fn amp_errors_only_from_the_amp_program() {
+        let code = u32::from(AmpError::GracePeriodNotOver);
+        let err = failed(amp_channel::ID, code);
+        assert!(matches!(
+            err.amp_error(),
+            Some(AmpError::GracePeriodNotOver)
+        ));
+        assert_eq!(err.custom_code(), Some(code));
+        assert!(err.to_string().contains("GracePeriodNotOver"), "{err}");
+        assert!(!err.is_transient());
+
+        let other = failed(anchor_spl::token::ID, code);
+        assert!(other.amp_error().is_none());
+        assert_eq!(other.custom_code(), Some(code));
+    }
+}

@@ -1,0 +1,306 @@
+//! The program driven only through the SDK: transaction builders, the
+//! settlement packer and the `Chain` trait, on an embedded bank shared as
+//! `Arc<dyn Chain>`.
+
+use std::sync::Arc;
+
+use amp_channel::error::AmpError;
+use amp_channel::voucher::Voucher;
+use amp_sdk::chain::{Chain, ChainError, ChainExt};
+use amp_sdk::instructions::{self as ix, ChannelKeys};
+use amp_sdk::transactions::{self as tx, OpenOptions, Settlement};
+use amp_tests::*;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+/// A channel opened through the SDK, with its funder's wallet.
+struct Opened {
+    keys: ChannelKeys,
+    generation: u64,
+    funder: Keypair,
+}
+
+impl Opened {
+    /// The funder's signed voucher for `cumulative`, paid to the recipient's ATA.
+    fn settlement(&self, seq: u64, cumulative: u64) -> Settlement {
+        let voucher = Voucher {
+            lane: self.keys.channel,
+            generation: self.generation,
+            seq,
+            cumulative,
+            expires_at: 0,
+        };
+        let signature = self.funder.sign_message(&voucher.to_bytes()).into();
+        Settlement::new(self.keys, self.funder.pubkey(), voucher, signature)
+    }
+}
+
+/// Opens `n` channels of `deposit` from fresh funders to `recipient` through
+/// the builders; the first creates the recipient's token account.
+async fn open_channels(
+    h: &mut Harness,
+    chain: &Arc<dyn Chain>,
+    recipient: &Keypair,
+    n: usize,
+    deposit: u64,
+) -> Vec<Opened> {
+    let mut opened = vec![];
+    for _ in 0..n {
+        let funder = h.party(deposit * 2).await;
+        let nonce = h.next_nonce();
+        let args = h.open_args(&recipient.pubkey(), nonce, deposit);
+        let options = OpenOptions {
+            create_token_accounts: Some(chain.fee_payer()),
+            ..OpenOptions::default()
+        };
+        let (keys, instructions) = tx::open(funder.key(), h.mint, h.token_program(), args, options);
+        chain
+            .send(&instructions, &[&funder.wallet])
+            .await
+            .expect("open");
+        h.track(keys.vault);
+        h.track(tx::recipient_token(&keys));
+        h.watch(keys.channel);
+        h.watch(keys.vault);
+        let channel = chain.channel(&keys.channel).await.unwrap().expect("opened");
+        assert_eq!(
+            (channel.deposited, channel.funder, channel.recipient),
+            (deposit, funder.key(), recipient.pubkey())
+        );
+        opened.push(Opened {
+            keys,
+            generation: channel.generation,
+            funder: funder.wallet,
+        });
+    }
+    opened
+}
+
+#[tokio::test]
+async fn open_settle_a_batch_close_and_refund_through_the_sdk() {
+    for kind in TokenKind::ALL {
+        let mut h = Harness::new(kind).await;
+        let chain: Arc<dyn Chain> = Arc::new(h.bank.clone());
+        assert_eq!(
+            chain.mint_token_program(&h.mint).await.unwrap(),
+            kind.program_id()
+        );
+        let recipient = h.wallet().await;
+        let max = tx::max_settles_per_transaction();
+        let n = 2 * max + 1;
+        let channels = open_channels(&mut h, &chain, &recipient, n, 1_000).await;
+        let recipient_token = tx::recipient_token(&channels[0].keys);
+        assert_eq!(
+            chain.token_balance(&recipient_token).await.unwrap(),
+            Some(0)
+        );
+
+        // Settle every channel, in as few transactions as the packer says.
+        let settlements: Vec<Settlement> = channels
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.settlement(1, 100 + i as u64))
+            .collect();
+        let batches = tx::pack_settlements(&chain.fee_payer(), &[], &settlements).unwrap();
+        assert_eq!(batches.len(), n.div_ceil(max));
+        for batch in &batches {
+            chain.send(batch, &[]).await.expect("settle batch");
+        }
+        let paid: u64 = (0..n as u64).map(|i| 100 + i).sum();
+        assert_eq!(
+            chain.token_balance(&recipient_token).await.unwrap(),
+            Some(paid)
+        );
+        for (i, c) in channels.iter().enumerate() {
+            let channel = chain.channel(&c.keys.channel).await.unwrap().unwrap();
+            assert_eq!(channel.settled, 100 + i as u64);
+            assert_eq!(
+                chain.token_balance(&c.keys.vault).await.unwrap(),
+                Some(1_000 - 100 - i as u64)
+            );
+        }
+
+        // Cooperative close with a final voucher: the recipient signs.
+        let first = &channels[0];
+        let funder_token = tx::funder_token(&first.keys);
+        let before = chain.token_balance(&funder_token).await.unwrap().unwrap();
+        chain
+            .send(
+                &tx::close_with_voucher(&first.settlement(2, 400)),
+                &[&recipient],
+            )
+            .await
+            .expect("close");
+        assert_eq!(chain.channel(&first.keys.channel).await.unwrap(), None);
+        assert_eq!(chain.token_balance(&first.keys.vault).await.unwrap(), None);
+        assert_eq!(
+            chain.token_balance(&funder_token).await.unwrap(),
+            Some(before + 600)
+        );
+        assert_eq!(
+            chain.token_balance(&recipient_token).await.unwrap(),
+            Some(paid + 300)
+        );
+
+        // Cooperative close without a voucher.
+        let second = &channels[1];
+        chain
+            .send(&tx::close(&second.keys), &[&recipient])
+            .await
+            .expect("plain close");
+        assert_eq!(chain.channel(&second.keys.channel).await.unwrap(), None);
+
+        // The funder leaves alone: request, wait out the grace period, refund.
+        let third = &channels[2];
+        let funder_token = tx::funder_token(&third.keys);
+        let before = chain.token_balance(&funder_token).await.unwrap().unwrap();
+        chain
+            .send(&tx::top_up(&third.keys, 500), &[&third.funder])
+            .await
+            .expect("top up");
+        chain
+            .send(&tx::request_close(&third.keys), &[&third.funder])
+            .await
+            .expect("request close");
+        let err = chain.send(&tx::refund(&third.keys), &[]).await.unwrap_err();
+        assert!(err.is_amp_error(AmpError::GracePeriodNotOver), "{err}");
+        h.bank.advance_time(i64::from(GRACE));
+        assert_eq!(chain.clock().await.unwrap().unix_timestamp, h.bank.now());
+        chain
+            .send(&tx::refund(&third.keys), &[])
+            .await
+            .expect("refund");
+        assert_eq!(chain.channel(&third.keys.channel).await.unwrap(), None);
+        // Deposit 1,000 + top-up 500 - settled (100 + 2).
+        assert_eq!(
+            chain.token_balance(&funder_token).await.unwrap(),
+            Some(before - 500 + 1_500 - 102)
+        );
+        h.assert_conserved().await;
+    }
+}
+
+#[tokio::test]
+async fn the_computed_max_lands_and_one_more_does_not_fit() {
+    let mut h = Harness::new(TokenKind::Token2022).await;
+    let chain: Arc<dyn Chain> = Arc::new(h.bank.clone());
+    let recipient = h.wallet().await;
+    let max = tx::max_settles_per_transaction();
+    let channels = open_channels(&mut h, &chain, &recipient, max + 1, 1_000).await;
+    let pairs = |channels: &[Opened]| -> Vec<_> {
+        channels
+            .iter()
+            .flat_map(|c| c.settlement(1, 10).instructions())
+            .collect()
+    };
+
+    let err = chain.send(&pairs(&channels), &[]).await.unwrap_err();
+    assert!(
+        matches!(err, ChainError::TransactionTooLarge { size, max } if size > max),
+        "{err}"
+    );
+    chain
+        .send(&pairs(&channels[..max]), &[])
+        .await
+        .expect("the max fits");
+    chain
+        .send(&pairs(&channels[max..]), &[])
+        .await
+        .expect("the rest");
+    let recipient_token = tx::recipient_token(&channels[0].keys);
+    assert_eq!(
+        chain.token_balance(&recipient_token).await.unwrap(),
+        Some(10 * (max as u64 + 1))
+    );
+    h.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn refusals_keep_the_program_error() {
+    let mut h = Harness::new(TokenKind::Token).await;
+    let chain: Arc<dyn Chain> = Arc::new(h.bank.clone());
+    let recipient = h.wallet().await;
+    let c = open_channels(&mut h, &chain, &recipient, 1, 1_000)
+        .await
+        .remove(0);
+    chain
+        .send(&tx::settle(&c.settlement(1, 300)), &[])
+        .await
+        .unwrap();
+
+    let before = h.snapshot().await;
+    let stale = chain
+        .send(&tx::settle(&c.settlement(2, 300)), &[])
+        .await
+        .unwrap_err();
+    assert!(stale.is_amp_error(AmpError::StaleVoucher), "{stale}");
+    assert!(stale.to_string().contains("StaleVoucher"), "{stale}");
+
+    let mut forged = c.settlement(3, 900);
+    let impostor = Keypair::new();
+    forged.signer = impostor.pubkey();
+    forged.signature = impostor.sign_message(&forged.voucher.to_bytes()).into();
+    let err = chain.send(&tx::settle(&forged), &[]).await.unwrap_err();
+    assert!(err.is_amp_error(AmpError::WrongSigner), "{err}");
+
+    // A stranger cannot sign for the recipient, nor close in its own name.
+    let stranger = Keypair::new();
+    let err = chain
+        .send(&tx::close(&c.keys), &[&stranger])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChainError::Signing(_)), "{err}");
+    let mut accounts = ix::close_accounts(
+        &c.keys,
+        tx::recipient_token(&c.keys),
+        tx::funder_token(&c.keys),
+    );
+    accounts.recipient = stranger.pubkey();
+    let close = ix::build(
+        accounts,
+        amp_channel::instruction::Close {
+            final_voucher: false,
+        },
+    );
+    let err = chain.send(&[close], &[&stranger]).await.unwrap_err();
+    assert!(err.is_amp_error(AmpError::NotRecipient), "{err}");
+    assert_eq!(h.snapshot().await, before, "refusals changed nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_bank_serves_concurrent_tasks() {
+    let mut h = Harness::new(TokenKind::Token).await;
+    let chain: Arc<dyn Chain> = Arc::new(h.bank.clone());
+    let recipient = h.wallet().await;
+    let channels = open_channels(&mut h, &chain, &recipient, 4, 1_000).await;
+    let tasks: Vec<_> = channels
+        .into_iter()
+        .map(|c| {
+            let chain = chain.clone();
+            tokio::spawn(async move {
+                for seq in 1..=3 {
+                    let settlement = c.settlement(seq, 100 * seq);
+                    chain.send(&tx::settle(&settlement), &[]).await?;
+                }
+                Ok::<_, ChainError>(c.keys)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let keys = task.await.unwrap().unwrap();
+        assert_eq!(
+            chain.channel(&keys.channel).await.unwrap().unwrap().settled,
+            300
+        );
+    }
+    let recipient_token = pda_recipient_token(&h, &recipient);
+    assert_eq!(
+        chain.token_balance(&recipient_token).await.unwrap(),
+        Some(1_200)
+    );
+    h.assert_conserved().await;
+}
+
+fn pda_recipient_token(h: &Harness, recipient: &Keypair) -> solana_pubkey::Pubkey {
+    amp_sdk::pda::associated_token(&recipient.pubkey(), &h.mint, &h.token_program())
+}
