@@ -13,14 +13,13 @@ use std::sync::Arc;
 
 use anchor_lang::event::EVENT_IX_TAG_LE;
 use anchor_lang::prelude::Pubkey;
-use anchor_lang::solana_program::{account_info::AccountInfo, entrypoint::ProgramResult};
 use async_trait::async_trait;
 use solana_account::Account;
 use solana_clock::Clock;
 use solana_hash::Hash;
 use solana_instruction::Instruction;
 use solana_keypair::Keypair;
-use solana_program_test::{processor, BanksClientError, ProgramTest, ProgramTestContext};
+use solana_program_test::{BanksClientError, ProgramTest, ProgramTestContext};
 use solana_signature::Signature;
 use solana_signer::Signer;
 use solana_transaction::Transaction;
@@ -35,6 +34,9 @@ pub enum BankError {
     /// The runtime or a program refused the transaction.
     #[error("transaction failed: {0}")]
     Transaction(#[from] TransactionError),
+    /// The transaction would not fit in a packet, so no cluster would carry it.
+    #[error("transaction of {size} bytes exceeds the {max}-byte packet limit")]
+    TooLarge { size: usize, max: usize },
     /// The bank itself failed (it should not).
     #[error("embedded bank: {0}")]
     Bank(String),
@@ -58,6 +60,7 @@ impl From<BankError> for ChainError {
             BankError::Transaction(error) => {
                 chain::transaction_failed(Signature::default(), error, &[], vec![])
             }
+            BankError::TooLarge { size, max } => ChainError::TransactionTooLarge { size, max },
             BankError::Bank(message) => ChainError::Bank(message),
         }
     }
@@ -89,7 +92,12 @@ struct Inner {
 impl EmbeddedBank {
     /// Starts a bank with the AMP program and the SPL programs.
     pub async fn start() -> Self {
-        let ctx = program_test().start_with_context().await;
+        Self::start_with(vec![]).await
+    }
+
+    /// Starts a bank with the AMP program, the SPL programs and `programs`.
+    pub async fn start_with(programs: Vec<NativeProgram>) -> Self {
+        let ctx = program_test(programs).start_with_context().await;
         let clock: Clock = ctx
             .banks_client
             .get_sysvar()
@@ -134,8 +142,8 @@ impl EmbeddedBank {
     /// Signs with the payer and `signers` and processes the transaction in a
     /// new slot at the virtual clock's time.
     ///
-    /// Unlike [`Chain::send`], this does not enforce the packet size limit,
-    /// so tests can also reach the program with transactions no cluster would carry.
+    /// Like a cluster, it refuses a transaction over the packet size limit
+    /// ([`BankError::TooLarge`]), so that what passes here also fits there.
     pub async fn process(
         &self,
         instructions: &[Instruction],
@@ -211,6 +219,10 @@ impl EmbeddedBank {
             blockhash,
         )
         .map_err(|e| BankError::Bank(format!("signing: {e}")))?;
+        chain::check_size(&tx).map_err(|e| match e {
+            ChainError::TransactionTooLarge { size, max } => BankError::TooLarge { size, max },
+            other => BankError::Bank(other.to_string()),
+        })?;
         Ok(tx)
     }
 
@@ -273,7 +285,7 @@ impl Chain for EmbeddedBank {
                 BankError::Transaction(error) => {
                     chain::transaction_failed(signature, error, instructions, vec![])
                 }
-                BankError::Bank(message) => ChainError::Bank(message),
+                other => other.into(),
             }),
         }
     }
@@ -283,19 +295,61 @@ fn as_tx_signers<'a>(signers: &[&'a Keypair]) -> Vec<&'a TxSigner> {
     signers.iter().map(|k| *k as &TxSigner).collect()
 }
 
-/// A `ProgramTest` with the AMP program loaded natively as a builtin.
-pub fn program_test() -> ProgramTest {
-    let mut program_test = ProgramTest::new("amp_channel", amp_channel::ID, processor!(process));
-    program_test.prefer_bpf(false);
-    program_test
+/// A program the embedded bank runs natively beside AMP (for example one
+/// that calls AMP through CPI); made with [`native_program!`](crate::native_program).
+pub struct NativeProgram {
+    add: Box<dyn FnOnce(&mut ProgramTest) + Send>,
 }
 
-/// The builtin entrypoint. Anchor's generated `entry` ties the accounts slice
-/// to the accounts' own `'info` lifetime, which `processor!`'s plain function
-/// type cannot express; the slice and its elements really do live for the
-/// whole call, so re-borrowing it with one lifetime is sound.
-fn process(program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8]) -> ProgramResult {
-    // SAFETY: both lifetimes outlive this call; only the variance is changed.
-    let accounts: &[AccountInfo<'_>] = unsafe { std::mem::transmute(accounts) };
-    amp_channel::entry(program_id, accounts, data)
+impl NativeProgram {
+    #[doc(hidden)]
+    pub fn __new(add: impl FnOnce(&mut ProgramTest) + Send + 'static) -> Self {
+        Self { add: Box::new(add) }
+    }
+}
+
+/// Turns an Anchor program's generated `entry` into a [`NativeProgram`]:
+/// `native_program!("my_program", my_program::ID, my_program::entry)`.
+///
+/// Anchor's `entry` ties the accounts slice to the accounts' own `'info`
+/// lifetime, which the runtime's builtin function type cannot express; the
+/// slice and its elements live for the whole call, so the generated wrapper
+/// re-borrows it with one lifetime. This is the only place that does so.
+#[macro_export]
+macro_rules! native_program {
+    ($name:expr, $id:expr, $entry:path) => {{
+        fn process(
+            program_id: &$crate::embedded::__private::Pubkey,
+            accounts: &[$crate::embedded::__private::AccountInfo],
+            data: &[u8],
+        ) -> $crate::embedded::__private::ProgramResult {
+            // SAFETY: both lifetimes outlive this call; only the variance changes.
+            let accounts: &[$crate::embedded::__private::AccountInfo<'_>] =
+                unsafe { ::core::mem::transmute(accounts) };
+            $entry(program_id, accounts, data)
+        }
+        #[allow(deprecated)]
+        let program = $crate::embedded::NativeProgram::__new(|program_test| {
+            program_test.prefer_bpf(false);
+            program_test.add_program($name, $id, $crate::embedded::__private::processor!(process));
+        });
+        program
+    }};
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use anchor_lang::prelude::Pubkey;
+    pub use anchor_lang::solana_program::{account_info::AccountInfo, entrypoint::ProgramResult};
+    pub use solana_program_test::processor;
+}
+
+/// A `ProgramTest` with the AMP program, and `extra` programs, loaded natively.
+pub fn program_test(extra: Vec<NativeProgram>) -> ProgramTest {
+    let mut program_test = ProgramTest::default();
+    let amp = crate::native_program!("amp_channel", amp_channel::ID, amp_channel::entry);
+    for program in std::iter::once(amp).chain(extra) {
+        (program.add)(&mut program_test);
+    }
+    program_test
 }

@@ -7,7 +7,7 @@ use amp_channel::error::AmpError;
 use amp_channel::instructions::OpenArgs;
 use amp_channel::state::Channel;
 use amp_channel::voucher::Voucher;
-use amp_sdk::embedded::{BankError, EmbeddedBank};
+use amp_sdk::embedded::{BankError, EmbeddedBank, NativeProgram};
 use amp_sdk::instructions::{self as ix, ChannelKeys};
 use amp_sdk::pda;
 use anchor_lang::prelude::Pubkey;
@@ -87,6 +87,8 @@ pub enum Expected {
     Amp(AmpError),
     /// One of Anchor's framework errors (account constraints and the like).
     Anchor(anchor_lang::error::ErrorCode),
+    /// Another program's custom error code (for example a CPI caller's).
+    Custom(u32),
     /// A whole-transaction error from the runtime.
     Transaction(fn(&TransactionError) -> bool),
     /// An instruction error other than a custom code (for example from SPL Token).
@@ -102,6 +104,7 @@ impl Expected {
         match self {
             Expected::Amp(e) => custom == Some(u32::from(*e)),
             Expected::Anchor(e) => custom == Some(u32::from(*e)),
+            Expected::Custom(code) => custom == Some(*code),
             Expected::Transaction(pred) => pred(err),
             Expected::Instruction(expected) => {
                 matches!(err, TransactionError::InstructionError(_, e) if e == expected)
@@ -134,7 +137,12 @@ pub struct Harness {
 
 impl Harness {
     pub async fn new(kind: TokenKind) -> Self {
-        let mut bank = EmbeddedBank::start().await;
+        Self::with_programs(kind, vec![]).await
+    }
+
+    /// A harness whose bank also runs `programs` natively (callers of AMP through CPI).
+    pub async fn with_programs(kind: TokenKind, programs: Vec<NativeProgram>) -> Self {
+        let mut bank = EmbeddedBank::start_with(programs).await;
         let mint_authority = Keypair::new();
         let mint = create_mint(&mut bank, kind, &mint_authority, &[], |_| vec![]).await;
         Self {

@@ -182,7 +182,9 @@ async fn several_channels_settle_in_one_transaction() {
         let recipient = h.party(0).await;
         let mut ixs = vec![];
         let mut expected = 0;
-        for i in 1..=4u64 {
+        // As many `[ed25519, settle]` pairs as one packet carries.
+        let fit = amp_sdk::transactions::max_settles_per_transaction() as u64;
+        for i in 1..=fit {
             let funder = h.party(1_000).await;
             let lane = h.open(&funder, &recipient, 1_000).await;
             let v = lane.voucher(1, 100 * i);
