@@ -11,6 +11,9 @@ pub mod keypair;
 pub mod manifest;
 pub mod pda;
 pub mod rpc;
+pub mod server;
+pub mod settle;
+pub mod store;
 pub mod transactions;
 pub mod voucher;
 

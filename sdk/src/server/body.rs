@@ -1,0 +1,278 @@
+//! Response bodies: the JSON the paywall answers itself, and the metered
+//! body that counts what a `per_byte` or `per_second` response uses, stops
+//! it when its allowance runs out, and charges the lane when it ends.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use tokio::time::Sleep;
+
+use super::{pricing, Core};
+use crate::manifest::{Price, PricingMode};
+use crate::store::{self, LaneState};
+
+/// Any error a body may end with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of every response that passes through the paywall.
+pub type AmpBody = UnsyncBoxBody<Bytes, BoxError>;
+
+pub(crate) fn boxed<B>(body: B) -> AmpBody
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    body.map_err(Into::into).boxed_unsync()
+}
+
+/// A JSON response the paywall writes itself.
+pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> Response<AmpBody> {
+    let mut response = Response::new(boxed(Full::new(Bytes::from(body))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Units a handler reports for a `per_token` price, through
+/// [`Payment::report`](super::Payment::report).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Usage(Arc<AtomicU64>);
+
+impl Usage {
+    pub(crate) fn add(&self, units: u64) {
+        // Saturating: a handler cannot wrap the count around to a small charge.
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                Some(u.saturating_add(units))
+            });
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// A metered request in flight. It is charged exactly once: when its body
+/// ends, or when it is dropped (the handler failed, the client went away).
+pub(crate) struct Meter {
+    core: Arc<Core>,
+    fresh: Option<LaneState>,
+    price: Price,
+    allowance: u64,
+    usage: Usage,
+    started: Instant,
+    bytes: u64,
+}
+
+impl Meter {
+    pub(crate) fn new(
+        core: Arc<Core>,
+        fresh: LaneState,
+        price: Price,
+        allowance: u64,
+        usage: Usage,
+    ) -> Self {
+        Self {
+            core,
+            fresh: Some(fresh),
+            price,
+            allowance,
+            usage,
+            started: Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    /// Units used so far: bytes, milliseconds or reported units.
+    fn units(&self) -> u64 {
+        match self.price.mode {
+            PricingMode::PerByte => self.bytes,
+            PricingMode::PerSecond => {
+                u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+            }
+            PricingMode::PerToken => self.usage.get(),
+            PricingMode::PerCall => 0,
+        }
+    }
+
+    /// What the request costs so far, `extra_bytes` still to come included.
+    pub(crate) fn charge_with(&self, extra_bytes: u64) -> u64 {
+        let units = match self.price.mode {
+            PricingMode::PerByte => self.bytes.saturating_add(extra_bytes),
+            _ => self.units(),
+        };
+        pricing::charge(&self.price, units, self.allowance)
+    }
+
+    /// The charge, as a future that persists it; `None` once taken.
+    fn finish(&mut self) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let fresh = self.fresh.take()?;
+        let charge = self.charge_with(0);
+        let allowance = self.allowance;
+        let core = Arc::clone(&self.core);
+        Some(async move {
+            let lane = fresh.id.lane;
+            let result = store::transact(core.store.as_ref(), fresh, move |state| {
+                super::meter::finish(state, allowance, charge);
+                (state.unsettled(), true)
+            })
+            .await;
+            match result {
+                Ok(unsettled) => {
+                    tracing::debug!(%lane, charge, "metered request charged");
+                    core.after_charge(unsettled);
+                }
+                Err(error) => {
+                    tracing::error!(%lane, charge, %error, "could not record a metered charge")
+                }
+            }
+        })
+    }
+}
+
+impl Drop for Meter {
+    fn drop(&mut self) {
+        if let Some(finish) = self.finish() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(finish);
+                }
+                Err(_) => tracing::error!("a metered request ended outside a runtime; not charged"),
+            }
+        }
+    }
+}
+
+/// A response body charged by what it carries or how long it lasts.
+pub(crate) struct MeteredBody<B> {
+    inner: B,
+    meter: Meter,
+    /// Most bytes the allowance pays for (`per_byte`).
+    max_bytes: Option<u64>,
+    /// When the allowance runs out (`per_second`).
+    deadline: Option<Pin<Box<Sleep>>>,
+    finishing: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// Why the body was cut short, reported once the charge is recorded.
+    cut: Option<&'static str>,
+    ended: bool,
+}
+
+impl<B> MeteredBody<B> {
+    pub(crate) fn new(inner: B, meter: Meter) -> Self {
+        let max_units = pricing::max_units(&meter.price, meter.allowance);
+        let (max_bytes, deadline) = match (meter.price.mode, max_units) {
+            (PricingMode::PerByte, units) => (units, None),
+            (PricingMode::PerSecond, Some(ms)) => {
+                let at = tokio::time::Instant::from_std(meter.started)
+                    + std::time::Duration::from_millis(ms);
+                (None, Some(Box::pin(tokio::time::sleep_until(at))))
+            }
+            _ => (None, None),
+        };
+        Self {
+            inner,
+            meter,
+            max_bytes,
+            deadline,
+            finishing: None,
+            cut: None,
+            ended: false,
+        }
+    }
+
+    fn start_finishing(&mut self) {
+        if let Some(finish) = self.meter.finish() {
+            self.finishing = Some(Box::pin(finish));
+        }
+    }
+}
+
+impl<B> Body for MeteredBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(finishing) = this.finishing.as_mut() {
+                // The response is complete only once its charge is recorded.
+                ready!(finishing.as_mut().poll(cx));
+                this.finishing = None;
+                this.ended = true;
+            }
+            if this.ended {
+                return Poll::Ready(this.cut.take().map(|reason| Err(reason.into())));
+            }
+            if this.cut.is_some() {
+                this.start_finishing();
+                this.ended = this.finishing.is_none();
+                continue;
+            }
+            if let Some(deadline) = this.deadline.as_mut() {
+                if deadline.as_mut().poll(cx).is_ready() {
+                    this.cut = Some("the lane's allowance ran out");
+                    continue;
+                }
+            }
+            match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    let Some(data) = frame.data_ref() else {
+                        return Poll::Ready(Some(Ok(frame)));
+                    };
+                    let len = data.len() as u64;
+                    if let Some(max) = this.max_bytes {
+                        let room = max.saturating_sub(this.meter.bytes);
+                        if len > room {
+                            // Send what is paid for, then stop.
+                            let paid = data.slice(..room as usize);
+                            this.meter.bytes = max;
+                            this.cut = Some("the lane's allowance ran out");
+                            return Poll::Ready(Some(Ok(Frame::data(paid))));
+                        }
+                    }
+                    this.meter.bytes = this.meter.bytes.saturating_add(len);
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                Some(Err(error)) => {
+                    let error: BoxError = error.into();
+                    tracing::debug!(%error, "a metered response failed");
+                    this.cut = Some("the response failed");
+                    continue;
+                }
+                None => {
+                    this.start_finishing();
+                    this.ended = this.finishing.is_none();
+                    continue;
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

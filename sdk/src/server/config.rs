@@ -1,0 +1,410 @@
+//! What a service operator decides: prices, accepted mints, the terms a lane
+//! must meet, and how settlement runs. Written in code through
+//! [`PaywallBuilder`](super::PaywallBuilder) or in a TOML file ([`FileConfig`]):
+//!
+//! ```toml
+//! wallet = "/etc/amp/recipient.json"   # Solana CLI keypair file; receives payments
+//! cluster = "devnet"                   # or localnet, mainnet-beta, an RPC URL
+//! store = "/var/lib/amp/vouchers.sqlite"
+//! durability = "full"                  # fsync every voucher ("normal": not on power loss)
+//! min_deposit = "1000000"
+//! min_grace_period = 3600
+//! credit = "1000"
+//! free = ["/health", "/docs/*"]
+//!
+//! [[mints]]
+//! mint = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"
+//! symbol = "USDC"
+//!
+//! [pricing.default]
+//! mode = "per_call"
+//! rate = "100"
+//!
+//! [pricing.routes."/v1/chat"]
+//! mode = "per_token"
+//! rate = "2"
+//!
+//! [settle]
+//! threshold = "1000000"   # settle a lane once this much is unsettled...
+//! interval = 3600         # ...or once its oldest unsettled voucher is this old (seconds)
+//! ```
+//!
+//! Amounts are decimal strings, as in the manifest; durations are seconds
+//! (fractions allowed). Relative paths are relative to the file.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use anchor_lang::prelude::Pubkey;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::meter::RateLimit;
+use super::ServerError;
+use crate::decimal::u64_string;
+use crate::manifest::{Price, PricingMode, Pricing};
+use crate::store::Durability;
+
+/// Largest configuration file read.
+const MAX_FILE_LEN: u64 = 1024 * 1024;
+
+/// The service's terms and policies.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The manifest's `network` (`solana:devnet`); by default the cluster's
+    /// name, or `solana:localnet`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Accepted mints; decimals are read from the chain.
+    pub mints: Vec<MintConfig>,
+    /// Smallest lane limit accepted (deposit, or a delegation's cap).
+    #[serde(default, with = "u64_string")]
+    pub min_deposit: u64,
+    /// Shortest grace period accepted: the server needs that long to settle
+    /// after a close request.
+    #[serde(default = "default_min_grace_period")]
+    pub min_grace_period: u32,
+    /// Most served beyond the signed amount, for metered prices.
+    #[serde(default, with = "u64_string")]
+    pub credit: u64,
+    pub pricing: Pricing,
+    /// Paths served without payment: exact, or a prefix ending in `*`.
+    #[serde(default)]
+    pub free: Vec<String>,
+    /// How often cached lanes and the chain's clock are re-read.
+    #[serde(default = "default_refresh", with = "seconds")]
+    pub refresh: Duration,
+    /// A voucher must stay valid this long after it is accepted, so that it
+    /// can still be settled; one expiring sooner is `AMP_EXPIRED`.
+    #[serde(default = "default_voucher_margin", with = "seconds")]
+    pub voucher_margin: Duration,
+    /// Per-lane request rate; `AMP_RATE_EXCEEDED` beyond it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// Chain reads of unknown lanes in flight at once; beyond it a request
+    /// naming an unknown lane is `AMP_RATE_EXCEEDED` (protects the RPC node).
+    #[serde(default = "default_max_lookups")]
+    pub max_lookups: usize,
+    /// Serve the settler's status at [`STATUS_PATH`](super::STATUS_PATH).
+    #[serde(default = "yes")]
+    pub status_route: bool,
+    #[serde(default)]
+    pub settle: SettleConfig,
+}
+
+/// An accepted mint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MintConfig {
+    #[serde(with = "base58")]
+    pub mint: Pubkey,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+}
+
+/// When and how lanes are settled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SettleConfig {
+    /// Run the settler at all (a separate process may settle from the store).
+    pub enabled: bool,
+    /// Settle a lane once this much of it is unsettled.
+    #[serde(with = "u64_string")]
+    pub threshold: u64,
+    /// Settle a lane once it has had unsettled value this long.
+    #[serde(with = "seconds")]
+    pub interval: Duration,
+    /// How often the settler looks at the store.
+    #[serde(with = "seconds")]
+    pub tick: Duration,
+    /// Settle at once when the best voucher expires within this long.
+    #[serde(with = "seconds")]
+    pub expiry_margin: Duration,
+    /// First retry delay after a failed settlement; doubles up to `retry_max`.
+    #[serde(with = "seconds")]
+    pub retry_min: Duration,
+    #[serde(with = "seconds")]
+    pub retry_max: Duration,
+    /// Settle everything unsettled when the server shuts down.
+    pub on_shutdown: bool,
+    /// Longest the shutdown settlement may take.
+    #[serde(with = "seconds")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for SettleConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            threshold: 1_000_000,
+            interval: Duration::from_secs(3_600),
+            tick: Duration::from_secs(1),
+            expiry_margin: Duration::from_secs(300),
+            retry_min: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+            on_shutdown: true,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+fn default_min_grace_period() -> u32 {
+    3_600
+}
+
+fn default_refresh() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_voucher_margin() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_max_lookups() -> usize {
+    64
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Config {
+    /// No mints, everything at `per_call` 0: set a mint and prices.
+    fn default() -> Self {
+        Self {
+            network: None,
+            mints: Vec::new(),
+            min_deposit: 0,
+            min_grace_period: default_min_grace_period(),
+            credit: 0,
+            pricing: Pricing {
+                default: Price {
+                    mode: PricingMode::PerCall,
+                    rate: 0,
+                },
+                routes: Default::default(),
+            },
+            free: Vec::new(),
+            refresh: default_refresh(),
+            voucher_margin: default_voucher_margin(),
+            rate_limit: None,
+            max_lookups: default_max_lookups(),
+            status_route: true,
+            settle: SettleConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Checks what serde cannot: the terms make sense together.
+    pub fn validate(&self) -> Result<(), ServerError> {
+        if self.mints.is_empty() {
+            return Err(ServerError::Config("no accepted mint".into()));
+        }
+        for pattern in self.pricing.routes.keys().chain(&self.free) {
+            if !pattern.starts_with('/') {
+                return Err(ServerError::Config(format!(
+                    "route {pattern:?} must start with '/'"
+                )));
+            }
+        }
+        if let Some(limit) = &self.rate_limit {
+            if !(limit.per_second.is_finite() && limit.per_second > 0.0) {
+                return Err(ServerError::Config(
+                    "rate_limit.per_second must be positive".into(),
+                ));
+            }
+        }
+        if self.max_lookups == 0 {
+            return Err(ServerError::Config("max_lookups must be at least 1".into()));
+        }
+        if self.refresh.is_zero() || self.settle.tick.is_zero() {
+            return Err(ServerError::Config(
+                "refresh and settle.tick must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The TOML file: where the wallet, the cluster and the store are, and the
+/// service's [`Config`] beside them at the top level.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileConfig {
+    /// Keypair file of the recipient (Solana CLI format); it also pays fees.
+    pub wallet: PathBuf,
+    /// `localnet`, `devnet`, `testnet`, `mainnet-beta`, or an RPC URL.
+    pub cluster: String,
+    /// The SQLite voucher store.
+    pub store: PathBuf,
+    pub durability: Durability,
+    pub service: Config,
+}
+
+/// The keys of the file that are not [`Config`]'s.
+#[derive(Deserialize)]
+struct Deployment {
+    wallet: PathBuf,
+    cluster: String,
+    store: PathBuf,
+    #[serde(default)]
+    durability: Durability,
+}
+
+impl FileConfig {
+    /// Parses the TOML text; unknown keys are errors (a typo must not
+    /// silently drop a price).
+    pub fn from_toml(text: &str) -> Result<Self, ServerError> {
+        let error = |e: toml::de::Error| ServerError::Config(e.to_string());
+        let mut table: toml::Table = toml::from_str(text).map_err(error)?;
+        // serde's `flatten` would let unknown keys through: split by hand.
+        let mut deployment = toml::Table::new();
+        for key in ["wallet", "cluster", "store", "durability"] {
+            if let Some(value) = table.remove(key) {
+                deployment.insert(key.to_owned(), value);
+            }
+        }
+        let deployment: Deployment = deployment.try_into().map_err(error)?;
+        let service: Config = table.try_into().map_err(error)?;
+        service.validate()?;
+        Ok(Self {
+            wallet: deployment.wallet,
+            cluster: deployment.cluster,
+            store: deployment.store,
+            durability: deployment.durability,
+            service,
+        })
+    }
+
+    /// Reads the file; relative paths in it become relative to its folder.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ServerError> {
+        use std::io::Read;
+        let path = path.as_ref();
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_FILE_LEN + 1).read_to_string(&mut text))
+            .map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))?;
+        if text.len() as u64 > MAX_FILE_LEN {
+            return Err(ServerError::Config(format!(
+                "{} is larger than {MAX_FILE_LEN} bytes",
+                path.display()
+            )));
+        }
+        let mut config = Self::from_toml(&text)
+            .map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        config.wallet = base.join(&config.wallet);
+        config.store = base.join(&config.store);
+        Ok(config)
+    }
+}
+
+/// Serde helper: a [`Duration`] as seconds (integer or fraction).
+mod seconds {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(value.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Seconds {
+            Whole(u64),
+            Fraction(f64),
+        }
+        match Seconds::deserialize(deserializer)? {
+            Seconds::Whole(s) => Ok(Duration::from_secs(s)),
+            Seconds::Fraction(s) => Duration::try_from_secs_f64(s)
+                .map_err(|_| serde::de::Error::custom("a duration must be a non-negative number")),
+        }
+    }
+}
+
+/// Serde helper: a [`Pubkey`] as base58.
+mod base58 {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(key: &Pubkey, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(key)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Pubkey, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Pubkey::from_str(&text).map_err(|_| serde::de::Error::custom("not a base58 address"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+wallet = "id.json"
+cluster = "devnet"
+store = "vouchers.sqlite"
+min_deposit = "1000000"
+credit = "1000"
+free = ["/health"]
+
+[[mints]]
+mint = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"
+symbol = "USDC"
+
+[pricing.default]
+mode = "per_call"
+rate = "100"
+
+[pricing.routes."/v1/chat"]
+mode = "per_token"
+rate = "2"
+
+[settle]
+threshold = "5000"
+interval = 0.5
+"#;
+
+    #[test]
+    fn parses_the_documented_form() {
+        let config = FileConfig::from_toml(EXAMPLE).unwrap();
+        assert_eq!(config.cluster, "devnet");
+        assert_eq!(config.durability, Durability::Full);
+        let service = &config.service;
+        assert_eq!(service.min_deposit, 1_000_000);
+        assert_eq!(service.min_grace_period, 3_600);
+        assert_eq!(service.credit, 1_000);
+        assert_eq!(service.pricing.routes["/v1/chat"].mode, PricingMode::PerToken);
+        assert_eq!(service.settle.threshold, 5_000);
+        assert_eq!(service.settle.interval, Duration::from_millis(500));
+        assert!(service.settle.on_shutdown);
+        assert_eq!(service.mints[0].symbol.as_deref(), Some("USDC"));
+        // The module documentation's example parses too.
+        let doc: String = include_str!("config.rs")
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
+            .collect();
+        FileConfig::from_toml(&doc).unwrap();
+    }
+
+    #[test]
+    fn refuses_typos_and_nonsense() {
+        for (from, to) in [
+            ("credit =", "credits ="),
+            ("threshold =", "treshold ="),
+            (r#"rate = "100""#, "rate = 100"),
+            (r#"mode = "per_call""#, r#"mode = "per_request""#),
+            ("interval = 0.5", "interval = -1"),
+            ("4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU", "not-a-key"),
+            (r#"free = ["/health"]"#, r#"free = ["health"]"#),
+        ] {
+            assert!(EXAMPLE.contains(from), "{from}");
+            let text = EXAMPLE.replace(from, to);
+            assert!(FileConfig::from_toml(&text).is_err(), "accepted {to}");
+        }
+    }
+}

@@ -1,0 +1,543 @@
+//! The settler: a background task that turns the vouchers a server holds
+//! into tokens in the recipient's account.
+//!
+//! It settles a lane when its unsettled value reaches a threshold, when it
+//! has held unsettled value for an interval, at once when the lane starts
+//! closing or its best voucher is about to expire, on start (whatever a
+//! previous run left) and at shutdown. Lanes due together are packed into
+//! as few transactions as fit ([`transactions::pack_settlements`]). A failed
+//! settlement is retried with exponential backoff.
+//!
+//! It never pays twice: before settling, it reads the lane's on-chain
+//! `settled` and skips a voucher already covered, and a settlement refused
+//! as `StaleVoucher` (someone settled it meanwhile) counts as done. Settling
+//! is cumulative on-chain anyway, so a repeated voucher can only fail.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use amp_channel::error::AmpError;
+use anchor_lang::prelude::Pubkey;
+use serde::Serialize;
+use solana_instruction::Instruction;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::chain::{Chain, ChainError, ChainExt};
+use crate::decimal::u64_string;
+use crate::instructions::{self as ix, ChannelKeys};
+use crate::server::{LaneAccounts, SettleConfig};
+use crate::store::{self, LaneId, LaneQuery, LaneState, VoucherStore};
+use crate::transactions::{self, Settlement};
+
+/// What the settler has done since it started.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SettlerStatus {
+    /// Times it looked at the store.
+    pub passes: u64,
+    /// Settlement transactions that landed.
+    pub transactions: u64,
+    /// Lane settlements that landed.
+    pub lanes_settled: u64,
+    /// Tokens they paid the recipient.
+    #[serde(with = "u64_string")]
+    pub amount_settled: u64,
+    /// Vouchers found already settled on-chain, hence skipped.
+    pub already_settled: u64,
+    /// Failed attempts (each is retried).
+    pub failures: u64,
+    /// Lanes given up: closed or refunded before their voucher was settled.
+    pub lost_lanes: u64,
+    #[serde(with = "u64_string")]
+    pub amount_lost: u64,
+    /// Lanes with unsettled value after the last pass, and how much.
+    pub pending_lanes: u64,
+    #[serde(with = "u64_string")]
+    pub pending_amount: u64,
+    pub last_error: Option<String>,
+    /// Signature of the last settlement transaction.
+    pub last_transaction: Option<String>,
+}
+
+/// A handle to a running settler's triggers and status, shared with the server.
+#[derive(Clone)]
+pub struct Signal {
+    shared: Arc<Shared>,
+}
+
+impl Signal {
+    /// Runs a pass soon (a lane passed the threshold).
+    pub fn wake(&self) {
+        self.shared.wake.notify_one();
+    }
+
+    /// Settles `lane` at the next pass whatever its value (it is closing).
+    pub fn urgent(&self, lane: Pubkey) {
+        let added = self
+            .shared
+            .urgent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(lane);
+        if added {
+            tracing::info!(%lane, "lane closing: settling urgently");
+            self.wake();
+        }
+    }
+
+    pub fn status(&self) -> SettlerStatus {
+        self.shared.status()
+    }
+}
+
+/// The running settler task.
+pub struct Settler {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    chain: Arc<dyn Chain>,
+    store: Arc<dyn VoucherStore>,
+    config: SettleConfig,
+    status: Mutex<SettlerStatus>,
+    wake: Notify,
+    urgent: Mutex<HashSet<Pubkey>>,
+    /// One pass at a time; what passes remember.
+    memory: tokio::sync::Mutex<Memory>,
+}
+
+#[derive(Default)]
+struct Memory {
+    /// When each lane was first seen with unsettled value.
+    first_seen: HashMap<LaneId, Instant>,
+    /// Failed lanes: attempts so far and when to try again.
+    retry: HashMap<LaneId, (u32, Instant)>,
+    token_programs: HashMap<Pubkey, Pubkey>,
+}
+
+impl Settler {
+    /// Starts settling the lanes of `store` on `chain`; the first pass
+    /// settles everything a previous run left unsettled.
+    pub fn start(
+        chain: Arc<dyn Chain>,
+        store: Arc<dyn VoucherStore>,
+        config: SettleConfig,
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            chain,
+            store,
+            config,
+            status: Mutex::new(SettlerStatus::default()),
+            wake: Notify::new(),
+            urgent: Mutex::new(HashSet::new()),
+            memory: tokio::sync::Mutex::new(Memory::default()),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(Arc::clone(&shared), stopped));
+        Self {
+            shared,
+            stop,
+            task: Some(task),
+        }
+    }
+
+    pub fn signal(&self) -> Signal {
+        Signal {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    pub fn status(&self) -> SettlerStatus {
+        self.shared.status()
+    }
+
+    /// Settles every unsettled lane now, whatever its value.
+    pub async fn settle_all(&self) -> SettlerStatus {
+        self.shared.pass(true).await;
+        self.status()
+    }
+
+    /// Stops the task; settles everything first when configured to.
+    pub async fn shutdown(mut self) -> SettlerStatus {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        if self.shared.config.on_shutdown {
+            let timeout = self.shared.config.shutdown_timeout;
+            if tokio::time::timeout(timeout, self.shared.pass(true))
+                .await
+                .is_err()
+            {
+                self.shared.failed(None, &format!("shutdown settlement timed out after {timeout:?}"));
+            }
+        }
+        self.status()
+    }
+}
+
+impl Drop for Settler {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    shared.pass(true).await;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(shared.config.tick) => {}
+            _ = shared.wake.notified() => {}
+            _ = stopped.changed() => return,
+        }
+        if *stopped.borrow() {
+            return;
+        }
+        shared.pass(false).await;
+    }
+}
+
+/// What a due lane needs.
+enum Plan {
+    /// Pack with others: `[ed25519, settle]` of a channel's own lane.
+    Own(Box<Settlement>),
+    /// A delegate's lane, settled in its own transaction.
+    Delegated(Vec<Instruction>),
+}
+
+/// A due lane with what settling it would pay.
+struct Due {
+    state: LaneState,
+    /// On-chain `settled` when it was read.
+    onchain: u64,
+    plan: Plan,
+}
+
+impl Shared {
+    fn status(&self) -> SettlerStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn update_status(&self, f: impl FnOnce(&mut SettlerStatus)) {
+        f(&mut self.status.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    fn failed(&self, lane: Option<&Pubkey>, error: &str) {
+        match lane {
+            Some(lane) => tracing::warn!(%lane, error, "settlement failed; will retry"),
+            None => tracing::warn!(error, "settler"),
+        }
+        self.update_status(|s| {
+            s.failures += 1;
+            s.last_error = Some(error.to_owned());
+        });
+    }
+
+    /// One look at the store: settles what is due (everything when `all`).
+    async fn pass(&self, all: bool) {
+        let mut memory = self.memory.lock().await;
+        self.update_status(|s| s.passes += 1);
+        let lanes = match self.store.find(LaneQuery::Unsettled).await {
+            Ok(lanes) => lanes,
+            Err(error) => return self.failed(None, &format!("reading the store: {error}")),
+        };
+        let urgent = std::mem::take(&mut *self.urgent.lock().unwrap_or_else(|e| e.into_inner()));
+        let now = Instant::now();
+        let present: HashSet<LaneId> = lanes.iter().map(|l| l.id).collect();
+        memory.first_seen.retain(|id, _| present.contains(id));
+        memory.retry.retain(|id, _| present.contains(id));
+        let unix_now = self.unix_now(&lanes).await;
+
+        let mut due = Vec::new();
+        for lane in lanes {
+            let first_seen = *memory.first_seen.entry(lane.id).or_insert(now);
+            let expiring = lane.best.is_some_and(|b| {
+                b.voucher.expires_at != 0
+                    && unix_now.is_some_and(|t| {
+                        b.voucher.expires_at.saturating_sub(t)
+                            <= self.config.expiry_margin.as_secs() as i64
+                    })
+            });
+            let is_urgent = all || expiring || urgent.contains(&lane.id.lane);
+            let waiting = memory.retry.get(&lane.id).is_some_and(|(_, at)| *at > now);
+            let is_due = is_urgent
+                || lane.unsettled() >= self.config.threshold
+                || now.duration_since(first_seen) >= self.config.interval;
+            if is_due && (!waiting || all) {
+                due.push(lane);
+            }
+        }
+        if !due.is_empty() {
+            tracing::debug!(lanes = due.len(), all, "settling");
+        }
+
+        let mut own = Vec::new();
+        for lane in due {
+            match self.prepare(&mut memory, lane, unix_now).await {
+                Ok(Some(Due {
+                    state,
+                    onchain,
+                    plan: Plan::Delegated(instructions),
+                })) => {
+                    let result = self.chain.send(&instructions, &[]).await;
+                    self.landed(&mut memory, &[(state, onchain)], result).await;
+                }
+                Ok(Some(due)) => own.push(due),
+                Ok(None) => {}
+                Err((lane, error)) => self.retry_later(&mut memory, &lane, &error),
+            }
+        }
+        self.settle_own(&mut memory, own).await;
+
+        let pending = self.store.find(LaneQuery::Unsettled).await.unwrap_or_default();
+        self.update_status(|s| {
+            s.pending_lanes = pending.len() as u64;
+            s.pending_amount = pending
+                .iter()
+                .fold(0u64, |sum, l| sum.saturating_add(l.unsettled()));
+        });
+    }
+
+    /// The chain's time, read only when some voucher has an expiry.
+    async fn unix_now(&self, lanes: &[LaneState]) -> Option<i64> {
+        if !lanes
+            .iter()
+            .any(|l| l.best.is_some_and(|b| b.voucher.expires_at != 0))
+        {
+            return None;
+        }
+        match self.chain.clock().await {
+            Ok(clock) => Some(clock.unix_timestamp),
+            Err(error) => {
+                self.failed(None, &format!("reading the clock: {error}"));
+                None
+            }
+        }
+    }
+
+    /// Reads the lane on-chain and decides what settling it takes; `None`
+    /// when there is nothing to do (already settled, or lost).
+    async fn prepare(
+        &self,
+        memory: &mut Memory,
+        state: LaneState,
+        unix_now: Option<i64>,
+    ) -> Result<Option<Due>, (LaneState, ChainError)> {
+        let Some(best) = state.best else {
+            return Ok(None);
+        };
+        let accounts = match LaneAccounts::fetch(self.chain.as_ref(), &state.id.lane).await {
+            Ok(accounts) => accounts,
+            Err(error) => return Err((state, error)),
+        };
+        let Some(accounts) = accounts.filter(|a| a.generation() == state.id.generation) else {
+            self.lost(&state, "the lane no longer exists").await;
+            return Ok(None);
+        };
+        let onchain = accounts.settled();
+        if onchain >= best.voucher.cumulative {
+            self.record_settled(memory, &state, onchain).await;
+            self.update_status(|s| s.already_settled += 1);
+            return Ok(None);
+        }
+        let now = match unix_now {
+            Some(now) => now,
+            None => match self.chain.clock().await {
+                Ok(clock) => clock.unix_timestamp,
+                Err(error) => return Err((state, error)),
+            },
+        };
+        if accounts.status(now).is_refundable() {
+            self.lost(&state, "the grace period ended before settlement").await;
+            return Ok(None);
+        }
+        let mint = accounts.channel.mint;
+        let token_program = match memory.token_programs.get(&mint) {
+            Some(program) => *program,
+            None => match self.chain.mint_token_program(&mint).await {
+                Ok(program) => *memory.token_programs.entry(mint).or_insert(program),
+                Err(error) => return Err((state, error)),
+            },
+        };
+        let keys = accounts.keys(token_program);
+        let plan = match accounts.delegate() {
+            Some(_) => Plan::Delegated(settle_instructions(&keys, &state, onchain)),
+            None => Plan::Own(Box::new(Settlement::new(
+                keys,
+                state.signer,
+                best.voucher,
+                best.signature,
+            ))),
+        };
+        Ok(Some(Due {
+            state,
+            onchain,
+            plan,
+        }))
+    }
+
+    /// Packs own-lane settlements into transactions and sends them.
+    async fn settle_own(&self, memory: &mut Memory, due: Vec<Due>) {
+        if due.is_empty() {
+            return;
+        }
+        let mut by_channel = HashMap::new();
+        let mut settlements = Vec::new();
+        for d in due {
+            if let Plan::Own(settlement) = d.plan {
+                by_channel.insert(settlement.keys.channel, (d.state, d.onchain));
+                settlements.push(*settlement);
+            }
+        }
+        let batches =
+            match transactions::pack_settlements(&self.chain.fee_payer(), &[], &settlements) {
+                Ok(batches) => batches,
+                Err(error) => {
+                    // One settlement alone never exceeds a packet; report and retry.
+                    let message = error.to_string();
+                    for (state, _) in by_channel.into_values() {
+                        self.retry_later(memory, &state, &ChainError::Bank(message.clone()));
+                    }
+                    return;
+                }
+            };
+        for batch in batches {
+            let lanes: Vec<(LaneState, u64)> = batch
+                .iter()
+                .filter(|i| i.program_id == amp_channel::ID)
+                .filter_map(|i| i.accounts.first())
+                .filter_map(|meta| by_channel.get(&meta.pubkey).cloned())
+                .collect();
+            let result = self.chain.send(&batch, &[]).await;
+            if lanes.len() > 1 && result.as_ref().is_err_and(|e| e.is_amp_error(AmpError::StaleVoucher)) {
+                // One of them was settled meanwhile: settle the rest one by one.
+                for (state, onchain) in lanes {
+                    match self.prepare(memory, state, None).await {
+                        Ok(Some(Due {
+                            state,
+                            onchain,
+                            plan: Plan::Own(settlement),
+                        })) => {
+                            let result = self.chain.send(&settlement.instructions(), &[]).await;
+                            self.landed(memory, &[(state, onchain)], result).await;
+                        }
+                        Ok(_) => {}
+                        Err((state, error)) => {
+                            let _ = onchain;
+                            self.retry_later(memory, &state, &error)
+                        }
+                    }
+                }
+                continue;
+            }
+            self.landed(memory, &lanes, result).await;
+        }
+    }
+
+    /// Records the outcome of one settlement transaction.
+    async fn landed(
+        &self,
+        memory: &mut Memory,
+        lanes: &[(LaneState, u64)],
+        result: Result<solana_signature::Signature, ChainError>,
+    ) {
+        match result {
+            Ok(signature) => {
+                let mut paid = 0u64;
+                for (state, onchain) in lanes {
+                    paid = paid.saturating_add(state.signed().saturating_sub(*onchain));
+                    self.record_settled(memory, state, state.signed()).await;
+                }
+                tracing::info!(%signature, lanes = lanes.len(), paid, "settled");
+                self.update_status(|s| {
+                    s.transactions += 1;
+                    s.lanes_settled += lanes.len() as u64;
+                    s.amount_settled = s.amount_settled.saturating_add(paid);
+                    s.last_transaction = Some(signature.to_string());
+                });
+            }
+            Err(error) if error.is_amp_error(AmpError::StaleVoucher) => {
+                // Settled by someone else meanwhile: nothing is owed any more.
+                for (state, _) in lanes {
+                    self.record_settled(memory, state, state.signed()).await;
+                }
+                self.update_status(|s| s.already_settled += lanes.len() as u64);
+            }
+            Err(error) => {
+                for (state, _) in lanes {
+                    self.retry_later(memory, state, &error);
+                }
+            }
+        }
+    }
+
+    async fn record_settled(&self, memory: &mut Memory, state: &LaneState, settled: u64) {
+        memory.retry.remove(&state.id);
+        memory.first_seen.remove(&state.id);
+        let result = store::transact(self.store.as_ref(), state.clone(), move |s| {
+            s.settled = s.settled.max(settled);
+            ((), true)
+        })
+        .await;
+        if let Err(error) = result {
+            self.failed(Some(&state.id.lane), &format!("recording a settlement: {error}"));
+        }
+    }
+
+    /// Gives a lane up: its voucher can no longer be settled.
+    async fn lost(&self, state: &LaneState, reason: &str) {
+        let unsettled = state.unsettled();
+        tracing::error!(lane = %state.id.lane, unsettled, reason, "voucher lost");
+        let _ = store::transact(self.store.as_ref(), state.clone(), |s| {
+            s.closed = true;
+            ((), true)
+        })
+        .await;
+        self.update_status(|s| {
+            s.lost_lanes += 1;
+            s.amount_lost = s.amount_lost.saturating_add(unsettled);
+            s.last_error = Some(format!("lane {}: {reason}", state.id.lane));
+        });
+    }
+
+    fn retry_later(&self, memory: &mut Memory, state: &LaneState, error: &ChainError) {
+        let attempts = memory.retry.get(&state.id).map_or(0, |(a, _)| *a);
+        let delay = self
+            .config
+            .retry_min
+            .saturating_mul(1u32 << attempts.min(16))
+            .min(self.config.retry_max);
+        memory
+            .retry
+            .insert(state.id, (attempts.saturating_add(1), Instant::now() + delay));
+        self.failed(Some(&state.id.lane), &error.to_string());
+    }
+}
+
+/// `[ed25519, settle]` for the lane's best voucher when it pays more than
+/// `onchain_settled`; nothing otherwise. Delegate lanes settle through their
+/// Delegation account.
+pub fn settle_instructions(
+    keys: &ChannelKeys,
+    state: &LaneState,
+    onchain_settled: u64,
+) -> Vec<Instruction> {
+    let Some(best) = state.best.filter(|b| b.voucher.cumulative > onchain_settled) else {
+        return Vec::new();
+    };
+    let destination = transactions::recipient_token(keys);
+    let settle = match state.delegate {
+        Some(delegate) => ix::settle_delegated(keys, &delegate, destination),
+        None => ix::settle(keys, destination),
+    };
+    vec![best.ed25519_instruction(&state.signer), settle]
+}
+

@@ -1,0 +1,185 @@
+//! The server's memory of every lane: the last accepted seq, what it charged,
+//! the best voucher it holds, and what of it is settled (SPEC section 5,
+//! "Server duties").
+//!
+//! A [`VoucherStore`] applies each change to a lane as one atomic
+//! read-modify-write under that lane's lock, and persists it before
+//! answering. The decision itself (is this seq new, does this amount cover
+//! what is owed) is a plain function handed to [`VoucherStore::update`], so
+//! the store decides nothing and a database-backed store can run the same
+//! function inside its own transaction (`SELECT … FOR UPDATE`), letting the
+//! database serialise a lane across several server processes.
+//!
+//! Two stores ship: [`SqliteStore`] (embedded, durable, the default) and
+//! [`MemoryStore`] (for tests and demos; forgets everything on exit).
+
+mod memory;
+mod sqlite;
+
+use std::sync::{Arc, Mutex};
+
+use anchor_lang::prelude::Pubkey;
+use async_trait::async_trait;
+
+use crate::voucher::SignedVoucher;
+
+pub use memory::MemoryStore;
+pub use sqlite::{Durability, SqliteStore};
+
+/// One incarnation of a lane: its address and the generation of the account
+/// there (a lane re-opened at the same address is another lane).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LaneId {
+    pub lane: Pubkey,
+    pub generation: u64,
+}
+
+/// What the server knows about one lane.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaneState {
+    pub id: LaneId,
+    /// The Channel the lane belongs to (the lane itself for a funder's own lane).
+    pub channel: Pubkey,
+    /// The delegate, when the lane is a Delegation.
+    pub delegate: Option<Pubkey>,
+    /// The key the lane's vouchers are signed with.
+    pub signer: Pubkey,
+    /// Highest seq accepted; the next credential must be above it.
+    pub last_seq: u64,
+    /// Cumulative amount charged on the lane.
+    pub owed: u64,
+    /// The accepted voucher with the highest cumulative amount: what settles.
+    pub best: Option<SignedVoucher>,
+    /// Cumulative amount known to be settled on-chain.
+    pub settled: u64,
+    /// Closed cooperatively (or given up): no more requests are served.
+    pub closed: bool,
+    /// Allowance of metered requests still in flight. Not persisted: the
+    /// requests die with the process.
+    pub reserved: u64,
+}
+
+impl LaneState {
+    /// A lane the store has never seen.
+    pub fn new(id: LaneId, channel: Pubkey, delegate: Option<Pubkey>, signer: Pubkey) -> Self {
+        Self {
+            id,
+            channel,
+            delegate,
+            signer,
+            last_seq: 0,
+            owed: 0,
+            best: None,
+            settled: 0,
+            closed: false,
+            reserved: 0,
+        }
+    }
+
+    /// Cumulative amount of the best voucher (0 without one).
+    pub fn signed(&self) -> u64 {
+        self.best.map_or(0, |b| b.voucher.cumulative)
+    }
+
+    /// What settling the best voucher would pay now.
+    pub fn unsettled(&self) -> u64 {
+        self.signed().saturating_sub(self.settled)
+    }
+}
+
+/// A change to one lane: edits the state and returns whether to persist it
+/// (`false` discards every edit).
+pub type Update = Box<dyn FnOnce(&mut LaneState) -> bool + Send>;
+
+/// Which lanes [`VoucherStore::find`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LaneQuery {
+    /// Open lanes whose best voucher is not fully settled.
+    Unsettled,
+    /// Every lane of one channel (its own lane and its delegations).
+    Channel(Pubkey),
+}
+
+impl LaneQuery {
+    pub fn matches(&self, state: &LaneState) -> bool {
+        match self {
+            LaneQuery::Unsettled => state.unsettled() > 0 && !state.closed,
+            LaneQuery::Channel(channel) => state.channel == *channel,
+        }
+    }
+}
+
+/// Why a store could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the store holds an unreadable record: {0}")]
+    Corrupt(String),
+    #[error("the store has shut down")]
+    Closed,
+}
+
+/// Durable per-lane state, serialised per lane.
+#[async_trait]
+pub trait VoucherStore: Send + Sync {
+    /// Runs `update` on the lane's state (on `fresh` when the store has
+    /// none) under the lane's lock. When it returns `true`, the new state is
+    /// durably stored before this returns; when `false`, nothing changes.
+    async fn update(&self, fresh: LaneState, update: Update) -> Result<(), StoreError>;
+
+    /// The lane's state, if the store has one.
+    async fn lane(&self, id: LaneId) -> Result<Option<LaneState>, StoreError>;
+
+    /// The lanes matching `query`.
+    async fn find(&self, query: LaneQuery) -> Result<Vec<LaneState>, StoreError>;
+
+    /// Finishes pending writes and releases the storage (the file, its lock).
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Runs `f` as an [`Update`] and returns what it computed: `f` returns its
+/// result and whether to persist.
+pub async fn transact<T: Send + 'static>(
+    store: &(impl VoucherStore + ?Sized),
+    fresh: LaneState,
+    f: impl FnOnce(&mut LaneState) -> (T, bool) + Send + 'static,
+) -> Result<T, StoreError> {
+    let slot = Arc::new(Mutex::new(None));
+    let out = Arc::clone(&slot);
+    store
+        .update(
+            fresh,
+            Box::new(move |state| {
+                let (value, persist) = f(state);
+                *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+                persist
+            }),
+        )
+        .await?;
+    let value = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+    value.ok_or_else(|| StoreError::Corrupt("the update did not run".into()))
+}
+
+#[async_trait]
+impl<S: VoucherStore + ?Sized> VoucherStore for Arc<S> {
+    async fn update(&self, fresh: LaneState, update: Update) -> Result<(), StoreError> {
+        (**self).update(fresh, update).await
+    }
+
+    async fn lane(&self, id: LaneId) -> Result<Option<LaneState>, StoreError> {
+        (**self).lane(id).await
+    }
+
+    async fn find(&self, query: LaneQuery) -> Result<Vec<LaneState>, StoreError> {
+        (**self).find(query).await
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        (**self).close().await
+    }
+}
