@@ -172,7 +172,10 @@ impl Settler {
                 .await
                 .is_err()
             {
-                self.shared.failed(None, &format!("shutdown settlement timed out after {timeout:?}"));
+                self.shared.failed(
+                    None,
+                    &format!("shutdown settlement timed out after {timeout:?}"),
+                );
             }
         }
         self.status()
@@ -297,7 +300,11 @@ impl Shared {
         }
         self.settle_own(&mut memory, own).await;
 
-        let pending = self.store.find(LaneQuery::Unsettled).await.unwrap_or_default();
+        let pending = self
+            .store
+            .find(LaneQuery::Unsettled)
+            .await
+            .unwrap_or_default();
         self.update_status(|s| {
             s.pending_lanes = pending.len() as u64;
             s.pending_amount = pending
@@ -356,7 +363,8 @@ impl Shared {
             },
         };
         if accounts.status(now).is_refundable() {
-            self.lost(&state, "the grace period ended before settlement").await;
+            self.lost(&state, "the grace period ended before settlement")
+                .await;
             return Ok(None);
         }
         let mint = accounts.channel.mint;
@@ -417,7 +425,11 @@ impl Shared {
                 .filter_map(|meta| by_channel.get(&meta.pubkey).cloned())
                 .collect();
             let result = self.chain.send(&batch, &[]).await;
-            if lanes.len() > 1 && result.as_ref().is_err_and(|e| e.is_amp_error(AmpError::StaleVoucher)) {
+            if lanes.len() > 1
+                && result
+                    .as_ref()
+                    .is_err_and(|e| e.is_amp_error(AmpError::StaleVoucher))
+            {
                 // One of them was settled meanwhile: settle the rest one by one.
                 for (state, onchain) in lanes {
                     match self.prepare(memory, state, None).await {
@@ -488,7 +500,10 @@ impl Shared {
         })
         .await;
         if let Err(error) = result {
-            self.failed(Some(&state.id.lane), &format!("recording a settlement: {error}"));
+            self.failed(
+                Some(&state.id.lane),
+                &format!("recording a settlement: {error}"),
+            );
         }
     }
 
@@ -515,9 +530,10 @@ impl Shared {
             .retry_min
             .saturating_mul(1u32 << attempts.min(16))
             .min(self.config.retry_max);
-        memory
-            .retry
-            .insert(state.id, (attempts.saturating_add(1), Instant::now() + delay));
+        memory.retry.insert(
+            state.id,
+            (attempts.saturating_add(1), Instant::now() + delay),
+        );
         self.failed(Some(&state.id.lane), &error.to_string());
     }
 }
@@ -530,7 +546,10 @@ pub fn settle_instructions(
     state: &LaneState,
     onchain_settled: u64,
 ) -> Vec<Instruction> {
-    let Some(best) = state.best.filter(|b| b.voucher.cumulative > onchain_settled) else {
+    let Some(best) = state
+        .best
+        .filter(|b| b.voucher.cumulative > onchain_settled)
+    else {
         return Vec::new();
     };
     let destination = transactions::recipient_token(keys);
@@ -540,4 +559,3 @@ pub fn settle_instructions(
     };
     vec![best.ed25519_instruction(&state.signer), settle]
 }
-

@@ -117,6 +117,23 @@ impl Meter {
         pricing::charge(&self.price, units, self.allowance)
     }
 
+    /// When a per-second allowance runs out.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        if self.price.mode != PricingMode::PerSecond {
+            return None;
+        }
+        let ms = pricing::max_units(&self.price, self.allowance)?;
+        self.started
+            .checked_add(std::time::Duration::from_millis(ms))
+    }
+
+    /// Charges now, and waits until the charge is recorded.
+    pub(crate) async fn finish_now(mut self) {
+        if let Some(finish) = self.finish() {
+            finish.await;
+        }
+    }
+
     /// The charge, as a future that persists it; `None` once taken.
     fn finish(&mut self) -> Option<impl Future<Output = ()> + Send + 'static> {
         let fresh = self.fresh.take()?;
@@ -172,16 +189,13 @@ pub(crate) struct MeteredBody<B> {
 
 impl<B> MeteredBody<B> {
     pub(crate) fn new(inner: B, meter: Meter) -> Self {
-        let max_units = pricing::max_units(&meter.price, meter.allowance);
-        let (max_bytes, deadline) = match (meter.price.mode, max_units) {
-            (PricingMode::PerByte, units) => (units, None),
-            (PricingMode::PerSecond, Some(ms)) => {
-                let at = tokio::time::Instant::from_std(meter.started)
-                    + std::time::Duration::from_millis(ms);
-                (None, Some(Box::pin(tokio::time::sleep_until(at))))
-            }
-            _ => (None, None),
+        let max_bytes = match meter.price.mode {
+            PricingMode::PerByte => pricing::max_units(&meter.price, meter.allowance),
+            _ => None,
         };
+        let deadline = meter
+            .deadline()
+            .map(|at| Box::pin(tokio::time::sleep_until(at.into())));
         Self {
             inner,
             meter,

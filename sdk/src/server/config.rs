@@ -42,7 +42,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::meter::RateLimit;
 use super::ServerError;
 use crate::decimal::u64_string;
-use crate::manifest::{Price, PricingMode, Pricing};
+use crate::manifest::{Price, Pricing, PricingMode};
 use crate::store::Durability;
 
 /// Largest configuration file read.
@@ -375,7 +375,10 @@ interval = 0.5
         assert_eq!(service.min_deposit, 1_000_000);
         assert_eq!(service.min_grace_period, 3_600);
         assert_eq!(service.credit, 1_000);
-        assert_eq!(service.pricing.routes["/v1/chat"].mode, PricingMode::PerToken);
+        assert_eq!(
+            service.pricing.routes["/v1/chat"].mode,
+            PricingMode::PerToken
+        );
         assert_eq!(service.settle.threshold, 5_000);
         assert_eq!(service.settle.interval, Duration::from_millis(500));
         assert!(service.settle.on_shutdown);

@@ -101,7 +101,11 @@ pub(crate) fn accept_final(
     Ok(())
 }
 
-fn check_common(state: &LaneState, signed: &SignedVoucher, limit: u64) -> Result<(), Box<ErrorBody>> {
+fn check_common(
+    state: &LaneState,
+    signed: &SignedVoucher,
+    limit: u64,
+) -> Result<(), Box<ErrorBody>> {
     if state.closed {
         return Err(Box::new(ErrorBody::new(
             ErrorCode::Closed,
@@ -256,7 +260,10 @@ mod tests {
         let e = accept(&mut s, &signed(1, 20), &CALL, 1_000, 0).unwrap_err();
         assert_eq!(e.error, ErrorCode::InvalidSeq);
         let e = accept(&mut s, &signed(2, 19), &CALL, 1_000, 0).unwrap_err();
-        assert_eq!((e.error, e.required, e.owed), (ErrorCode::Underfunded, Some(20), Some(10)));
+        assert_eq!(
+            (e.error, e.required, e.owed),
+            (ErrorCode::Underfunded, Some(20), Some(10))
+        );
         let e = accept(&mut s, &signed(2, 1_001), &CALL, 1_000, 0).unwrap_err();
         assert_eq!(e.error, ErrorCode::Underfunded);
         // Pre-paying is allowed; the best voucher is the highest amount.

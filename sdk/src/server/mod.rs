@@ -72,9 +72,7 @@ use tower_service::Service;
 use crate::chain::{Chain, ChainError, ChainExt};
 use crate::decimal::u64_string;
 use crate::headers::{Credential, Receipt};
-use crate::manifest::{
-    ErrorBody, ErrorCode, Manifest, MintInfo, Price, CLOSE_PATH, MANIFEST_PATH,
-};
+use crate::manifest::{ErrorBody, ErrorCode, Manifest, MintInfo, Price, CLOSE_PATH, MANIFEST_PATH};
 use crate::settle::{self, Settler, SettlerStatus};
 use crate::store::{self, LaneQuery, LaneState, MemoryStore, StoreError, VoucherStore};
 use crate::transactions;
@@ -284,8 +282,9 @@ impl PaywallBuilder {
             credit: config.credit,
             pricing: config.pricing.clone(),
         };
-        let manifest_json =
-            Bytes::from(serde_json::to_vec(&manifest).map_err(|e| ServerError::Config(e.to_string()))?);
+        let manifest_json = Bytes::from(
+            serde_json::to_vec(&manifest).map_err(|e| ServerError::Config(e.to_string()))?,
+        );
 
         let settler = config.settle.enabled.then(|| {
             Settler::start(
@@ -444,6 +443,7 @@ impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for PaywallService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
+    S::Error: Send,
     ReqBody: Send + 'static,
     ResBody: Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
@@ -483,7 +483,17 @@ where
             };
             request.extensions_mut().insert(admission.payment.clone());
             let meter = admission.meter(&core);
-            let response = inner.call(request).await?;
+            // A per-second price also bounds the handler itself: when the
+            // allowance runs out first, the request is cut off and charged it.
+            let response = match meter.as_ref().and_then(body::Meter::deadline) {
+                None => inner.call(request).await?,
+                Some(deadline) => {
+                    match tokio::time::timeout_at(deadline.into(), inner.call(request)).await {
+                        Ok(response) => response?,
+                        Err(_) => return Ok(admission.timed_out(&core, meter).await),
+                    }
+                }
+            };
             Ok(admission.respond(response, meter))
         })
     }
@@ -508,6 +518,23 @@ impl Admission {
         ))
     }
 
+    /// The handler outlasted a per-second allowance: charge it all and say so.
+    async fn timed_out(self, core: &Core, meter: Option<body::Meter>) -> Response<AmpBody> {
+        let charged = self.payment.allowance.unwrap_or(0);
+        if let Some(meter) = meter {
+            meter.finish_now().await;
+        }
+        let owed = self.payment.owed.saturating_add(charged);
+        core.refuse(
+            ErrorBody::new(
+                ErrorCode::Underfunded,
+                "the request outlasted what the voucher and the credit pay for",
+            )
+            .with_required(owed)
+            .with_owed(owed),
+        )
+    }
+
     /// Adds the receipt and, for a metered price, meters the body.
     fn respond<B>(self, response: Response<B>, meter: Option<body::Meter>) -> Response<AmpBody>
     where
@@ -522,7 +549,10 @@ impl Admission {
                 // far, or the units reported so far.
                 let known = meter.charge_with(inner.size_hint().exact().unwrap_or(0));
                 let owed = self.payment.owed.saturating_add(known);
-                (owed, body::boxed(body::MeteredBody::new(body::boxed(inner), meter)))
+                (
+                    owed,
+                    body::boxed(body::MeteredBody::new(body::boxed(inner), meter)),
+                )
             }
         };
         Receipt {
@@ -586,8 +616,10 @@ impl Core {
         let system = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        self.clock_offset
-            .store(clock.unix_timestamp.saturating_sub(system), Ordering::Relaxed);
+        self.clock_offset.store(
+            clock.unix_timestamp.saturating_sub(system),
+            Ordering::Relaxed,
+        );
         Ok(())
     }
 
@@ -711,15 +743,17 @@ impl Core {
             )));
         }
         if accounts.limit() < self.config.min_deposit {
-            return Err(Box::new(ErrorBody::new(
-                ErrorCode::Underfunded,
-                format!(
-                    "the lane can pay {}, below the minimum deposit {}",
-                    accounts.limit(),
-                    self.config.min_deposit
-                ),
-            )
-            .with_required(self.config.min_deposit)));
+            return Err(Box::new(
+                ErrorBody::new(
+                    ErrorCode::Underfunded,
+                    format!(
+                        "the lane can pay {}, below the minimum deposit {}",
+                        accounts.limit(),
+                        self.config.min_deposit
+                    ),
+                )
+                .with_required(self.config.min_deposit),
+            ));
         }
         if !accounts.status(self.now()).is_open() {
             if let Some(signal) = &self.signal {
@@ -741,9 +775,8 @@ impl Core {
         headers: &HeaderMap,
         force: bool,
     ) -> Result<(Arc<LaneAccounts>, SignedVoucher), Refusal> {
-        let credential = Credential::from_headers(headers).map_err(|e| {
-            self.refuse(ErrorBody::new(e.code(), e.to_string()))
-        })?;
+        let credential = Credential::from_headers(headers)
+            .map_err(|e| self.refuse(ErrorBody::new(e.code(), e.to_string())))?;
         let mut accounts = self.lane(&credential.lane, force).await?;
         if let Some(cached) = &accounts {
             if credential.cumulative > cached.limit() && !force {
@@ -787,15 +820,18 @@ impl Core {
         let limit = accounts.limit();
         let credit = self.config.credit;
         let fresh = accounts.fresh_state();
-        let accepted = store::transact(self.store.as_ref(), fresh.clone(), move |state| {
-            match meter::accept(state, &signed, &price, limit, credit) {
-                Ok(accepted) => (Ok(accepted), true),
-                Err(refusal) => (Err(refusal), false),
-            }
-        })
-        .await
-        .map_err(|e| self.unavailable("cannot record the voucher", &e))?
-        .map_err(|e| self.refuse(e))?;
+        let accepted =
+            store::transact(
+                self.store.as_ref(),
+                fresh.clone(),
+                move |state| match meter::accept(state, &signed, &price, limit, credit) {
+                    Ok(accepted) => (Ok(accepted), true),
+                    Err(refusal) => (Err(refusal), false),
+                },
+            )
+            .await
+            .map_err(|e| self.unavailable("cannot record the voucher", &e))?
+            .map_err(|e| self.refuse(e))?;
         self.after_charge(accepted.unsettled);
         Ok(Admission {
             payment: Payment {
@@ -837,15 +873,18 @@ impl Core {
         let (accounts, signed) = self.verify(headers, true).await?;
         let limit = accounts.limit();
         let fresh = accounts.fresh_state();
-        let state = store::transact(self.store.as_ref(), fresh, move |state| {
-            match meter::accept_final(state, &signed, limit) {
-                Ok(()) => (Ok(state.clone()), true),
-                Err(refusal) => (Err(refusal), false),
-            }
-        })
-        .await
-        .map_err(|e| self.unavailable("cannot record the voucher", &e))?
-        .map_err(|e| self.refuse(e))?;
+        let state =
+            store::transact(
+                self.store.as_ref(),
+                fresh,
+                move |state| match meter::accept_final(state, &signed, limit) {
+                    Ok(()) => (Ok(state.clone()), true),
+                    Err(refusal) => (Err(refusal), false),
+                },
+            )
+            .await
+            .map_err(|e| self.unavailable("cannot record the voucher", &e))?
+            .map_err(|e| self.refuse(e))?;
 
         match self.close_on_chain(&accounts, &state).await {
             Ok(signature) => {
@@ -858,6 +897,10 @@ impl Core {
                 .await
                 .map_err(|e| tracing::error!(lane = %id.lane, %e, "cannot record the close"));
                 tracing::info!(lane = %accounts.address, %signature, settled, "lane closed cooperatively");
+                self.lanes
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&accounts.address);
                 let mut response = body::json(
                     StatusCode::OK,
                     to_json(&Closed {
@@ -963,8 +1006,8 @@ impl Core {
     /// ten refresh periods; tells the settler about lanes that started closing.
     async fn refresh_all(&self) -> Result<(), ChainError> {
         self.refresh_clock().await?;
-        let idle_ms = i64::try_from(self.config.refresh.saturating_mul(10).as_millis())
-            .unwrap_or(i64::MAX);
+        let idle_ms =
+            i64::try_from(self.config.refresh.saturating_mul(10).as_millis()).unwrap_or(i64::MAX);
         let now_ms = self.uptime_ms();
         let addresses: Vec<Pubkey> = {
             let mut lanes = self.lanes.write().unwrap_or_else(|e| e.into_inner());

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::manifest::{Price, PricingMode, Pricing};
+use crate::manifest::{Price, Pricing, PricingMode};
 
 /// Route patterns: an exact path, or a prefix ending in `*` (`/v1/*`); the
 /// exact path wins, then the longest prefix.
@@ -28,7 +28,9 @@ impl<T: Copy> Routes<T> {
                 }
             }
         }
-        routes.prefixes.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+        routes
+            .prefixes
+            .sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
         routes
     }
 
@@ -131,7 +133,10 @@ mod tests {
         let table = PriceTable::new(&pricing, &["/health".into(), "/public/*".into()]);
         assert_eq!(table.price("/v1/chat").unwrap().rate, 2);
         assert_eq!(table.price("/v1/other").unwrap().rate, 5);
-        assert_eq!(table.price("/v1/files/a").unwrap().mode, PricingMode::PerByte);
+        assert_eq!(
+            table.price("/v1/files/a").unwrap().mode,
+            PricingMode::PerByte
+        );
         assert_eq!(table.price("/health"), None);
         assert_eq!(table.price("/public/x"), None);
         assert_eq!(table.price("/anything").unwrap().rate, 10);

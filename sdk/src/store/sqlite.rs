@@ -146,11 +146,7 @@ impl VoucherStore for SqliteStore {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(thread) = thread {
             tokio::task::spawn_blocking(move || thread.join())
                 .await
@@ -275,7 +271,11 @@ fn process(conn: &Connection, cache: &mut HashMap<LaneId, LaneState>, batch: Vec
 }
 
 /// An update taken off the queue: the fresh state, the change, the requester.
-type Pending = (Box<LaneState>, Update, oneshot::Sender<Result<(), StoreError>>);
+type Pending = (
+    Box<LaneState>,
+    Update,
+    oneshot::Sender<Result<(), StoreError>>,
+);
 
 /// Applies the updates in one transaction; on success `replies` holds the
 /// requesters to answer.
