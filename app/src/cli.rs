@@ -1,0 +1,420 @@
+//! The command line's grammar (clap) and the dispatch from it to the
+//! command functions, which know nothing of clap.
+
+use std::path::PathBuf;
+
+use amp_sdk::chain::Chain;
+use amp_sdk::rpc::{Cluster, RpcChain};
+use anchor_lang::prelude::Pubkey;
+use clap::{Args, Parser, Subcommand};
+use http::{HeaderName, HeaderValue, Method};
+use solana_keypair::Keypair;
+
+use crate::amount::Amount;
+use crate::commands::{self, OpenRequest, PayRequest, VoucherValues};
+use crate::config::{self, SolanaConfig};
+use crate::error::CliError;
+use crate::output::{self, OutputFormat};
+
+const ABOUT: &str =
+    "AMP payment channels on Solana: pay for APIs per request, settle on-chain in bulk";
+
+const LONG_ABOUT: &str = "\
+AMP payment channels on Solana: pay for APIs per request, settle on-chain in bulk.
+
+An agent opens a channel once (a deposit held by the AMP program), then pays
+every HTTP request with a signed voucher that costs nothing on-chain; the
+service settles the total whenever it likes, and the channel closes with the
+rest refunded and all rent returned.
+
+Try it without a wallet or a network:  amp demo";
+
+const AFTER_HELP: &str = "\
+Cluster and wallet follow the Solana CLI: --url takes localnet, devnet,
+testnet, mainnet-beta (or l, d, t, m) or an RPC URL; --keypair takes a keypair
+file. Without them, amp reads the Solana CLI's configuration
+(~/.config/solana/cli/config.yml), then falls back to devnet and
+~/.config/solana/id.json.
+
+Token amounts are written in tokens (10, 0.25); voucher values (--amount of a
+voucher) are base units, as the AMP-Amount header carries them.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "amp",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Cluster: localnet, devnet, testnet, mainnet-beta (l, d, t, m) or an RPC URL.
+    #[arg(
+        short = 'u',
+        long = "url",
+        global = true,
+        value_name = "URL_OR_MONIKER",
+        help_heading = "Global options"
+    )]
+    pub url: Option<Cluster>,
+
+    /// Wallet keypair file (Solana CLI format) [default: ~/.config/solana/id.json].
+    #[arg(
+        short = 'k',
+        long = "keypair",
+        global = true,
+        value_name = "KEYPAIR",
+        help_heading = "Global options"
+    )]
+    pub keypair: Option<PathBuf>,
+
+    /// How to print results.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = OutputFormat::Display,
+        help_heading = "Global options"
+    )]
+    pub output: OutputFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect channels and delegations.
+    #[command(subcommand)]
+    Channel(ChannelCommand),
+
+    /// Open a channel from the wallet to a recipient, with a deposit.
+    Open(OpenCmd),
+
+    /// Add to an open channel's deposit (funder).
+    #[command(name = "top-up")]
+    TopUp {
+        /// The channel's address.
+        channel: Pubkey,
+        /// Tokens to add (e.g. 5 or 0.5).
+        amount: Amount,
+    },
+
+    /// Close a channel cooperatively, optionally settling a final voucher (recipient).
+    ///
+    /// The rest of the vault goes back to the funder at once, with the rent.
+    Close {
+        /// The channel's address.
+        channel: Pubkey,
+        #[command(flatten)]
+        voucher: FinalVoucherArgs,
+    },
+
+    /// Start the grace period, after which `amp refund` returns the deposit (funder).
+    #[command(name = "request-close")]
+    RequestClose {
+        /// The channel's address.
+        channel: Pubkey,
+    },
+
+    /// Refund the vault to the funder once the grace period is over (anyone).
+    Refund {
+        /// The channel's address.
+        channel: Pubkey,
+    },
+
+    /// Settle a voucher: pay the recipient what it adds (anyone).
+    ///
+    /// Give the voucher as the values of its credential headers (AMP-Seq,
+    /// AMP-Amount, AMP-Expires, AMP-Sig); the lane is the AMP-Channel value.
+    Settle {
+        /// The lane: a channel, or a delegation for a delegate's voucher.
+        lane: Pubkey,
+        #[command(flatten)]
+        voucher: VoucherArgs,
+    },
+
+    /// Make an HTTP request paid from a channel, like curl.
+    ///
+    /// The body goes to stdout, a line about the payment to stderr.
+    Pay(PayCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChannelCommand {
+    /// Show a channel or a delegation: decoded state, status, vault balance.
+    Show {
+        /// A channel or delegation address.
+        address: Pubkey,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct OpenCmd {
+    /// Who the channel pays (the service's wallet).
+    #[arg(long)]
+    pub recipient: Pubkey,
+    /// The token mint (SPL Token or Token-2022).
+    #[arg(long)]
+    pub mint: Pubkey,
+    /// Deposit, in tokens (e.g. 10 or 0.25).
+    #[arg(long)]
+    pub amount: Amount,
+    /// Grace period after a close request: 3600, 90s, 15m, 1h, 7d (60 s to 30 days).
+    #[arg(long, value_parser = config::parse_duration, default_value = "1h")]
+    pub grace: u32,
+    /// Channel nonce [default: random].
+    #[arg(long)]
+    pub nonce: Option<u64>,
+    /// The key that signs vouchers, if not the wallet (a hot key).
+    #[arg(long)]
+    pub signer: Option<Pubkey>,
+    /// Close the channel automatically this long from now (e.g. 30d).
+    #[arg(long, value_parser = config::parse_duration, value_name = "DURATION")]
+    pub expires_in: Option<u32>,
+}
+
+/// A voucher as its credential headers carry it.
+#[derive(Debug, Args)]
+pub struct VoucherArgs {
+    /// AMP-Seq.
+    #[arg(long)]
+    pub seq: u64,
+    /// AMP-Amount: the cumulative amount, in base units.
+    #[arg(long)]
+    pub amount: u64,
+    /// AMP-Expires, unix seconds (absent or 0: never).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub expires: i64,
+    /// AMP-Sig: the ed25519 signature, base58.
+    #[arg(long)]
+    pub sig: commands::VoucherSignature,
+}
+
+impl From<&VoucherArgs> for VoucherValues {
+    fn from(args: &VoucherArgs) -> Self {
+        Self {
+            seq: args.seq,
+            amount: args.amount,
+            expires_at: args.expires,
+            signature: args.sig.0,
+        }
+    }
+}
+
+/// An optional final voucher for `close`.
+#[derive(Debug, Args)]
+pub struct FinalVoucherArgs {
+    /// AMP-Seq of a final voucher to settle first.
+    #[arg(long, requires_all = ["amount", "sig"])]
+    pub seq: Option<u64>,
+    /// AMP-Amount of the final voucher, in base units.
+    #[arg(long, requires_all = ["seq", "sig"])]
+    pub amount: Option<u64>,
+    /// AMP-Expires of the final voucher (absent or 0: never).
+    #[arg(long, requires = "seq", allow_negative_numbers = true)]
+    pub expires: Option<i64>,
+    /// AMP-Sig of the final voucher, base58.
+    #[arg(long, requires_all = ["seq", "amount"])]
+    pub sig: Option<commands::VoucherSignature>,
+}
+
+impl FinalVoucherArgs {
+    fn values(&self) -> Option<VoucherValues> {
+        Some(VoucherValues {
+            seq: self.seq?,
+            amount: self.amount?,
+            expires_at: self.expires.unwrap_or(0),
+            signature: self.sig?.0,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PayCmd {
+    /// The URL to request.
+    pub url: String,
+    /// The lane that pays: a channel (or a delegation) whose vouchers the wallet signs.
+    #[arg(short = 'c', long = "channel", value_name = "LANE")]
+    pub channel: Pubkey,
+    /// HTTP method [default: GET, or POST with --data].
+    #[arg(short = 'X', long = "request", value_name = "METHOD")]
+    pub method: Option<Method>,
+    /// Extra request header, 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER", value_parser = parse_header)]
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Request body; @FILE reads a file, @- reads stdin.
+    #[arg(short = 'd', long = "data", value_name = "DATA")]
+    pub data: Option<String>,
+    /// Most this request may cost, in tokens [default: what the lane can still pay].
+    #[arg(long, value_name = "AMOUNT")]
+    pub max: Option<Amount>,
+    /// Print the response headers before the body.
+    #[arg(short = 'i', long)]
+    pub include: bool,
+}
+
+fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not 'Name: value'"))?;
+    let name = HeaderName::try_from(name.trim()).map_err(|e| format!("header name: {e}"))?;
+    let value = HeaderValue::try_from(value.trim()).map_err(|e| format!("header value: {e}"))?;
+    Ok((name, value))
+}
+
+/// The cluster and wallet a cluster command uses.
+struct Context {
+    cluster: Cluster,
+    keypair_path: PathBuf,
+}
+
+impl Context {
+    fn new(cli: &Cli) -> Result<Self, CliError> {
+        let solana = SolanaConfig::load();
+        let cluster = match (&cli.url, &solana.json_rpc_url) {
+            (Some(cluster), _) => cluster.clone(),
+            (None, Some(url)) => url
+                .parse()
+                .map_err(|e| CliError::usage(format!("Solana CLI config json_rpc_url: {e}")))?,
+            (None, None) => config::DEFAULT_CLUSTER,
+        };
+        let keypair_path = cli
+            .keypair
+            .clone()
+            .or(solana.keypair_path)
+            .map(|p| config::expand_home(&p))
+            .unwrap_or_else(config::default_keypair_path);
+        Ok(Self {
+            cluster,
+            keypair_path,
+        })
+    }
+
+    fn wallet(&self) -> Result<Keypair, CliError> {
+        Ok(amp_sdk::keypair::read(&self.keypair_path)?)
+    }
+
+    /// The RPC chain, paying fees from `wallet`.
+    fn chain(&self, wallet: &Keypair) -> RpcChain {
+        tracing::debug!(cluster = %self.cluster, url = self.cluster.url(), "using RPC");
+        RpcChain::new(&self.cluster, wallet.insecure_clone())
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let format = cli.output;
+    let ctx = Context::new(&cli)?;
+    match &cli.command {
+        Command::Channel(ChannelCommand::Show { address }) => {
+            // Reading needs no wallet: a throwaway key stands in as fee payer.
+            let wallet = ctx.wallet().unwrap_or_else(|_| Keypair::new());
+            let chain = ctx.chain(&wallet);
+            let report = commands::show(&chain, address).await?;
+            output::print(&report, format).map_err(|e| CliError::Io("stdout".into(), e))
+        }
+        command => {
+            let wallet = ctx.wallet()?;
+            let chain = ctx.chain(&wallet);
+            run_with_wallet(command, &chain, &wallet, format).await
+        }
+    }
+}
+
+async fn run_with_wallet(
+    command: &Command,
+    chain: &dyn Chain,
+    wallet: &Keypair,
+    format: OutputFormat,
+) -> Result<(), CliError> {
+    let io = |e| CliError::Io("stdout".into(), e);
+    match command {
+        Command::Open(cmd) => {
+            let expires_at = match cmd.expires_in {
+                Some(seconds) => chain.clock().await?.unix_timestamp + i64::from(seconds),
+                None => 0,
+            };
+            let request = OpenRequest {
+                recipient: cmd.recipient,
+                mint: cmd.mint,
+                amount: cmd.amount.clone(),
+                grace_period: cmd.grace,
+                nonce: cmd.nonce,
+                signer: cmd.signer,
+                expires_at,
+            };
+            let report = commands::open(chain, wallet, request).await?;
+            output::print(&report, format).map_err(io)
+        }
+        Command::TopUp { channel, amount } => {
+            let report = commands::top_up(chain, wallet, channel, amount.clone()).await?;
+            output::print(&report, format).map_err(io)
+        }
+        Command::Close { channel, voucher } => {
+            let report = commands::close(chain, wallet, channel, voucher.values()).await?;
+            output::print(&report, format).map_err(io)
+        }
+        Command::RequestClose { channel } => {
+            let report = commands::request_close(chain, wallet, channel).await?;
+            output::print(&report, format).map_err(io)
+        }
+        Command::Refund { channel } => {
+            let report = commands::refund(chain, channel).await?;
+            output::print(&report, format).map_err(io)
+        }
+        Command::Settle { lane, voucher } => {
+            let report = commands::settle(chain, lane, voucher.into()).await?;
+            output::print(&report, format).map_err(io)
+        }
+        Command::Pay(cmd) => {
+            let request = pay_request(cmd)?;
+            let http = reqwest::Client::new();
+            let report = commands::pay(chain, wallet, &http, request).await?;
+            if format == OutputFormat::Display {
+                if cmd.include {
+                    println!("HTTP {}", report.status);
+                    for (name, value) in &report.headers {
+                        println!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));
+                    }
+                    println!();
+                }
+                eprintln!("{}", report.summary());
+            }
+            output::print(&report, format).map_err(io)
+        }
+        Command::Channel(_) => {
+            unreachable!("dispatched in run")
+        }
+    }
+}
+
+fn pay_request(cmd: &PayCmd) -> Result<PayRequest, CliError> {
+    let body = match cmd.data.as_deref() {
+        None => None,
+        Some("@-") => {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut data)
+                .map_err(|e| CliError::Io("stdin".into(), e))?;
+            Some(data)
+        }
+        Some(data) => match data.strip_prefix('@') {
+            Some(path) => Some(std::fs::read(path).map_err(|e| CliError::Io(path.into(), e))?),
+            None => Some(data.as_bytes().to_vec()),
+        },
+    };
+    let method = cmd.method.clone().unwrap_or(if body.is_some() {
+        Method::POST
+    } else {
+        Method::GET
+    });
+    Ok(PayRequest {
+        url: cmd.url.clone(),
+        method,
+        headers: cmd.headers.clone(),
+        body,
+        lane: cmd.channel,
+        max: cmd.max.clone(),
+    })
+}

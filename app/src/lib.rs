@@ -1,0 +1,13 @@
+//! The `amp` command line as a library: every command is a function over the
+//! SDK's [`Chain`](amp_sdk::chain::Chain), so the binary runs it against a
+//! cluster and the tests run it against the embedded bank.
+
+pub mod amount;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod output;
+pub mod sandbox;
+
+pub use error::CliError;

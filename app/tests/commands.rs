@@ -1,0 +1,276 @@
+//! The cluster commands, called as functions with the embedded bank as the
+//! chain: the same code `amp` runs against an RPC node.
+
+use amp_cli::amount::Amount;
+use amp_cli::commands::{self, LaneKind, OpenRequest, StatusView, VoucherValues};
+use amp_cli::sandbox;
+use amp_cli::CliError;
+use amp_sdk::chain::Chain;
+use amp_sdk::embedded::EmbeddedBank;
+use amp_sdk::voucher::{SignedVoucher, Voucher};
+use anchor_lang::prelude::Pubkey;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+const USDC: u64 = 1_000_000;
+
+struct World {
+    bank: EmbeddedBank,
+    funder: Keypair,
+    recipient: Keypair,
+    mint: Pubkey,
+}
+
+async fn world() -> World {
+    let bank = EmbeddedBank::start().await;
+    let (funder, recipient) = (Keypair::new(), Keypair::new());
+    sandbox::airdrop(&bank, &funder.pubkey(), 1_000_000_000)
+        .await
+        .unwrap();
+    let mint = sandbox::create_mint(&bank, &funder.pubkey(), 6)
+        .await
+        .unwrap();
+    sandbox::mint_to(&bank, &mint, &funder, &funder.pubkey(), 10 * USDC)
+        .await
+        .unwrap();
+    World {
+        bank,
+        funder,
+        recipient,
+        mint,
+    }
+}
+
+impl World {
+    fn open_request(&self, amount: &str) -> OpenRequest {
+        OpenRequest {
+            recipient: self.recipient.pubkey(),
+            mint: self.mint,
+            amount: amount.parse().unwrap(),
+            grace_period: 3_600,
+            nonce: None,
+            signer: None,
+            expires_at: 0,
+        }
+    }
+
+    async fn balance(&self, owner: &Pubkey) -> u64 {
+        let account = amp_sdk::pda::associated_token(owner, &self.mint, &anchor_spl::token::ID);
+        self.bank
+            .token_balance(&account)
+            .await
+            .unwrap()
+            .unwrap_or(0)
+    }
+
+    async fn voucher(&self, channel: &Pubkey, seq: u64, cumulative: u64) -> VoucherValues {
+        let generation = self
+            .bank
+            .channel(channel)
+            .await
+            .unwrap()
+            .unwrap()
+            .generation;
+        let signed = SignedVoucher::sign(
+            &self.funder,
+            Voucher {
+                lane: *channel,
+                generation,
+                seq,
+                cumulative,
+                expires_at: 0,
+            },
+        );
+        VoucherValues::from_credential(&signed.into())
+    }
+}
+
+#[tokio::test]
+async fn open_top_up_settle_and_close() {
+    let w = world().await;
+    let chain: &dyn Chain = &w.bank;
+
+    let opened = commands::open(chain, &w.funder, w.open_request("5"))
+        .await
+        .unwrap();
+    assert_eq!(opened.deposit, 5 * USDC);
+    assert_eq!(opened.authorized_signer, w.funder.pubkey());
+    assert!(opened.rent > 0);
+    let channel = opened.channel;
+    assert_eq!(w.balance(&w.funder.pubkey()).await, 5 * USDC);
+
+    let shown = commands::show(chain, &channel).await.unwrap();
+    assert_eq!(shown.kind, LaneKind::Channel);
+    assert_eq!(shown.status, StatusView::Open);
+    assert_eq!(shown.vault_balance, 5 * USDC);
+    assert_eq!(shown.channel.remaining, 5 * USDC);
+    assert_eq!(shown.mint.decimals, 6);
+    let json = serde_json::to_value(&shown).unwrap();
+    assert_eq!(json["channel"]["deposited"], "5000000");
+    assert_eq!(json["status"]["state"], "open");
+    assert_eq!(json["address"], channel.to_string());
+    assert!(shown.to_string().contains("deposited           5"));
+
+    let topped = commands::top_up(chain, &w.funder, &channel, "1.5".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(topped.deposited, 6_500_000);
+
+    // Anyone may settle: the chain's fee payer signs alone.
+    let voucher = w.voucher(&channel, 1, 2 * USDC).await;
+    let settled = commands::settle(chain, &channel, voucher).await.unwrap();
+    assert_eq!(settled.paid, 2 * USDC);
+    assert_eq!(w.balance(&w.recipient.pubkey()).await, 2 * USDC);
+
+    // The same voucher again pays nothing, and says so before sending.
+    let again = commands::settle(chain, &channel, voucher).await;
+    assert!(
+        matches!(&again, Err(CliError::State(m)) if m.contains("nothing to settle")),
+        "{again:?}"
+    );
+    // A voucher whose values were changed does not verify.
+    let mut forged = w.voucher(&channel, 2, 3 * USDC).await;
+    forged.amount = 4 * USDC;
+    let refused = commands::settle(chain, &channel, forged).await;
+    assert!(matches!(refused, Err(CliError::State(_))), "{refused:?}");
+
+    // Only the recipient closes cooperatively.
+    let last = w.voucher(&channel, 3, 3 * USDC).await;
+    let wrong = commands::close(chain, &w.funder, &channel, Some(last)).await;
+    assert!(
+        matches!(wrong, Err(CliError::WrongWallet { .. })),
+        "{wrong:?}"
+    );
+    let funder_lamports = w.bank.lamports(&w.funder.pubkey()).await.unwrap();
+    let closed = commands::close(chain, &w.recipient, &channel, Some(last))
+        .await
+        .unwrap();
+    assert_eq!(closed.paid, USDC);
+    assert_eq!(closed.refund.refunded, 3_500_000);
+    assert_eq!(closed.refund.rent_returned, opened.rent);
+    assert_eq!(w.balance(&w.recipient.pubkey()).await, 3 * USDC);
+    assert_eq!(w.balance(&w.funder.pubkey()).await, 7 * USDC);
+    assert_eq!(
+        w.bank.lamports(&w.funder.pubkey()).await.unwrap(),
+        funder_lamports + opened.rent
+    );
+    assert!(matches!(
+        commands::show(chain, &channel).await,
+        Err(CliError::NoLane(_))
+    ));
+}
+
+#[tokio::test]
+async fn request_close_then_refund_after_grace() {
+    let w = world().await;
+    let chain: &dyn Chain = &w.bank;
+    let channel = commands::open(chain, &w.funder, w.open_request("2"))
+        .await
+        .unwrap()
+        .channel;
+
+    let stranger = Keypair::new();
+    let refused = commands::top_up(chain, &stranger, &channel, Amount::Base(1)).await;
+    assert!(
+        matches!(refused, Err(CliError::WrongWallet { .. })),
+        "{refused:?}"
+    );
+    let refused = commands::request_close(chain, &w.recipient, &channel).await;
+    assert!(
+        matches!(refused, Err(CliError::WrongWallet { .. })),
+        "{refused:?}"
+    );
+    let early = commands::refund(chain, &channel).await;
+    assert!(
+        matches!(&early, Err(CliError::State(m)) if m.contains("open")),
+        "{early:?}"
+    );
+
+    let requested = commands::request_close(chain, &w.funder, &channel)
+        .await
+        .unwrap();
+    assert_eq!(requested.refundable_at, w.bank.now() + 3_600);
+    let shown = commands::show(chain, &channel).await.unwrap();
+    assert_eq!(
+        shown.status,
+        StatusView::Closing {
+            refundable_at: requested.refundable_at
+        }
+    );
+    let again = commands::request_close(chain, &w.funder, &channel).await;
+    assert!(matches!(again, Err(CliError::State(_))), "{again:?}");
+    let top_up = commands::top_up(chain, &w.funder, &channel, Amount::Base(1)).await;
+    assert!(matches!(top_up, Err(CliError::State(_))), "{top_up:?}");
+    let early = commands::refund(chain, &channel).await;
+    assert!(
+        matches!(&early, Err(CliError::State(m)) if m.contains("grace period runs until")),
+        "{early:?}"
+    );
+
+    // The recipient may still settle during the grace period.
+    let voucher = w.voucher(&channel, 1, 500_000).await;
+    commands::settle(chain, &channel, voucher).await.unwrap();
+
+    w.bank.advance_time(3_600);
+    assert_eq!(
+        commands::show(chain, &channel).await.unwrap().status,
+        StatusView::Refundable
+    );
+    // Too late to settle now: refused before sending.
+    let late = commands::settle(chain, &channel, w.voucher(&channel, 2, USDC).await).await;
+    assert!(matches!(late, Err(CliError::State(_))), "{late:?}");
+
+    let refunded = commands::refund(chain, &channel).await.unwrap();
+    assert_eq!(refunded.refunded, 1_500_000);
+    assert_eq!(refunded.funder, w.funder.pubkey());
+    assert_eq!(w.balance(&w.funder.pubkey()).await, 9_500_000);
+    assert_eq!(w.balance(&w.recipient.pubkey()).await, 500_000);
+    assert!(w.bank.channel(&channel).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn open_refuses_bad_terms_before_sending() {
+    let w = world().await;
+    let chain: &dyn Chain = &w.bank;
+    let too_much = commands::open(chain, &w.funder, w.open_request("11")).await;
+    assert!(
+        matches!(&too_much, Err(CliError::State(m)) if m.contains("less than the deposit")),
+        "{too_much:?}"
+    );
+    let too_precise = commands::open(chain, &w.funder, w.open_request("0.0000001")).await;
+    assert!(
+        matches!(too_precise, Err(CliError::Amount(_))),
+        "{too_precise:?}"
+    );
+    let mut short_grace = w.open_request("1");
+    short_grace.grace_period = 59;
+    assert!(matches!(
+        commands::open(chain, &w.funder, short_grace).await,
+        Err(CliError::Usage(_))
+    ));
+    let mut to_self = w.open_request("1");
+    to_self.recipient = w.funder.pubkey();
+    assert!(matches!(
+        commands::open(chain, &w.funder, to_self).await,
+        Err(CliError::Usage(_))
+    ));
+
+    // A hot key signs vouchers; a chosen nonce is used as given, once.
+    let hot = Keypair::new();
+    let mut request = w.open_request("1");
+    request.signer = Some(hot.pubkey());
+    request.nonce = Some(42);
+    let opened = commands::open(chain, &w.funder, request.clone())
+        .await
+        .unwrap();
+    assert_eq!(opened.authorized_signer, hot.pubkey());
+    assert_eq!(
+        opened.channel,
+        amp_sdk::pda::channel(&w.funder.pubkey(), &w.recipient.pubkey(), 42).0
+    );
+    let twice = commands::open(chain, &w.funder, request).await;
+    assert!(
+        matches!(&twice, Err(CliError::State(m)) if m.contains("already exists")),
+        "{twice:?}"
+    );
+}
