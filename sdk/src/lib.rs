@@ -2,6 +2,7 @@
 //! payment channels, built on the program crate's own types.
 
 pub mod chain;
+pub mod client;
 pub mod decimal;
 #[cfg(feature = "embedded")]
 pub mod embedded;

@@ -18,6 +18,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub const MANIFEST_PATH: &str = "/.well-known/amp.json";
 /// Where a client asks for a cooperative close (with a credential).
 pub const CLOSE_PATH: &str = "/.well-known/amp/close";
+/// Where a client pays for a metered response while it streams: a fresh
+/// credential that extends the server's credit (docs/streaming.md).
+pub const CREDIT_PATH: &str = "/.well-known/amp/credit";
 /// The protocol version this crate speaks.
 pub const AMP_VERSION: &str = "1";
 

@@ -1,0 +1,495 @@
+//! The agent's books: every lane's counters and the budget across all of
+//! them, behind one lock, so that checking the budget and committing to an
+//! amount are one atomic step however many requests run at once.
+//!
+//! The budget counts, per lane, the *highest amount that may have been
+//! signed*. Signing is two steps: [`Book::commit`] raises the lane's
+//! counters under the lock (refusing when the budget cannot cover it), then
+//! the caller waits until the raised ceilings are durable ([`Ledger::sync`])
+//! and only then computes the signature. A crash therefore never forgets a
+//! signature: on restart the persisted ceilings count as signed and used.
+//!
+//! Ceilings are raised in leases (`lease` requests' worth ahead), so the file
+//! is written once per lease instead of once per request; when the budget
+//! runs short, unused leases of other lanes are reclaimed first.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anchor_lang::prelude::Pubkey;
+
+use super::file::{LaneFile, LaneFileError, LaneRecord, LaneStatus, Snapshot, FILE_VERSION};
+
+/// One lane as the client holds it: the persisted record, and what only
+/// this process knows.
+#[derive(Clone, Debug)]
+pub(crate) struct Lane {
+    pub record: LaneRecord,
+    /// Last seq used (`record.seq` is the persisted lease above it).
+    pub seq: u64,
+    /// Highest amount committed for signing (`record.signed` is the lease above it).
+    pub signed: u64,
+    /// The book version that makes this lane's leases durable.
+    pub durable_at: u64,
+    /// Requests sent and not yet answered.
+    pub inflight: u32,
+    /// Metered responses still being read and paid for.
+    pub streams: u32,
+}
+
+impl Lane {
+    pub(crate) fn new(record: LaneRecord) -> Self {
+        Self {
+            seq: record.seq,
+            signed: record.signed,
+            durable_at: 0,
+            inflight: 0,
+            streams: 0,
+            record,
+        }
+    }
+
+    /// Budget this lane holds: its signing lease and the caps it delegated.
+    fn held(&self) -> u64 {
+        self.record
+            .signed
+            .saturating_add(self.record.granted_total())
+    }
+}
+
+/// An amount the client may now sign on a lane, with a seq of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Commit {
+    pub lane: Pubkey,
+    pub generation: u64,
+    pub seq: u64,
+    pub amount: u64,
+    /// Book version that must be durable before signing.
+    pub wait_for: u64,
+}
+
+/// Why an amount cannot be committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The lane cannot pay that much: top it up first.
+    OverLimit { amount: u64, limit: u64 },
+    /// Signing it would pass the budget.
+    Budget { needed: u64, available: u64 },
+    /// The lane is not (or no longer) usable.
+    NoLane,
+}
+
+/// The budget and every lane.
+#[derive(Debug, Default)]
+pub(crate) struct Book {
+    pub budget: u64,
+    /// Spent on lanes that no longer exist.
+    pub retired: u64,
+    pub lanes: Vec<Lane>,
+    /// Bumped whenever something that must be durable changes.
+    pub version: u64,
+}
+
+impl Book {
+    pub(crate) fn from_snapshot(budget: u64, snapshot: Snapshot) -> Self {
+        Self {
+            budget,
+            retired: snapshot.retired,
+            lanes: snapshot.lanes.into_iter().map(Lane::new).collect(),
+            version: 1,
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            version: FILE_VERSION,
+            retired: self.retired,
+            lanes: self.lanes.iter().map(|l| l.record.clone()).collect(),
+        }
+    }
+
+    /// Budget held: spent by retired lanes plus every live lane's lease and grants.
+    pub(crate) fn consumed(&self) -> u64 {
+        self.lanes
+            .iter()
+            .fold(self.retired, |sum, lane| sum.saturating_add(lane.held()))
+    }
+
+    /// Budget not held by anything.
+    pub(crate) fn available(&self) -> u64 {
+        self.budget.saturating_sub(self.consumed())
+    }
+
+    /// Budget actually committed for signing (leases not counted).
+    pub(crate) fn spent(&self) -> u64 {
+        self.lanes.iter().fold(self.retired, |sum, lane| {
+            sum.saturating_add(lane.signed)
+                .saturating_add(lane.record.granted_total())
+        })
+    }
+
+    pub(crate) fn lane(&self, lane: &Pubkey) -> Option<&Lane> {
+        self.lanes.iter().find(|l| l.record.lane == *lane)
+    }
+
+    pub(crate) fn lane_mut(&mut self, lane: &Pubkey) -> Option<&mut Lane> {
+        self.lanes.iter_mut().find(|l| l.record.lane == *lane)
+    }
+
+    /// The open lane paying `service`, if any.
+    pub(crate) fn open_lane(&self, service: &str) -> Option<Pubkey> {
+        self.lanes
+            .iter()
+            .find(|l| l.record.service == service && l.record.status == LaneStatus::Open)
+            .map(|l| l.record.lane)
+    }
+
+    /// Marks a change that must be durable; returns the version to wait for.
+    pub(crate) fn bump(&mut self) -> u64 {
+        self.version += 1;
+        self.version
+    }
+
+    /// Removes a lane that no longer exists, counting `spent` as spent for good.
+    pub(crate) fn retire(&mut self, lane: &Pubkey, spent: u64) -> Option<LaneRecord> {
+        let index = self.lanes.iter().position(|l| l.record.lane == *lane)?;
+        let removed = self.lanes.remove(index);
+        self.retired = self.retired.saturating_add(spent);
+        self.bump();
+        Some(removed.record)
+    }
+
+    /// Commits to signing `max(owed, floor)` on `lane` with a fresh seq.
+    ///
+    /// `lease` is how many more such steps to reserve ahead (0: exactly what
+    /// is needed, and a file write for every request).
+    pub(crate) fn commit(
+        &mut self,
+        lane: &Pubkey,
+        floor: u64,
+        lease: u64,
+    ) -> Result<Commit, Refusal> {
+        let index = self
+            .lanes
+            .iter()
+            .position(|l| l.record.lane == *lane && l.record.status == LaneStatus::Open)
+            .ok_or(Refusal::NoLane)?;
+        let (amount, limit, held) = {
+            let l = &self.lanes[index];
+            (l.record.owed.max(floor), l.record.limit, l.record.signed)
+        };
+        if amount > limit {
+            return Err(Refusal::OverLimit { amount, limit });
+        }
+        let mut raised = false;
+        if amount > held {
+            let needed = amount - held;
+            if needed > self.available() {
+                self.reclaim(lane);
+            }
+            let available = self.available();
+            if needed > available {
+                return Err(Refusal::Budget { needed, available });
+            }
+            let l = &mut self.lanes[index];
+            let step = amount.saturating_sub(l.signed).max(1);
+            let headroom = step
+                .saturating_mul(lease)
+                .min(available - needed)
+                .min(limit - amount);
+            l.record.signed = amount + headroom;
+            raised = true;
+        }
+        let l = &mut self.lanes[index];
+        l.seq += 1;
+        if l.seq > l.record.seq {
+            l.record.seq = l.seq.saturating_add(lease);
+            raised = true;
+        }
+        l.signed = l.signed.max(amount);
+        let commit = Commit {
+            lane: *lane,
+            generation: l.record.generation,
+            seq: l.seq,
+            amount,
+            wait_for: 0,
+        };
+        if raised {
+            let version = self.bump();
+            self.lanes[index].durable_at = version;
+        }
+        Ok(Commit {
+            wait_for: self.lanes[index].durable_at,
+            ..commit
+        })
+    }
+
+    /// Gives back the unused part of other lanes' leases. Safe without a
+    /// write: a lower ceiling in memory only makes the file more cautious
+    /// until the next write records it.
+    fn reclaim(&mut self, except: &Pubkey) {
+        for lane in self.lanes.iter_mut().filter(|l| l.record.lane != *except) {
+            lane.record.signed = lane.signed;
+        }
+    }
+
+    /// Adds a request's price to what the lane owes, before signing for it.
+    pub(crate) fn claim(&mut self, lane: &Pubkey, amount: u64) {
+        if let Some(l) = self.lane_mut(lane) {
+            l.record.owed = l.record.owed.saturating_add(amount);
+            l.inflight += 1;
+        }
+    }
+
+    /// Ends a request: its price stays owed only if the server took it.
+    pub(crate) fn release(&mut self, lane: &Pubkey, amount: u64, admitted: bool) {
+        if let Some(l) = self.lane_mut(lane) {
+            l.inflight = l.inflight.saturating_sub(1);
+            if !admitted {
+                l.record.owed = l.record.owed.saturating_sub(amount);
+            }
+        }
+    }
+
+    /// Learns what the server says the lane owes. Alone on the lane (this
+    /// request only, no stream), the server's figure is the truth; with
+    /// others in flight it may lag behind them, so it can only raise ours.
+    pub(crate) fn observe(&mut self, lane: &Pubkey, owed: u64) {
+        if let Some(l) = self.lane_mut(lane) {
+            if l.inflight <= 1 && l.streams == 0 {
+                l.record.owed = owed;
+            } else {
+                l.record.owed = l.record.owed.max(owed);
+            }
+        }
+    }
+
+    /// Raises what the lane owes (usage the client measured, or a server's
+    /// refusal naming what is owed).
+    pub(crate) fn owe_at_least(&mut self, lane: &Pubkey, owed: u64) {
+        if let Some(l) = self.lane_mut(lane) {
+            l.record.owed = l.record.owed.max(owed);
+        }
+    }
+
+    /// Adds measured usage to what the lane owes; returns the new total.
+    pub(crate) fn add_owed(&mut self, lane: &Pubkey, amount: u64) -> Option<u64> {
+        let l = self.lane_mut(lane)?;
+        l.record.owed = l.record.owed.saturating_add(amount);
+        Some(l.record.owed)
+    }
+}
+
+/// The book, its file, and the group commit that writes one for the other.
+pub(crate) struct Ledger {
+    book: Mutex<Book>,
+    file: Arc<LaneFile>,
+    /// One writer at a time; waiters that a write already covered skip theirs.
+    writer: tokio::sync::Mutex<()>,
+    durable: AtomicU64,
+}
+
+impl Ledger {
+    pub(crate) fn new(book: Book, file: LaneFile) -> Self {
+        Self {
+            book: Mutex::new(book),
+            file: Arc::new(file),
+            writer: tokio::sync::Mutex::new(()),
+            durable: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn path(&self) -> &std::path::Path {
+        self.file.path()
+    }
+
+    /// Runs `f` on the book under its lock (never held across an await).
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Book) -> R) -> R {
+        let mut book = self.book.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut book)
+    }
+
+    /// Returns once book version `version` (or a later one) is on disk.
+    pub(crate) async fn sync(&self, version: u64) -> Result<(), LaneFileError> {
+        if self.durable.load(Ordering::Acquire) >= version {
+            return Ok(());
+        }
+        let _turn = self.writer.lock().await;
+        if self.durable.load(Ordering::Acquire) >= version {
+            return Ok(());
+        }
+        let (bytes, written) = self.with(|book| {
+            let json =
+                serde_json::to_vec_pretty(&book.snapshot()).expect("the lane file serialises");
+            (json, book.version)
+        });
+        let file = Arc::clone(&self.file);
+        tokio::task::spawn_blocking(move || file.write(&bytes))
+            .await
+            .map_err(|e| LaneFileError::Io {
+                path: self.file.path().to_owned(),
+                source: std::io::Error::other(e),
+            })??;
+        self.durable.fetch_max(written, Ordering::AcqRel);
+        tracing::trace!(version = written, "lane file written");
+        Ok(())
+    }
+
+    /// Bumps the version and waits until it is durable.
+    pub(crate) async fn save(&self) -> Result<(), LaneFileError> {
+        let version = self.with(Book::bump);
+        self.sync(version).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{Manifest, Price, Pricing, PricingMode};
+
+    fn record(lane: u8, limit: u64) -> LaneRecord {
+        let key = Pubkey::new_from_array([lane; 32]);
+        LaneRecord {
+            service: format!("http://service-{lane}"),
+            lane: key,
+            funder: key,
+            recipient: key,
+            mint: key,
+            token_program: key,
+            nonce: 0,
+            delegate: None,
+            generation: 7,
+            limit,
+            grace_period: 3_600,
+            status: LaneStatus::Open,
+            seq: 0,
+            signed: 0,
+            owed: 0,
+            granted: vec![],
+            manifest: Manifest {
+                amp_version: "1".into(),
+                network: "solana:localnet".into(),
+                program_id: amp_channel::ID,
+                recipient: key,
+                mints: vec![],
+                min_deposit: 0,
+                min_grace_period: 60,
+                credit: 0,
+                pricing: Pricing {
+                    default: Price {
+                        mode: PricingMode::PerCall,
+                        rate: 10,
+                    },
+                    routes: Default::default(),
+                },
+            },
+        }
+    }
+
+    fn book(budget: u64, lanes: &[(u8, u64)]) -> Book {
+        Book {
+            budget,
+            retired: 0,
+            lanes: lanes
+                .iter()
+                .map(|&(l, limit)| Lane::new(record(l, limit)))
+                .collect(),
+            version: 1,
+        }
+    }
+
+    fn key(lane: u8) -> Pubkey {
+        Pubkey::new_from_array([lane; 32])
+    }
+
+    #[test]
+    fn leases_seqs_and_budget_ahead() {
+        let mut b = book(1_000, &[(1, 1_000)]);
+        b.claim(&key(1), 10);
+        let c = b.commit(&key(1), 0, 4).unwrap();
+        assert_eq!((c.seq, c.amount), (1, 10));
+        let lane = b.lane(&key(1)).unwrap();
+        assert_eq!((lane.record.seq, lane.record.signed), (5, 50));
+        let first = c.wait_for;
+        // Within the lease: no new write needed.
+        for seq in 2..=4 {
+            b.claim(&key(1), 10);
+            let c = b.commit(&key(1), 0, 4).unwrap();
+            assert_eq!((c.seq, c.amount, c.wait_for), (seq, 10 * seq, first));
+        }
+        b.claim(&key(1), 10);
+        let c = b.commit(&key(1), 0, 4).unwrap();
+        assert_eq!(c.amount, 50);
+        assert!(c.wait_for > first, "the seq lease ran out");
+    }
+
+    #[test]
+    fn never_commits_beyond_the_budget_and_reclaims_leases() {
+        let mut b = book(100, &[(1, 1_000), (2, 1_000)]);
+        b.claim(&key(1), 10);
+        b.commit(&key(1), 0, 100).unwrap();
+        assert_eq!(
+            b.lane(&key(1)).unwrap().record.signed,
+            100,
+            "lease takes all"
+        );
+        // Lane 2 needs 60: lane 1's unused lease is reclaimed.
+        b.claim(&key(2), 60);
+        let c = b.commit(&key(2), 0, 0).unwrap();
+        assert_eq!(c.amount, 60);
+        assert_eq!(b.lane(&key(1)).unwrap().record.signed, 10);
+        assert_eq!(b.consumed(), 70);
+        // 40 more on lane 2 would pass the budget (10 + 100 > 100).
+        b.claim(&key(2), 40);
+        assert_eq!(
+            b.commit(&key(2), 0, 0),
+            Err(Refusal::Budget {
+                needed: 40,
+                available: 30
+            })
+        );
+        b.release(&key(2), 40, false);
+        assert_eq!(b.lane(&key(2)).unwrap().record.owed, 60);
+        assert!(b.consumed() <= b.budget);
+    }
+
+    #[test]
+    fn over_limit_and_floors() {
+        let mut b = book(1_000, &[(1, 50)]);
+        b.claim(&key(1), 60);
+        assert_eq!(
+            b.commit(&key(1), 0, 0),
+            Err(Refusal::OverLimit {
+                amount: 60,
+                limit: 50
+            })
+        );
+        b.release(&key(1), 60, false);
+        let c = b.commit(&key(1), 30, 0).unwrap();
+        assert_eq!(c.amount, 30);
+        assert_eq!(b.commit(&key(3), 0, 0), Err(Refusal::NoLane));
+    }
+
+    #[test]
+    fn observes_exactly_only_when_alone() {
+        let mut b = book(1_000, &[(1, 1_000)]);
+        b.claim(&key(1), 10);
+        b.claim(&key(1), 10);
+        b.observe(&key(1), 5);
+        assert_eq!(b.lane(&key(1)).unwrap().record.owed, 20);
+        b.release(&key(1), 10, true);
+        b.observe(&key(1), 15);
+        assert_eq!(b.lane(&key(1)).unwrap().record.owed, 15);
+    }
+
+    #[test]
+    fn restart_counts_leases_as_signed() {
+        let mut b = book(1_000, &[(1, 1_000)]);
+        b.claim(&key(1), 10);
+        b.commit(&key(1), 0, 9).unwrap();
+        let restored = Book::from_snapshot(1_000, b.snapshot());
+        let lane = restored.lane(&key(1)).unwrap();
+        assert_eq!((lane.seq, lane.signed), (10, 100));
+        assert_eq!(restored.spent(), 100);
+    }
+}
