@@ -1,6 +1,7 @@
 //! The command line's grammar (clap) and the dispatch from it to the
 //! command functions, which know nothing of clap.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use amp_sdk::chain::Chain;
@@ -139,6 +140,13 @@ pub enum Command {
     ///
     /// The body goes to stdout, a line about the payment to stderr.
     Pay(PayCmd),
+
+    /// Charge for an existing HTTP API: a paying reverse proxy in front of it.
+    ///
+    /// Prices, accepted mints, the recipient wallet, the cluster and the
+    /// voucher store come from a TOML file; --url and --keypair override the
+    /// file's cluster and wallet. Ctrl-C stops it after settling what is owed.
+    Serve(ServeCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -255,6 +263,19 @@ pub struct PayCmd {
     pub include: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct ServeCmd {
+    /// The API to put behind the paywall, e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    pub upstream: reqwest::Url,
+    /// Prices, accepted mints, wallet, cluster and voucher store (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8402")]
+    pub listen: SocketAddr,
+}
+
 fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
     let (name, value) = text
         .split_once(':')
@@ -308,6 +329,16 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let format = cli.output;
     let ctx = Context::new(&cli)?;
     match &cli.command {
+        Command::Serve(cmd) => {
+            crate::proxy::run_from_file(
+                &cmd.config,
+                cmd.upstream.clone(),
+                cmd.listen,
+                cli.url.clone(),
+                cli.keypair.as_deref(),
+            )
+            .await
+        }
         Command::Channel(ChannelCommand::Show { address }) => {
             // Reading needs no wallet: a throwaway key stands in as fee payer.
             let wallet = ctx.wallet().unwrap_or_else(|_| Keypair::new());
@@ -384,7 +415,7 @@ async fn run_with_wallet(
             }
             output::print(&report, format).map_err(io)
         }
-        Command::Channel(_) => {
+        Command::Channel(_) | Command::Serve(_) => {
             unreachable!("dispatched in run")
         }
     }

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod output;
+pub mod proxy;
 pub mod sandbox;
 
 pub use error::CliError;

@@ -43,5 +43,6 @@ fn command_name(command: &amp_cli::cli::Command) -> &'static str {
         Command::Refund { .. } => "refund",
         Command::Settle { .. } => "settle",
         Command::Pay(_) => "pay",
+        Command::Serve(_) => "serve",
     }
 }

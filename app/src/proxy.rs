@@ -1,0 +1,322 @@
+//! `amp serve`: a paying reverse proxy. The SDK's paywall layer checks and
+//! charges every request; a plain forwarding handler behind it passes the
+//! request to the upstream API and streams the answer back, so an operator
+//! charges for an existing API without touching its code.
+//!
+//! For `per_token` prices the upstream reports the units it used, in one of
+//! two ways: an `AMP-Units` response header, or (for OpenAI-shaped JSON
+//! APIs, unchanged) the `usage.total_tokens` field of a JSON body.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use amp_sdk::chain::Chain;
+use amp_sdk::manifest::PricingMode;
+use amp_sdk::rpc::{Cluster, RpcChain};
+use amp_sdk::server::{FileConfig, Payment, Paywall};
+use amp_sdk::store::SqliteStore;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::StatusCode;
+use reqwest::Url;
+
+use crate::error::CliError;
+
+/// The response header through which an upstream reports the units a
+/// `per_token` request used.
+pub const UNITS_HEADER: HeaderName = HeaderName::from_static("amp-units");
+
+/// The request header that tells the upstream which lane paid.
+pub const LANE_HEADER: HeaderName = HeaderName::from_static("x-amp-lane");
+
+/// Largest JSON body read to find `usage.total_tokens` (larger ones stream through).
+const MAX_USAGE_BODY: u64 = 16 * 1024 * 1024;
+
+/// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Where and how requests are forwarded.
+#[derive(Clone)]
+pub struct Upstream {
+    base: Url,
+    http: reqwest::Client,
+}
+
+impl Upstream {
+    /// Forwards to `base` (its path, if any, prefixes every request path).
+    pub fn new(base: Url) -> Result<Self, CliError> {
+        if !matches!(base.scheme(), "http" | "https") || !base.has_host() {
+            return Err(CliError::usage(format!(
+                "the upstream {base} is not an http(s) URL"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            // The proxy passes redirects on; the client decides.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self { base, http })
+    }
+
+    /// The upstream URL of a request path and query.
+    fn url(&self, path_and_query: &str) -> String {
+        let base = self.base.as_str().trim_end_matches('/');
+        format!("{base}{path_and_query}")
+    }
+}
+
+/// The forwarding handler alone, for every path; put the paywall's layer on it.
+pub fn router(upstream: Upstream) -> Router {
+    Router::new()
+        .fallback(forward)
+        .with_state(Arc::new(upstream))
+}
+
+/// The paying proxy: `paywall` in front of `upstream`.
+pub fn paid_router(paywall: &Paywall, upstream: Upstream) -> Router {
+    router(upstream).layer(paywall.layer())
+}
+
+async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Response {
+    match try_forward(&upstream, request).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::warn!(%error, "upstream request failed");
+            let body = serde_json::json!({
+                "error": "UPSTREAM_UNAVAILABLE",
+                "message": format!("the upstream API did not answer: {error}"),
+            });
+            let mut response = (StatusCode::BAD_GATEWAY, body.to_string()).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+    }
+}
+
+async fn try_forward(upstream: &Upstream, request: Request) -> Result<Response, reqwest::Error> {
+    let (parts, body) = request.into_parts();
+    let payment = parts.extensions.get::<Payment>().cloned();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let mut headers = parts.headers;
+    strip(&mut headers);
+    // The credential is for this proxy; the upstream learns only which lane paid.
+    for name in amp_sdk::headers::Header::CREDENTIAL {
+        headers.remove(name.name());
+    }
+    headers.remove(header::HOST);
+    if let Some(payment) = &payment {
+        if let Ok(lane) = HeaderValue::from_str(&payment.lane.to_string()) {
+            headers.insert(LANE_HEADER, lane);
+        }
+    }
+    let body = reqwest::Body::wrap_stream(body.into_data_stream());
+    let response = upstream
+        .http
+        .request(parts.method, upstream.url(&path))
+        .headers(headers)
+        .body(body)
+        .send()
+        .await?;
+
+    let status = response.status();
+    let mut headers = response.headers().clone();
+    strip(&mut headers);
+    let metered_tokens = payment
+        .as_ref()
+        .is_some_and(|p| p.price.mode == PricingMode::PerToken);
+    if !metered_tokens {
+        return Ok(respond(
+            status,
+            headers,
+            Body::from_stream(response.bytes_stream()),
+        ));
+    }
+    let payment = payment.expect("checked above");
+    if let Some(units) = header_units(&headers) {
+        payment.report(units);
+        headers.remove(UNITS_HEADER);
+        return Ok(respond(
+            status,
+            headers,
+            Body::from_stream(response.bytes_stream()),
+        ));
+    }
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let small = response
+        .content_length()
+        .is_none_or(|len| len <= MAX_USAGE_BODY);
+    if !(is_json && small) {
+        return Ok(respond(
+            status,
+            headers,
+            Body::from_stream(response.bytes_stream()),
+        ));
+    }
+    let bytes = read_limited(response).await?;
+    if let Some(units) = usage_tokens(&bytes) {
+        payment.report(units);
+    }
+    headers.remove(header::CONTENT_LENGTH);
+    Ok(respond(status, headers, Body::from(bytes)))
+}
+
+fn respond(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// Removes hop-by-hop headers, and those the `Connection` header names.
+fn strip(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::try_from(name.trim()).ok())
+        .collect();
+    for name in HOP_BY_HOP.iter().chain(&named) {
+        headers.remove(name);
+    }
+}
+
+fn header_units(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(UNITS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// `usage.total_tokens` of an OpenAI-shaped body (or input + output tokens).
+pub fn usage_tokens(body: &[u8]) -> Option<u64> {
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let usage = json.get("usage")?;
+    usage
+        .get("total_tokens")
+        .and_then(serde_json::Value::as_u64)
+        .or_else(|| {
+            let input = usage
+                .get("input_tokens")
+                .and_then(serde_json::Value::as_u64)?;
+            let output = usage
+                .get("output_tokens")
+                .and_then(serde_json::Value::as_u64)?;
+            input.checked_add(output)
+        })
+}
+
+async fn read_limited(response: reqwest::Response) -> Result<Bytes, reqwest::Error> {
+    let mut body = Vec::new();
+    let mut stream = response;
+    while let Some(chunk) = stream.chunk().await? {
+        body.extend_from_slice(&chunk);
+        if body.len() as u64 > MAX_USAGE_BODY {
+            break;
+        }
+    }
+    Ok(Bytes::from(body))
+}
+
+/// Starts the paywall a configuration file describes on `chain`, receiving
+/// payments as `wallet`, with the file's SQLite voucher store.
+pub async fn start_paywall(
+    chain: Arc<dyn Chain>,
+    wallet: solana_keypair::Keypair,
+    file: FileConfig,
+) -> Result<Paywall, CliError> {
+    let store = SqliteStore::open(&file.store, file.durability)
+        .map_err(amp_sdk::server::ServerError::from)?;
+    Ok(Paywall::builder(chain, wallet)
+        .config(file.service)
+        .store(store)
+        .start()
+        .await?)
+}
+
+/// `amp serve`: loads the configuration, starts the paywall on its cluster
+/// (or `cluster`, when given), and serves until Ctrl-C; then settles what is
+/// unsettled.
+pub async fn run_from_file(
+    config: &Path,
+    upstream: Url,
+    listen: SocketAddr,
+    cluster: Option<Cluster>,
+    keypair: Option<&Path>,
+) -> Result<(), CliError> {
+    let mut file = FileConfig::load(config)?;
+    let cluster = match cluster {
+        Some(cluster) => cluster,
+        None => file
+            .cluster
+            .parse()
+            .map_err(|e| CliError::usage(format!("{}: cluster: {e}", config.display())))?,
+    };
+    if let Some(keypair) = keypair {
+        file.wallet = crate::config::expand_home(keypair);
+    }
+    if file.service.network.is_none() {
+        file.service.network = cluster.network().map(str::to_owned);
+    }
+    let wallet = amp_sdk::keypair::read(&file.wallet)?;
+    let chain: Arc<dyn Chain> = Arc::new(RpcChain::new(&cluster, wallet.insecure_clone()));
+    let store = SqliteStore::open(&file.store, file.durability)
+        .map_err(amp_sdk::server::ServerError::from)?;
+    let paywall = Paywall::builder(chain, wallet)
+        .config(file.service)
+        .store(store)
+        .start()
+        .await?;
+    let upstream = Upstream::new(upstream)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| CliError::Io(format!("listening on {listen}"), e))?;
+    let manifest = paywall.manifest();
+    println!(
+        "amp serve: http://{listen} -> {} (recipient {}, {})",
+        upstream.base, manifest.recipient, manifest.network
+    );
+    println!(
+        "manifest: http://{listen}{}",
+        amp_sdk::manifest::MANIFEST_PATH
+    );
+    let app = paid_router(&paywall, upstream);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+            eprintln!("shutting down: settling what is unsettled…");
+        })
+        .await
+        .map_err(|e| CliError::Io("serving".into(), e))?;
+    let status = paywall.shutdown().await?;
+    println!(
+        "settled {} in {} transaction(s); {} pending",
+        status.amount_settled, status.transactions, status.pending_amount
+    );
+    Ok(())
+}

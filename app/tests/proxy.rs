@@ -1,0 +1,245 @@
+//! `amp serve` in front of a real upstream axum server on loopback: the
+//! paywall charges per call, per token (from a header or from an
+//! OpenAI-shaped `usage`), lets free paths through, and settles; paid
+//! requests go through `amp pay`'s own function.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use amp_cli::commands::{self, OpenRequest, PayRequest};
+use amp_cli::proxy::{self, Upstream};
+use amp_cli::sandbox;
+use amp_sdk::chain::Chain;
+use amp_sdk::embedded::EmbeddedBank;
+use amp_sdk::manifest::{ErrorBody, ErrorCode};
+use amp_sdk::server::FileConfig;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::routing::{get, post};
+use axum::Router;
+use http::Method;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+const CHAT_ANSWER: &str = r#"{"id":"cmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hi!"}}],"usage":{"prompt_tokens":30,"completion_tokens":12,"total_tokens":42}}"#;
+
+/// The API being monetised: it knows nothing of AMP.
+fn upstream_api() -> Router {
+    Router::new()
+        .route(
+            "/v1/hello",
+            get(|headers: HeaderMap| async move {
+                let lane = headers
+                    .get("x-amp-lane")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("none")
+                    .to_owned();
+                let credential = headers.contains_key("amp-sig");
+                format!("hello; paid by {lane}; credential forwarded: {credential}")
+            }),
+        )
+        .route(
+            "/v1/chat/completions",
+            post(|| async {
+                let mut headers = HeaderMap::new();
+                headers.insert("content-type", HeaderValue::from_static("application/json"));
+                (headers, CHAT_ANSWER)
+            }),
+        )
+        .route(
+            "/v1/units",
+            get(|| async {
+                let mut headers = HeaderMap::new();
+                headers.insert("amp-units", HeaderValue::from_static("5"));
+                (headers, "five units")
+            }),
+        )
+        .route("/health", get(|| async { "ok" }))
+}
+
+async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    address
+}
+
+fn prices(mint: &str) -> String {
+    format!(
+        r#"
+wallet = "service.json"
+cluster = "localnet"
+store = "vouchers.sqlite"
+credit = "1000"
+free = ["/health"]
+
+[[mints]]
+mint = "{mint}"
+symbol = "USDC"
+
+[pricing.default]
+mode = "per_call"
+rate = "100"
+
+[pricing.routes."/v1/chat/completions"]
+mode = "per_token"
+rate = "2"
+
+[pricing.routes."/v1/units"]
+mode = "per_token"
+rate = "3"
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charges_for_an_existing_api() {
+    let bank = EmbeddedBank::start().await;
+    let (agent, service) = (Keypair::new(), Keypair::new());
+    sandbox::airdrop(&bank, &agent.pubkey(), 1_000_000_000)
+        .await
+        .unwrap();
+    let mint = sandbox::create_mint(&bank, &agent.pubkey(), 6)
+        .await
+        .unwrap();
+    sandbox::mint_to(&bank, &mint, &agent, &agent.pubkey(), 10_000_000)
+        .await
+        .unwrap();
+
+    // The operator's files: prices and the recipient's wallet.
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("prices.toml");
+    std::fs::write(&config_path, prices(&mint.to_string())).unwrap();
+    amp_sdk::keypair::write(&service, dir.path().join("service.json")).unwrap();
+    let file = FileConfig::load(&config_path).unwrap();
+    let wallet = amp_sdk::keypair::read(&file.wallet).unwrap();
+    assert_eq!(wallet.pubkey(), service.pubkey());
+
+    let chain: Arc<dyn Chain> = Arc::new(bank.clone());
+    let paywall = proxy::start_paywall(Arc::clone(&chain), wallet, file)
+        .await
+        .unwrap();
+    let api = serve(upstream_api()).await;
+    let upstream = Upstream::new(format!("http://{api}").parse().unwrap()).unwrap();
+    let proxy_address = serve(proxy::paid_router(&paywall, upstream)).await;
+    let base = format!("http://{proxy_address}");
+    let http = reqwest::Client::new();
+
+    // Unpaid: 402 with the manifest; free paths pass.
+    let unpaid = http.get(format!("{base}/v1/hello")).send().await.unwrap();
+    assert_eq!(unpaid.status(), 402);
+    let body: ErrorBody = unpaid.json().await.unwrap();
+    assert_eq!(body.error, ErrorCode::NoChannel);
+    assert_eq!(body.manifest.unwrap().recipient, service.pubkey());
+    let health = http.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.text().await.unwrap(), "ok");
+
+    let channel = commands::open(
+        &bank,
+        &agent,
+        OpenRequest {
+            recipient: service.pubkey(),
+            mint,
+            amount: "5".parse().unwrap(),
+            grace_period: 3_600,
+            nonce: None,
+            signer: None,
+            expires_at: 0,
+        },
+    )
+    .await
+    .unwrap()
+    .channel;
+    let pay = |method: Method, path: &str, body: Option<&str>| PayRequest {
+        url: format!("{base}{path}"),
+        method,
+        headers: vec![],
+        body: body.map(|b| b.as_bytes().to_vec()),
+        lane: channel,
+        max: None,
+    };
+
+    // Per call: the upstream sees which lane paid, never the credential.
+    let hello = commands::pay(&bank, &agent, &http, pay(Method::GET, "/v1/hello", None))
+        .await
+        .unwrap();
+    assert_eq!(hello.status, 200);
+    assert_eq!(
+        hello.body,
+        format!("hello; paid by {channel}; credential forwarded: false")
+    );
+    assert_eq!(hello.owed, Some(100));
+    assert_eq!(hello.signed, 100);
+
+    // Per token, from an OpenAI-shaped body: 42 tokens at 2.
+    let chat = commands::pay(
+        &bank,
+        &agent,
+        &http,
+        pay(
+            Method::POST,
+            "/v1/chat/completions",
+            Some(r#"{"model":"any","messages":[{"role":"user","content":"Hi"}]}"#),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(chat.status, 200);
+    assert_eq!(chat.body, CHAT_ANSWER);
+    assert_eq!(chat.owed, Some(100 + 84));
+
+    // Per token, from the AMP-Units header (which the client does not see).
+    let units = commands::pay(&bank, &agent, &http, pay(Method::GET, "/v1/units", None))
+        .await
+        .unwrap();
+    assert_eq!(units.body, "five units");
+    assert!(!units.headers.contains_key("amp-units"));
+    assert_eq!(units.owed, Some(184 + 15));
+    assert_eq!(
+        units.signed, 184,
+        "signed what was owed before this request"
+    );
+
+    // A budget below the price is refused before anything is signed for it.
+    let mut capped = pay(Method::GET, "/v1/hello", None);
+    capped.max = Some(amp_cli::amount::Amount::Base(50));
+    let refused = commands::pay(&bank, &agent, &http, capped).await;
+    assert!(refused.is_err(), "{refused:?}");
+
+    // The settler pays the recipient the best voucher.
+    let status = paywall.settle_now().await;
+    assert_eq!(status.amount_settled, 184, "{status:?}");
+    let shown = commands::show(&bank, &channel).await.unwrap();
+    assert_eq!(shown.channel.settled, 184);
+    paywall.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_a_bad_gateway() {
+    // Bind and drop: nothing listens there any more.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let upstream = Upstream::new(format!("http://127.0.0.1:{port}").parse().unwrap()).unwrap();
+    let address = serve(proxy::router(upstream)).await;
+    let response = reqwest::get(format!("http://{address}/anything"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "UPSTREAM_UNAVAILABLE");
+
+    assert!(Upstream::new("ftp://example.com".parse().unwrap()).is_err());
+}
+
+#[test]
+fn reads_usage_from_openai_shaped_bodies() {
+    assert_eq!(proxy::usage_tokens(CHAT_ANSWER.as_bytes()), Some(42));
+    assert_eq!(
+        proxy::usage_tokens(br#"{"usage":{"input_tokens":3,"output_tokens":4}}"#),
+        Some(7)
+    );
+    assert_eq!(proxy::usage_tokens(b"{}"), None);
+    assert_eq!(proxy::usage_tokens(b"not json"), None);
+}
