@@ -278,6 +278,9 @@ impl Shared {
                 due.push(lane);
             }
         }
+        // Several servers may share the store: settle only the lanes this
+        // one leads, as they are now (another may just have settled them).
+        let (due, claimed) = self.lead(due).await;
         if !due.is_empty() {
             tracing::debug!(lanes = due.len(), all, "settling");
         }
@@ -299,6 +302,9 @@ impl Shared {
             }
         }
         self.settle_own(&mut memory, own).await;
+        if let Err(error) = self.store.release(&claimed).await {
+            self.failed(None, &format!("releasing settled lanes: {error}"));
+        }
 
         let pending = self
             .store
@@ -311,6 +317,38 @@ impl Shared {
                 .iter()
                 .fold(0u64, |sum, l| sum.saturating_add(l.unsettled()));
         });
+    }
+
+    /// Claims the due lanes ([`VoucherStore::claim`]); returns those won,
+    /// re-read and still unsettled, and the claims to release after the pass.
+    async fn lead(&self, due: Vec<LaneState>) -> (Vec<LaneState>, Vec<LaneId>) {
+        if due.is_empty() {
+            return (due, Vec::new());
+        }
+        let ids: Vec<LaneId> = due.iter().map(|l| l.id).collect();
+        let claimed = match self.store.claim(&ids).await {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                self.failed(None, &format!("claiming lanes to settle: {error}"));
+                return (Vec::new(), Vec::new());
+            }
+        };
+        if claimed.len() < ids.len() {
+            tracing::debug!(
+                others = ids.len() - claimed.len(),
+                "lanes being settled by another server"
+            );
+        }
+        let won: HashSet<LaneId> = claimed.iter().copied().collect();
+        let mut lanes = Vec::new();
+        for lane in due.into_iter().filter(|l| won.contains(&l.id)) {
+            match self.store.lane(lane.id).await {
+                Ok(Some(now)) if now.unsettled() > 0 && !now.closed => lanes.push(now),
+                Ok(_) => {}
+                Err(_) => lanes.push(lane),
+            }
+        }
+        (lanes, claimed)
     }
 
     /// The chain's time, read only when some voucher has an expiry.

@@ -5,7 +5,7 @@
 //! ```toml
 //! wallet = "/etc/amp/recipient.json"   # Solana CLI keypair file; receives payments
 //! cluster = "devnet"                   # or localnet, mainnet-beta, an RPC URL
-//! store = "/var/lib/amp/vouchers.sqlite"
+//! store = "/var/lib/amp/vouchers.sqlite"  # or postgres://amp:secret@db:5432/amp (shared by replicas)
 //! durability = "full"                  # fsync every voucher ("normal": not on power loss)
 //! min_deposit = "1000000"
 //! min_grace_period = 3600
@@ -236,7 +236,8 @@ pub struct FileConfig {
     pub wallet: PathBuf,
     /// `localnet`, `devnet`, `testnet`, `mainnet-beta`, or an RPC URL.
     pub cluster: String,
-    /// The SQLite voucher store.
+    /// The voucher store: a SQLite file, or a `postgres://` URL
+    /// ([`store::open`](crate::store::open)).
     pub store: PathBuf,
     pub durability: Durability,
     pub service: Config,
@@ -295,7 +296,9 @@ impl FileConfig {
             .map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new(""));
         config.wallet = base.join(&config.wallet);
-        config.store = base.join(&config.store);
+        if !config.store.to_str().is_some_and(crate::store::is_url) {
+            config.store = base.join(&config.store);
+        }
         Ok(config)
     }
 }

@@ -334,7 +334,8 @@ impl Paywall {
         }
     }
 
-    /// Starts a paywall from a TOML file: RPC chain, keypair file and SQLite store.
+    /// Starts a paywall from a TOML file: RPC chain, keypair file, and the
+    /// SQLite file or PostgreSQL database its `store` names ([`store::open`]).
     pub async fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self, ServerError> {
         let file = FileConfig::load(path)?;
         let wallet = crate::keypair::read(&file.wallet)?;
@@ -347,10 +348,11 @@ impl Paywall {
             service.network = cluster.network().map(str::to_owned);
         }
         let chain = Arc::new(crate::rpc::RpcChain::new(&cluster, wallet.insecure_clone()));
-        let store = SqliteStore::open(&file.store, file.durability)?;
+        // A SQLite file, or a postgres:// URL that several replicas share.
+        let store = store::open(&file.store, file.durability).await?;
         Self::builder(chain, wallet)
             .config(service)
-            .store(store)
+            .shared_store(store)
             .start()
             .await
     }
@@ -410,8 +412,6 @@ impl Drop for Paywall {
         self.refresher.abort();
     }
 }
-
-use crate::store::SqliteStore;
 
 /// The tower layer of a [`Paywall`].
 #[derive(Clone)]

@@ -12,8 +12,13 @@
 //!
 //! Two stores ship: [`SqliteStore`] (embedded, durable, the default) and
 //! [`MemoryStore`] (for tests and demos; forgets everything on exit).
+//! With the `postgres` feature, a third: [`PostgresStore`], which several
+//! server replicas share; [`open`] picks the store a location names.
 
+mod location;
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod sqlite;
 
 use std::sync::{Arc, Mutex};
@@ -23,7 +28,10 @@ use async_trait::async_trait;
 
 use crate::voucher::SignedVoucher;
 
+pub use location::{is_url, open};
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{Durability, SqliteStore};
 
 /// One incarnation of a lane: its address and the generation of the account
@@ -120,6 +128,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store has shut down")]
     Closed,
+    #[error("PostgreSQL: {0}")]
+    Postgres(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Durable per-lane state, serialised per lane.
@@ -138,6 +148,20 @@ pub trait VoucherStore: Send + Sync {
 
     /// Finishes pending writes and releases the storage (the file, its lock).
     async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Settlement leadership, for a store that several server processes
+    /// share: asks to settle `lanes` and returns those this process may
+    /// settle now. They are leased to it until it [`release`](Self::release)s
+    /// them, or until the lease runs out (it died): then another process may
+    /// claim them. A store that one process alone can open grants every lane.
+    async fn claim(&self, lanes: &[LaneId]) -> Result<Vec<LaneId>, StoreError> {
+        Ok(lanes.to_vec())
+    }
+
+    /// Gives up the settlement lease of `lanes` (see [`claim`](Self::claim)).
+    async fn release(&self, _lanes: &[LaneId]) -> Result<(), StoreError> {
         Ok(())
     }
 }
@@ -181,5 +205,13 @@ impl<S: VoucherStore + ?Sized> VoucherStore for Arc<S> {
 
     async fn close(&self) -> Result<(), StoreError> {
         (**self).close().await
+    }
+
+    async fn claim(&self, lanes: &[LaneId]) -> Result<Vec<LaneId>, StoreError> {
+        (**self).claim(lanes).await
+    }
+
+    async fn release(&self, lanes: &[LaneId]) -> Result<(), StoreError> {
+        (**self).release(lanes).await
     }
 }
