@@ -695,10 +695,10 @@ impl AmpClient {
                 return self.request_close(lane).await;
             }
         }
-        let spent = self
-            .inner
-            .ledger
-            .with(|b| b.lane(lane).map_or(0, |l| l.signed));
+        let spent = self.inner.ledger.with(|b| {
+            b.lane(lane)
+                .map_or(0, |l| l.signed.saturating_add(l.record.granted_total()))
+        });
         self.inner.ledger.with(|b| b.retire(lane, spent));
         self.inner.ledger.save().await?;
         tracing::info!(%lane, settled = closed.settled, signature = %closed.signature, "lane closed cooperatively");
@@ -715,10 +715,10 @@ impl AmpClient {
         let record = self.record(lane)?;
         let now = chain.clock().await?.unix_timestamp;
         let Some(channel) = chain.channel(lane).await? else {
-            let spent = self
-                .inner
-                .ledger
-                .with(|b| b.lane(lane).map_or(0, |l| l.signed));
+            let spent = self.inner.ledger.with(|b| {
+                b.lane(lane)
+                    .map_or(0, |l| l.signed.saturating_add(l.record.granted_total()))
+            });
             self.inner.ledger.with(|b| b.retire(lane, spent));
             self.inner.ledger.save().await?;
             return Ok(CloseOutcome::Closed {
@@ -1222,10 +1222,10 @@ impl AmpClient {
                 });
             }
             None => {
-                let spent = self
-                    .inner
-                    .ledger
-                    .with(|b| b.lane(lane).map_or(0, |l| l.signed));
+                let spent = self.inner.ledger.with(|b| {
+                    b.lane(lane)
+                        .map_or(0, |l| l.signed.saturating_add(l.record.granted_total()))
+                });
                 self.inner.ledger.with(|b| b.retire(lane, spent));
             }
         }

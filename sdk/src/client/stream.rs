@@ -76,10 +76,24 @@ impl AmpResponse {
     /// The next piece of the body; `None` at its end. Fails when paying for
     /// a metered body would pass the budget (the server then stops it).
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
-        if let Some(error) = self.meter.as_ref().and_then(Meter::take_error) {
-            return Err(error);
-        }
-        let chunk = self.inner.chunk().await?;
+        let chunk = match &self.meter {
+            None => self.inner.chunk().await?,
+            Some(meter) => {
+                if let Some(error) = meter.take_error() {
+                    return Err(error);
+                }
+                tokio::select! {
+                    biased;
+                    _ = meter.state.failed.notified() => {
+                        if let Some(error) = meter.take_error() {
+                            return Err(error);
+                        }
+                        self.inner.chunk().await?
+                    }
+                    chunk = self.inner.chunk() => chunk?,
+                }
+            }
+        };
         if let Some(meter) = &self.meter {
             match &chunk {
                 Some(bytes) => meter.add_bytes(bytes.len() as u64),
@@ -119,15 +133,58 @@ impl AmpResponse {
 
 /// Measures one metered response and pays for it in the background.
 pub(crate) struct Meter {
-    shared: Arc<Shared>,
+    state: Arc<State>,
 }
 
-struct Shared {
+struct State {
+    client: AmpClient,
+    lane: Pubkey,
+    service: String,
+    price: Price,
+    /// When the response headers arrived: the server started counting earlier.
+    started: Instant,
     bytes: AtomicU64,
     done: AtomicBool,
     wake: Notify,
-    /// A failure the reader must see (the budget ran out).
+    /// Usage already added to what the lane owes.
+    accounted: Mutex<u64>,
+    /// A failure the reader must see (the budget ran out), and its bell.
     error: Mutex<Option<ClientError>>,
+    failed: Notify,
+}
+
+impl State {
+    /// Units used so far: milliseconds or bytes.
+    fn units(&self) -> u64 {
+        match self.price.mode {
+            PricingMode::PerSecond => {
+                u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+            }
+            _ => self.bytes.load(Ordering::Acquire),
+        }
+    }
+
+    /// What is used and not yet added to what the lane owes.
+    fn unaccounted(&self) -> u64 {
+        let accounted = *self.accounted.lock().unwrap_or_else(|e| e.into_inner());
+        pricing::cost(&self.price, self.units()).saturating_sub(accounted)
+    }
+
+    /// Adds the usage measured so far to what the lane owes.
+    fn account(&self) {
+        let mut accounted = self.accounted.lock().unwrap_or_else(|e| e.into_inner());
+        let used = pricing::cost(&self.price, self.units());
+        if used > *accounted {
+            let more = used - *accounted;
+            self.client.ledger_with(|b| b.add_owed(&self.lane, more));
+            *accounted = used;
+        }
+    }
+
+    fn fail(&self, error: ClientError) {
+        *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+        self.failed.notify_one();
+    }
 }
 
 impl Meter {
@@ -137,37 +194,46 @@ impl Meter {
                 l.streams += 1;
             }
         });
-        let shared = Arc::new(Shared {
-            bytes: AtomicU64::new(0),
-            done: AtomicBool::new(false),
-            wake: Notify::new(),
-            error: Mutex::new(None),
-        });
-        let started = Instant::now();
-        tokio::spawn(pay(
+        let state = Arc::new(State {
             client,
             lane,
             service,
             price,
-            Arc::clone(&shared),
-            started,
-        ));
-        Self { shared }
+            started: Instant::now(),
+            bytes: AtomicU64::new(0),
+            done: AtomicBool::new(false),
+            wake: Notify::new(),
+            accounted: Mutex::new(0),
+            error: Mutex::new(None),
+            failed: Notify::new(),
+        });
+        tokio::spawn(pay(Arc::clone(&state)));
+        Self { state }
     }
 
     fn add_bytes(&self, bytes: u64) {
-        self.shared.bytes.fetch_add(bytes, Ordering::AcqRel);
-        self.shared.wake.notify_one();
+        self.state.bytes.fetch_add(bytes, Ordering::AcqRel);
+        self.state.wake.notify_one();
     }
 
+    /// The response ended (or was dropped): what it used is owed from now on.
     fn finish(&self) {
-        if !self.shared.done.swap(true, Ordering::AcqRel) {
-            self.shared.wake.notify_one();
+        if self.state.done.swap(true, Ordering::AcqRel) {
+            return;
         }
+        let state = &self.state;
+        state.account();
+        state.client.ledger_with(|b| {
+            if let Some(l) = b.lane_mut(&state.lane) {
+                l.streams = l.streams.saturating_sub(1);
+            }
+        });
+        state.wake.notify_one();
+        tracing::debug!(lane = %state.lane, units = state.units(), "metered response ended");
     }
 
     fn take_error(&self) -> Option<ClientError> {
-        self.shared
+        self.state
             .error
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -182,66 +248,39 @@ impl Drop for Meter {
 }
 
 /// The payer: whenever the measured, unpaid usage reaches half the
-/// server's credit (or one price unit, when credit is smaller), adds it to
-/// what the lane owes and posts a credential covering it. At the end, adds
-/// the rest to what is owed; the next credential pays it.
-async fn pay(
-    client: AmpClient,
-    lane: Pubkey,
-    service: String,
-    price: Price,
-    shared: Arc<Shared>,
-    started: Instant,
-) {
-    let credit = client.credit_of(&lane);
-    let unit = price.rate.max(1);
-    let trigger = (credit / 2).max(unit);
-    let mut accounted = 0u64;
+/// server's credit (or one price unit, when the credit is smaller), adds it
+/// to what the lane owes and posts a credential covering it.
+async fn pay(state: Arc<State>) {
+    let credit = state.client.credit_of(&state.lane);
+    let trigger = (credit / 2).max(state.price.rate).max(1);
     let mut paying = true;
-    let measure = |shared: &Shared| match price.mode {
-        PricingMode::PerSecond => u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        _ => shared.bytes.load(Ordering::Acquire),
-    };
-    loop {
-        let done = shared.done.load(Ordering::Acquire);
-        let used = pricing::cost(&price, measure(&shared));
-        let unpaid = used.saturating_sub(accounted);
-        if unpaid > 0 && (done || unpaid >= trigger) {
-            client.ledger_with(|b| b.add_owed(&lane, unpaid));
-            accounted = used;
-            if paying && !done {
-                match client.pay_credit(&lane, &service).await {
-                    Ok(()) => tracing::trace!(%lane, paid = accounted, "stream credit topped up"),
-                    Err(ClientError::Http(error)) => {
-                        tracing::warn!(%lane, %error, "paying for a stream failed; will retry");
-                    }
-                    Err(error) => {
-                        tracing::warn!(%lane, %error, "stopped paying for a stream");
-                        paying = false;
-                        if matches!(error, ClientError::BudgetExceeded { .. }) {
-                            *shared.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
-                        }
+    while !state.done.load(Ordering::Acquire) {
+        if paying && state.unaccounted() >= trigger {
+            state.account();
+            match state.client.pay_credit(&state.lane, &state.service).await {
+                Ok(()) => tracing::trace!(lane = %state.lane, "stream credit topped up"),
+                Err(ClientError::Http(error)) => {
+                    tracing::warn!(lane = %state.lane, %error, "paying for a stream failed; will retry");
+                }
+                Err(error) => {
+                    tracing::warn!(lane = %state.lane, %error, "stopped paying for a stream");
+                    paying = false;
+                    if matches!(error, ClientError::BudgetExceeded { .. }) {
+                        state.fail(error);
                     }
                 }
             }
+            continue;
         }
-        if done {
-            break;
-        }
-        match price.mode {
+        match state.price.mode {
             PricingMode::PerSecond => {
-                let due = pricing::units_for(&price, accounted.saturating_add(trigger));
-                let wait = due.saturating_sub(measure(&shared)).max(1);
+                let accounted = *state.accounted.lock().unwrap_or_else(|e| e.into_inner());
+                let due = pricing::units_for(&state.price, accounted.saturating_add(trigger));
+                let wait = due.saturating_sub(state.units()).max(1);
                 let _ =
-                    tokio::time::timeout(Duration::from_millis(wait), shared.wake.notified()).await;
+                    tokio::time::timeout(Duration::from_millis(wait), state.wake.notified()).await;
             }
-            _ => shared.wake.notified().await,
+            _ => state.wake.notified().await,
         }
     }
-    client.ledger_with(|b| {
-        if let Some(l) = b.lane_mut(&lane) {
-            l.streams = l.streams.saturating_sub(1);
-        }
-    });
-    tracing::debug!(%lane, charged = accounted, "metered response ended");
 }

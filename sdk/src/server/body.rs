@@ -75,6 +75,8 @@ pub(crate) struct Meter {
     usage: Usage,
     started: Instant,
     bytes: u64,
+    /// Room that credit credentials add while the response runs.
+    refill: super::credit::Refill,
 }
 
 impl Meter {
@@ -86,6 +88,7 @@ impl Meter {
         usage: Usage,
     ) -> Self {
         Self {
+            refill: super::credit::Refill::new(Arc::clone(&core), fresh.clone()),
             core,
             fresh: Some(fresh),
             price,
@@ -94,6 +97,14 @@ impl Meter {
             started: Instant::now(),
             bytes: 0,
         }
+    }
+
+    /// Adds room that credit credentials made to the allowance; `false`
+    /// when there is none (waiting a little for it with `wait`).
+    fn poll_refill(&mut self, cx: &mut Context<'_>, wait: bool) -> Poll<bool> {
+        let room = ready!(self.refill.poll_claim(cx, wait));
+        self.allowance = self.allowance.saturating_add(room);
+        Poll::Ready(room > 0)
     }
 
     /// Units used so far: bytes, milliseconds or reported units.
@@ -185,6 +196,8 @@ pub(crate) struct MeteredBody<B> {
     /// Why the body was cut short, reported once the charge is recorded.
     cut: Option<&'static str>,
     ended: bool,
+    /// Data beyond the allowance, held while more credit is claimed.
+    held: Option<Bytes>,
 }
 
 impl<B> MeteredBody<B> {
@@ -204,6 +217,7 @@ impl<B> MeteredBody<B> {
             finishing: None,
             cut: None,
             ended: false,
+            held: None,
         }
     }
 
@@ -244,11 +258,34 @@ where
             }
             if let Some(deadline) = this.deadline.as_mut() {
                 if deadline.as_mut().poll(cx).is_ready() {
+                    if ready!(this.meter.poll_refill(cx, false)) {
+                        if let Some(at) = this.meter.deadline() {
+                            deadline.as_mut().reset(at.into());
+                        }
+                        continue;
+                    }
                     this.cut = Some("the lane's allowance ran out");
                     continue;
                 }
             }
-            match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+            let polled = match this.held.take() {
+                Some(data) => {
+                    let refilled = match this.meter.poll_refill(cx, true) {
+                        Poll::Ready(refilled) => refilled,
+                        Poll::Pending => {
+                            this.held = Some(data);
+                            return Poll::Pending;
+                        }
+                    };
+                    if refilled {
+                        this.max_bytes =
+                            pricing::max_units(&this.meter.price, this.meter.allowance);
+                    }
+                    Some(Ok(Frame::data(data)))
+                }
+                None => ready!(Pin::new(&mut this.inner).poll_frame(cx)),
+            };
+            match polled {
                 Some(Ok(frame)) => {
                     let Some(data) = frame.data_ref() else {
                         return Poll::Ready(Some(Ok(frame)));
@@ -256,6 +293,11 @@ where
                     let len = data.len() as u64;
                     if let Some(max) = this.max_bytes {
                         let room = max.saturating_sub(this.meter.bytes);
+                        if len > room && this.meter.refill.can_wait() {
+                            // Hold it until the client pays for more.
+                            this.held = Some(data.clone());
+                            continue;
+                        }
                         if len > room {
                             // Send what is paid for, then stop.
                             let paid = data.slice(..room as usize);

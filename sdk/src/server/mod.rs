@@ -31,6 +31,7 @@
 //!
 //! * `GET /.well-known/amp.json` answers the manifest;
 //!   `POST /.well-known/amp/close` closes a lane cooperatively;
+//!   `POST /.well-known/amp/credit` pays a metered response as it streams;
 //!   `GET /.well-known/amp/status` reports the settler (unless disabled).
 //! * A free path goes straight to the service.
 //! * A paid path needs a credential. It is checked against the lane's
@@ -44,6 +45,7 @@
 
 mod body;
 mod config;
+mod credit;
 mod lane;
 mod meter;
 mod pricing;
@@ -469,6 +471,9 @@ where
             }
             if path == CLOSE_PATH && method == Method::POST {
                 return Ok(core.close(request.headers()).await);
+            }
+            if path == crate::manifest::CREDIT_PATH && method == Method::POST {
+                return Ok(core.credit(request.headers()).await);
             }
             if path == STATUS_PATH && method == Method::GET && core.config.status_route {
                 let status = core.signal.as_ref().map(|s| s.status()).unwrap_or_default();

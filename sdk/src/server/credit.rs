@@ -1,0 +1,243 @@
+//! Paying for a metered response while it streams (docs/streaming.md).
+//!
+//! `POST /.well-known/amp/credit` takes a fresh credential for a lane and
+//! records it like any other (new seq, amount at least what is owed, within
+//! what the lane can pay), without serving anything. A metered response of
+//! that lane whose allowance runs out then claims the room the higher
+//! amount made ([`Refill`]): up to `credit` beyond the highest amount signed,
+//! minus what is owed and what other requests in flight hold. So a client
+//! that pays for what it received keeps its stream going, and the server
+//! never serves more than `credit` ahead of what it holds a voucher for.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use http::{HeaderMap, Response, StatusCode};
+use serde::Serialize;
+use tokio::sync::futures::OwnedNotified;
+use tokio::sync::Notify;
+use tokio::time::Sleep;
+
+use super::{body, meter, to_json, AmpBody, Core, Refusal};
+use crate::decimal::u64_string;
+use crate::headers::Receipt;
+use crate::manifest::{ErrorBody, ErrorCode};
+use crate::store::{self, LaneState};
+use crate::voucher::SignedVoucher;
+
+/// Longest a `per_byte` response waits, with its allowance spent, for the
+/// client's next credit before it is cut.
+const CREDIT_WAIT: Duration = Duration::from_secs(2);
+
+/// Rung whenever a credit credential is accepted; streams waiting for room
+/// try again. One for the process: a spurious wake-up costs one store read.
+static POSTED: LazyLock<Arc<Notify>> = LazyLock::new(|| Arc::new(Notify::new()));
+
+/// The answer to an accepted credit credential.
+#[derive(Serialize)]
+struct Credited {
+    lane: String,
+    seq: u64,
+    #[serde(with = "u64_string")]
+    amount: u64,
+    #[serde(with = "u64_string")]
+    owed: u64,
+}
+
+impl Core {
+    /// `POST /.well-known/amp/credit`.
+    pub(super) async fn credit(&self, headers: &HeaderMap) -> Response<AmpBody> {
+        match self.try_credit(headers).await {
+            Ok(response) | Err(response) => response,
+        }
+    }
+
+    async fn try_credit(&self, headers: &HeaderMap) -> Result<Response<AmpBody>, Refusal> {
+        let (accounts, signed) = self.verify(headers, false).await?;
+        let limit = accounts.limit();
+        let (owed, unsettled) =
+            store::transact(self.store.as_ref(), accounts.fresh_state(), move |state| {
+                match accept_credit(state, &signed, limit) {
+                    Ok(()) => (Ok((state.owed, state.unsettled())), true),
+                    Err(refusal) => (Err(refusal), false),
+                }
+            })
+            .await
+            .map_err(|e| self.unavailable("cannot record the voucher", &e))?
+            .map_err(|e| self.refuse(e))?;
+        self.after_charge(unsettled);
+        POSTED.notify_waiters();
+        tracing::debug!(lane = %accounts.address, amount = signed.voucher.cumulative, owed, "credit credential accepted");
+        let mut response = body::json(
+            StatusCode::OK,
+            to_json(&Credited {
+                lane: accounts.address.to_string(),
+                seq: signed.voucher.seq,
+                amount: signed.voucher.cumulative,
+                owed,
+            }),
+        );
+        Receipt {
+            owed,
+            remaining: limit.saturating_sub(owed),
+        }
+        .write(response.headers_mut());
+        Ok(response)
+    }
+}
+
+/// Records a credit credential: a new seq, an amount covering what is owed
+/// and within what the lane can pay.
+fn accept_credit(
+    state: &mut LaneState,
+    signed: &SignedVoucher,
+    limit: u64,
+) -> Result<(), Box<ErrorBody>> {
+    let voucher = &signed.voucher;
+    if state.closed {
+        return Err(Box::new(ErrorBody::new(
+            ErrorCode::Closed,
+            "the lane was closed by this server",
+        )));
+    }
+    if voucher.seq <= state.last_seq {
+        return Err(Box::new(
+            ErrorBody::new(
+                ErrorCode::InvalidSeq,
+                format!(
+                    "seq {} is not above the last accepted seq {}",
+                    voucher.seq, state.last_seq
+                ),
+            )
+            .with_owed(state.owed),
+        ));
+    }
+    if voucher.cumulative > limit {
+        return Err(meter::over_limit(voucher.cumulative, limit, state.owed));
+    }
+    if voucher.cumulative < state.owed {
+        return Err(meter::underfunded(state.owed, state.owed));
+    }
+    state.last_seq = voucher.seq;
+    if voucher.cumulative > state.signed() {
+        state.best = Some(*signed);
+    }
+    Ok(())
+}
+
+/// Claims, for a metered response in flight, the room that credit
+/// credentials posted since made on its lane.
+pub(crate) struct Refill {
+    core: Arc<Core>,
+    fresh: LaneState,
+    claim: Option<Pin<Box<dyn Future<Output = u64> + Send>>>,
+    /// Enabled before each claim, so a credit posted meanwhile is not missed.
+    posted: Option<Pin<Box<OwnedNotified>>>,
+    wait: Option<Pin<Box<Sleep>>>,
+    /// The last wait ended without credit: the response is cut, not held again.
+    exhausted: bool,
+}
+
+impl Refill {
+    pub(crate) fn new(core: Arc<Core>, fresh: LaneState) -> Self {
+        Self {
+            core,
+            fresh,
+            claim: None,
+            posted: None,
+            wait: None,
+            exhausted: false,
+        }
+    }
+
+    /// Whether a response may still pause for credit.
+    pub(crate) fn can_wait(&self) -> bool {
+        !self.exhausted
+    }
+
+    /// Adds the lane's room to this request's allowance; `Ready(0)` when
+    /// there is none. With `wait`, waits up to [`CREDIT_WAIT`] for a credit
+    /// credential first (a paused byte stream); without, answers at once
+    /// (time keeps running for a per-second one).
+    pub(crate) fn poll_claim(&mut self, cx: &mut Context<'_>, wait: bool) -> Poll<u64> {
+        loop {
+            if let Some(claim) = self.claim.as_mut() {
+                let got = ready!(claim.as_mut().poll(cx));
+                self.claim = None;
+                if got > 0 || !wait {
+                    self.reset();
+                    self.exhausted = got == 0 && wait;
+                    return Poll::Ready(got);
+                }
+                if self.wait.is_none() {
+                    self.wait = Some(Box::pin(tokio::time::sleep(CREDIT_WAIT)));
+                }
+            }
+            if let (Some(posted), Some(wait)) = (self.posted.as_mut(), self.wait.as_mut()) {
+                if posted.as_mut().poll(cx).is_pending() {
+                    if wait.as_mut().poll(cx).is_ready() {
+                        self.reset();
+                        self.exhausted = true;
+                        return Poll::Ready(0);
+                    }
+                    return Poll::Pending;
+                }
+            }
+            self.start();
+        }
+    }
+
+    fn start(&mut self) {
+        let mut posted = Box::pin(Arc::clone(&POSTED).notified_owned());
+        posted.as_mut().enable();
+        self.posted = Some(posted);
+        self.claim = Some(Box::pin(claim(Arc::clone(&self.core), self.fresh.clone())));
+    }
+
+    fn reset(&mut self) {
+        self.claim = None;
+        self.posted = None;
+        self.wait = None;
+    }
+}
+
+/// Reserves the lane's room for one request: up to `credit` beyond the
+/// highest amount signed (never beyond what the lane can pay), minus what
+/// is owed and what requests in flight hold.
+async fn claim(core: Arc<Core>, fresh: LaneState) -> u64 {
+    let lane = fresh.id.lane;
+    let limit = match core.lane(&lane, false).await {
+        Ok(Some(accounts))
+            if accounts.id() == fresh.id && accounts.status(core.now()).is_open() =>
+        {
+            accounts.limit()
+        }
+        _ => return 0,
+    };
+    let credit = core.config.credit;
+    let claimed = store::transact(core.store.as_ref(), fresh, move |state| {
+        if state.closed {
+            return (0, false);
+        }
+        let ceiling = state.signed().saturating_add(credit).min(limit);
+        let room = ceiling.saturating_sub(state.owed.saturating_add(state.reserved));
+        state.reserved = state.reserved.saturating_add(room);
+        (room, room > 0)
+    })
+    .await;
+    match claimed {
+        Ok(room) => {
+            if room > 0 {
+                tracing::trace!(%lane, room, "metered response extended");
+            }
+            room
+        }
+        Err(error) => {
+            tracing::warn!(%lane, %error, "cannot extend a metered response");
+            0
+        }
+    }
+}
