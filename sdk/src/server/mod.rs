@@ -569,6 +569,40 @@ impl Admission {
     }
 }
 
+type Gates = Mutex<HashMap<Pubkey, Arc<tokio::sync::Mutex<()>>>>;
+
+/// A place in the queue of requests reading one lane from the chain; the
+/// last one out removes the queue, whatever way it leaves (answer, error,
+/// refusal, or the client going away).
+struct Gate<'a> {
+    gates: &'a Gates,
+    address: Pubkey,
+    gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<'a> Gate<'a> {
+    fn enter(gates: &'a Gates, address: &Pubkey) -> Self {
+        let mut map = gates.lock().unwrap_or_else(|e| e.into_inner());
+        Self {
+            gates,
+            address: *address,
+            gate: Arc::clone(map.entry(*address).or_default()),
+        }
+    }
+}
+
+impl Drop for Gate<'_> {
+    fn drop(&mut self) {
+        let mut map = self.gates.lock().unwrap_or_else(|e| e.into_inner());
+        // The map's copy and this one: nobody else is waiting.
+        if map.get(&self.address).is_some_and(|g| Arc::ptr_eq(g, &self.gate))
+            && Arc::strong_count(&self.gate) == 2
+        {
+            map.remove(&self.address);
+        }
+    }
+}
+
 /// A cached lane and when it was read.
 struct Cached {
     accounts: Arc<LaneAccounts>,
@@ -591,7 +625,7 @@ pub(crate) struct Core {
     mints: HashMap<Pubkey, Pubkey>,
     lanes: RwLock<HashMap<Pubkey, Arc<Cached>>>,
     /// One chain read per lane at a time: the others wait for its result.
-    fetching: Mutex<HashMap<Pubkey, Arc<tokio::sync::Mutex<()>>>>,
+    fetching: Gates,
     /// Chain time minus system time, in seconds.
     clock_offset: AtomicI64,
     started: Instant,
@@ -666,11 +700,8 @@ impl Core {
             return Ok(Some(accounts));
         }
         let requested = Instant::now();
-        let gate = {
-            let mut fetching = self.fetching.lock().unwrap_or_else(|e| e.into_inner());
-            Arc::clone(fetching.entry(*address).or_default())
-        };
-        let _turn = gate.lock().await;
+        let gate = Gate::enter(&self.fetching, address);
+        let _turn = gate.gate.lock().await;
         // Someone else may have read it while this request waited.
         {
             let lanes = self.lanes.read().unwrap_or_else(|e| e.into_inner());
@@ -687,10 +718,6 @@ impl Core {
             )));
         };
         let fetched = LaneAccounts::fetch(self.chain.as_ref(), address).await;
-        self.fetching
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(address);
         match fetched {
             Ok(Some(accounts)) => Ok(Some(self.cache(accounts))),
             Ok(None) => {
