@@ -141,6 +141,14 @@ pub enum Command {
     /// The body goes to stdout, a line about the payment to stderr.
     Pay(PayCmd),
 
+    /// Run the whole story locally, no setup and no network.
+    ///
+    /// An embedded Solana bank, a USDC-like mint, a paid API on 127.0.0.1
+    /// (per-token completions, per-call answers, per-second streams) and an
+    /// agent that opens a channel, makes the calls and closes; then a report
+    /// of what it cost on-chain, next to one transaction per request.
+    Demo(DemoCmd),
+
     /// Charge for an existing HTTP API: a paying reverse proxy in front of it.
     ///
     /// Prices, accepted mints, the recipient wallet, the cluster and the
@@ -264,6 +272,16 @@ pub struct PayCmd {
 }
 
 #[derive(Debug, Args)]
+pub struct DemoCmd {
+    /// Paid calls the agent makes.
+    #[arg(long, default_value_t = 1_000)]
+    pub calls: u32,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ServeCmd {
     /// The API to put behind the paywall, e.g. http://127.0.0.1:8080.
     #[arg(long, value_name = "URL")]
@@ -329,6 +347,19 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let format = cli.output;
     let ctx = Context::new(&cli)?;
     match &cli.command {
+        Command::Demo(cmd) => {
+            let options = crate::demo::DemoOptions {
+                calls: cmd.calls,
+                progress: !cmd.quiet && format == OutputFormat::Display,
+                ..Default::default()
+            };
+            let report = {
+                // The embedded programs print log lines; the report owns stdout.
+                let _quiet = crate::stdout::StdoutToStderr::start();
+                crate::demo::run(options).await?
+            };
+            output::print(&report, format).map_err(|e| CliError::Io("stdout".into(), e))
+        }
         Command::Serve(cmd) => {
             crate::proxy::run_from_file(
                 &cmd.config,
@@ -415,7 +446,7 @@ async fn run_with_wallet(
             }
             output::print(&report, format).map_err(io)
         }
-        Command::Channel(_) | Command::Serve(_) => {
+        Command::Channel(_) | Command::Demo(_) | Command::Serve(_) => {
             unreachable!("dispatched in run")
         }
     }

@@ -6,9 +6,12 @@ pub mod amount;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod demo;
 pub mod error;
+pub mod metered;
 pub mod output;
 pub mod proxy;
 pub mod sandbox;
+pub mod stdout;
 
 pub use error::CliError;

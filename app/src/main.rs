@@ -6,13 +6,16 @@ use anyhow::Context as _;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// Warnings, without the embedded bank's internal chatter.
+const DEFAULT_LOG: &str = "warn,tarpc=error,solana_metrics=error,solana_runtime=error";
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = amp_cli::cli::Cli::parse();
     // Logs go to stderr (RUST_LOG=debug for more); results go to stdout.
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -43,6 +46,7 @@ fn command_name(command: &amp_cli::cli::Command) -> &'static str {
         Command::Refund { .. } => "refund",
         Command::Settle { .. } => "settle",
         Command::Pay(_) => "pay",
+        Command::Demo(_) => "demo",
         Command::Serve(_) => "serve",
     }
 }
