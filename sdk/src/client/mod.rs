@@ -1306,6 +1306,20 @@ impl AmpClient {
         Ok(())
     }
 
+    /// Makes sure the lane can pay `room` more than it owes, topping it up
+    /// now if needed (a stream about to use it).
+    pub(crate) async fn make_room(&self, lane: &Pubkey, room: u64) -> Result<(), ClientError> {
+        let (limit, owed) = self.inner.ledger.with(|b| {
+            b.lane(lane)
+                .map_or((0, 0), |l| (l.record.limit, l.record.owed))
+        });
+        let free = limit.saturating_sub(owed);
+        if free >= room {
+            return Ok(());
+        }
+        self.top_up(lane, room - free).await
+    }
+
     /// Tops an own lane up in the background once it can pay less than the
     /// policy's threshold, if the budget could spend more than it holds.
     fn maybe_top_up(&self, lane: Pubkey) {

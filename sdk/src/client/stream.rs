@@ -73,25 +73,19 @@ impl AmpResponse {
         self.receipt
     }
 
-    /// The next piece of the body; `None` at its end. Fails when paying for
-    /// a metered body would pass the budget (the server then stops it).
+    /// The next piece of the body; `None` at its end. When the service cuts
+    /// a metered body because the client could not pay for more (budget
+    /// spent, delegated lane exhausted), the error says so.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
-        let chunk = match &self.meter {
-            None => self.inner.chunk().await?,
-            Some(meter) => {
-                if let Some(error) = meter.take_error() {
-                    return Err(error);
-                }
-                tokio::select! {
-                    biased;
-                    _ = meter.state.failed.notified() => {
-                        if let Some(error) = meter.take_error() {
-                            return Err(error);
-                        }
-                        self.inner.chunk().await?
-                    }
-                    chunk = self.inner.chunk() => chunk?,
-                }
+        let chunk = match self.inner.chunk().await {
+            Ok(chunk) => chunk,
+            // Cut short: say why, when the client knows (the budget ran out).
+            Err(error) => {
+                return Err(self
+                    .meter
+                    .as_ref()
+                    .and_then(Meter::take_error)
+                    .unwrap_or(ClientError::Http(error)))
             }
         };
         if let Some(meter) = &self.meter {
@@ -148,9 +142,8 @@ struct State {
     wake: Notify,
     /// Usage already added to what the lane owes.
     accounted: Mutex<u64>,
-    /// A failure the reader must see (the budget ran out), and its bell.
+    /// Why the client stopped paying, told to the reader if the body is cut.
     error: Mutex<Option<ClientError>>,
-    failed: Notify,
 }
 
 impl State {
@@ -183,7 +176,6 @@ impl State {
 
     fn fail(&self, error: ClientError) {
         *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
-        self.failed.notify_one();
     }
 }
 
@@ -205,7 +197,6 @@ impl Meter {
             wake: Notify::new(),
             accounted: Mutex::new(0),
             error: Mutex::new(None),
-            failed: Notify::new(),
         });
         tokio::spawn(pay(Arc::clone(&state)));
         Self { state }
@@ -248,26 +239,37 @@ impl Drop for Meter {
 }
 
 /// The payer: whenever the measured, unpaid usage reaches half the
-/// server's credit (or one price unit, when the credit is smaller), adds it
+/// server's credit (or one unit of usage, when the credit is smaller), adds it
 /// to what the lane owes and posts a credential covering it.
 async fn pay(state: Arc<State>) {
     let credit = state.client.credit_of(&state.lane);
-    let trigger = (credit / 2).max(state.price.rate).max(1);
+    // One unit: a byte, or a millisecond (`per_second` charges by the millisecond).
+    let unit = match state.price.mode {
+        PricingMode::PerSecond => state.price.rate.div_ceil(1_000),
+        _ => state.price.rate,
+    };
+    let trigger = (credit / 2).max(unit).max(1);
     let mut paying = true;
     while !state.done.load(Ordering::Acquire) {
         if paying && state.unaccounted() >= trigger {
             state.account();
-            match state.client.pay_credit(&state.lane, &state.service).await {
-                Ok(()) => tracing::trace!(lane = %state.lane, "stream credit topped up"),
+            let paid = match state.client.pay_credit(&state.lane, &state.service).await {
+                Ok(()) => {
+                    tracing::trace!(lane = %state.lane, "stream credit topped up");
+                    // The stream needs room on the lane too: top up before it runs dry.
+                    state.client.make_room(&state.lane, trigger).await
+                }
+                Err(error) => Err(error),
+            };
+            match paid {
+                Ok(()) => {}
                 Err(ClientError::Http(error)) => {
                     tracing::warn!(lane = %state.lane, %error, "paying for a stream failed; will retry");
                 }
                 Err(error) => {
                     tracing::warn!(lane = %state.lane, %error, "stopped paying for a stream");
                     paying = false;
-                    if matches!(error, ClientError::BudgetExceeded { .. }) {
-                        state.fail(error);
-                    }
+                    state.fail(error);
                 }
             }
             continue;

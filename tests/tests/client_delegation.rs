@@ -1,0 +1,87 @@
+//! Sub-agents: a funder hands a sub-agent a delegated lane, and the
+//! sub-agent's client spends only from it, up to its cap.
+
+#[path = "support/client.rs"]
+mod support;
+
+use std::sync::Arc;
+
+use amp_sdk::client::{AmpClient, ClientError, CloseOutcome, Grant};
+use amp_tests::*;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sub_agent_spends_only_from_its_delegated_lane() {
+    let mut h = Harness::new(TokenKind::Token).await;
+    let server = Server::start(&mut h, |b| b).await;
+    let funder = Agent::new(&mut h).await;
+    let boss = funder.client(&h, policy(&h, 10_000, 2_000)).await;
+
+    // The funder uses the service itself, then delegates 300 to a sub-agent.
+    boss.get(&server.url("/v1/call"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let worker_key = Keypair::new();
+    let grant = boss
+        .delegate(&server.origin(), worker_key.pubkey(), 300, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        boss.budget().spent,
+        10 + 300,
+        "the cap counts against the funder's budget"
+    );
+    // The grant travels as JSON.
+    let grant: Grant = serde_json::from_str(&serde_json::to_string(&grant).unwrap()).unwrap();
+
+    // The sub-agent: its own key and lane file, no wallet, no chain.
+    let dir = tempfile::tempdir().unwrap();
+    let worker = AmpClient::builder(dir.path().join("lanes.json"), policy(&h, 1_000_000, 0))
+        .signer(Arc::new(worker_key))
+        .http(http())
+        .build()
+        .await
+        .unwrap();
+    worker.adopt(grant.clone()).await.unwrap();
+    worker.adopt(grant.clone()).await.unwrap();
+    assert_eq!(worker.lanes().len(), 1, "adopting twice is adopting once");
+
+    let mut calls = 0;
+    let error = loop {
+        match worker.get(&server.url("/v1/call")).await {
+            Ok(response) => {
+                response.text().await.unwrap();
+                calls += 1;
+            }
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(calls, 30, "300 at 10 a call");
+    assert!(
+        matches!(error, ClientError::LaneExhausted { limit: 300, .. }),
+        "{error}"
+    );
+    assert_eq!(
+        worker.lane(&server.origin()).unwrap().record.lane,
+        grant.delegation
+    );
+
+    // The sub-agent closes its lane; then the funder closes the channel.
+    let outcome = worker.close(&server.origin()).await.unwrap();
+    assert!(
+        matches!(outcome, CloseOutcome::Closed { settled: 300, .. }),
+        "{outcome:?}"
+    );
+    let outcome = boss.close(&server.origin()).await.unwrap();
+    assert!(
+        matches!(outcome, CloseOutcome::Closed { settled: 10, .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(h.tokens(&server.recipient.token).await, 310);
+    assert_eq!(h.tokens(&funder.party.token).await, AGENT_FUNDS - 310);
+}

@@ -1,0 +1,114 @@
+//! A killed agent restarts from its lane file and continues on the same
+//! channel: no new channel, no seq used twice, nothing paid twice.
+
+#[path = "support/client.rs"]
+mod support;
+
+use amp_sdk::client::{CloseOutcome, LaneStatus};
+use amp_tests::*;
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_agent_continues_where_it_stopped() {
+    let mut h = Harness::new(TokenKind::Token).await;
+    let server = Server::start(&mut h, |b| b).await;
+    let agent = Agent::new(&mut h).await;
+    let mut terms = policy(&h, 100_000, 5_000);
+    terms.lease = 16;
+
+    let client = agent.client(&h, terms.clone()).await;
+    for _ in 0..50 {
+        client
+            .get(&server.url("/v1/call"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    }
+    let before = client.lane(&server.origin()).unwrap();
+    // The file holds a seq at or above every seq used: written before sending.
+    let file = lane_file(&agent.file());
+    let persisted: u64 = file["lanes"][0]["seq"].as_str().unwrap().parse().unwrap();
+    assert!(
+        persisted >= before.seq,
+        "file seq {persisted} < used {}",
+        before.seq
+    );
+    // Killed: no close, no flush; only what is on disk survives.
+    drop(client);
+
+    let client = agent.client(&h, terms).await;
+    let after = client.lane(&server.origin()).unwrap();
+    assert_eq!(after.record.lane, before.record.lane, "the same channel");
+    assert!(after.seq >= before.seq, "seqs continue above the old ones");
+    for _ in 0..50 {
+        let response = client.get(&server.url("/v1/call")).await.unwrap();
+        response.text().await.unwrap();
+    }
+    assert_eq!(client.lanes().len(), 1, "no second channel");
+    assert_eq!(client.lane(&server.origin()).unwrap().record.owed, 1_000);
+
+    // Exactly a hundred calls are paid for, once.
+    let outcome = client.close(&server.origin()).await.unwrap();
+    assert!(
+        matches!(outcome, CloseOutcome::Closed { settled: 1_000, .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(h.tokens(&server.recipient.token).await, 1_000);
+    assert_eq!(h.tokens(&agent.party.token).await, AGENT_FUNDS - 1_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_client_cannot_share_the_lane_file() {
+    let mut h = Harness::new(TokenKind::Token).await;
+    let agent = Agent::new(&mut h).await;
+    let _first = agent.client(&h, policy(&h, 1_000, 500)).await;
+    let second = agent.builder(&h, policy(&h, 1_000, 500)).build().await;
+    assert!(second.is_err(), "two clients on one file would reuse seqs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_interrupted_by_a_crash_is_found_on_restart() {
+    let mut h = Harness::new(TokenKind::Token).await;
+    let server = Server::start(&mut h, |b| b).await;
+    let agent = Agent::new(&mut h).await;
+    let terms = policy(&h, 10_000, 1_000);
+
+    // A first run records the lane as opening, then dies before it learns
+    // that its open transaction landed.
+    let client = agent.client(&h, terms.clone()).await;
+    client
+        .get(&server.url("/v1/call"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lane = client.lane(&server.origin()).unwrap().record;
+    drop(client);
+    let mut file = lane_file(&agent.file());
+    file["lanes"][0]["status"] = serde_json::json!({ "state": "opening" });
+    // Also an open that never landed: a channel that does not exist.
+    let mut ghost = file["lanes"][0].clone();
+    ghost["lane"] = anchor_lang::prelude::Pubkey::new_unique()
+        .to_string()
+        .into();
+    ghost["service"] = "http://127.0.0.1:9".into();
+    file["lanes"].as_array_mut().unwrap().push(ghost);
+    std::fs::write(agent.file(), serde_json::to_vec(&file).unwrap()).unwrap();
+
+    let client = agent.client(&h, terms).await;
+    let lanes = client.lanes();
+    assert_eq!(lanes.len(), 1, "the ghost is forgotten");
+    assert_eq!(lanes[0].record.lane, lane.lane);
+    assert_eq!(lanes[0].record.status, LaneStatus::Open);
+    client
+        .get(&server.url("/v1/call"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(client.lanes().len(), 1);
+}

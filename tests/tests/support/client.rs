@@ -1,0 +1,281 @@
+//! Paid services on loopback for the agent-client tests: an embedded bank,
+//! one or more [`Paywall`]s in front of a small axum app on ephemeral ports
+//! of 127.0.0.1, and agents ([`AmpClient`]) paying them from lane files in
+//! a temporary directory.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use amp_sdk::chain::Chain;
+use amp_sdk::client::{AmpClient, AmpClientBuilder, Policy};
+use amp_sdk::manifest::{Price, PricingMode};
+use amp_sdk::server::{Paywall, PaywallBuilder, SettleConfig};
+use amp_sdk::store::Durability;
+use amp_tests::*;
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::routing::get;
+use axum::{Extension, Router};
+use http_body::Frame;
+use solana_keypair::Keypair;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub const PER_CALL: Price = Price {
+    mode: PricingMode::PerCall,
+    rate: 10,
+};
+pub const PER_TOKEN: Price = Price {
+    mode: PricingMode::PerToken,
+    rate: 2,
+};
+pub const PER_BYTE: Price = Price {
+    mode: PricingMode::PerByte,
+    rate: 1,
+};
+/// One token per millisecond.
+pub const PER_SECOND: Price = Price {
+    mode: PricingMode::PerSecond,
+    rate: 1_000,
+};
+/// What a service serves beyond the highest amount signed.
+pub const CREDIT: u64 = 400;
+/// Tokens each agent's wallet starts with.
+pub const AGENT_FUNDS: u64 = 1_000_000;
+
+/// Settlement that never triggers by itself: tests call `settle_now`.
+pub fn manual_settlement() -> SettleConfig {
+    SettleConfig {
+        threshold: u64::MAX,
+        interval: Duration::from_secs(3_600),
+        tick: Duration::from_millis(20),
+        retry_min: Duration::from_millis(10),
+        retry_max: Duration::from_millis(100),
+        ..SettleConfig::default()
+    }
+}
+
+/// The routes every test service has.
+pub fn app() -> Router {
+    Router::new()
+        .route("/free", get(|| async { "free" }))
+        .route(
+            "/v1/call",
+            get(
+                |Extension(p): Extension<amp_sdk::server::Payment>| async move {
+                    format!("{} {}", p.seq, p.owed)
+                },
+            ),
+        )
+        .route(
+            "/v1/tokens",
+            get(
+                |Extension(p): Extension<amp_sdk::server::Payment>, request: Request| async move {
+                    p.report(param(&request, "units"));
+                    "reported"
+                },
+            ),
+        )
+        .route("/v1/stream/bytes", get(stream))
+        .route("/v1/stream/seconds", get(stream))
+}
+
+/// `?chunks=N&size=S&ms=D`: N chunks of S bytes, one every D milliseconds.
+async fn stream(request: Request) -> Body {
+    let (chunks, size, ms) = (
+        param(&request, "chunks"),
+        param(&request, "size").max(1) as usize,
+        param(&request, "ms"),
+    );
+    let (tx, rx) = mpsc::channel(1);
+    tokio::spawn(async move {
+        for _ in 0..chunks {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            if tx.send(Bytes::from(vec![b'x'; size])).await.is_err() {
+                return; // the client went away
+            }
+        }
+    });
+    Body::new(Chunks(rx))
+}
+
+/// A chunked body fed by a channel.
+struct Chunks(mpsc::Receiver<Bytes>);
+
+impl http_body::Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+fn param(request: &Request, name: &str) -> u64 {
+    request
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A service paid in the harness's mint: per_call by default, metered routes.
+pub fn service(h: &Harness, recipient: &Keypair) -> PaywallBuilder {
+    let chain: Arc<dyn Chain> = Arc::new(h.bank.clone());
+    Paywall::builder(chain, recipient.insecure_clone())
+        .mint(h.mint, Some("TEST"))
+        .price(PER_CALL)
+        .route("/v1/tokens", PER_TOKEN)
+        .route("/v1/stream/bytes", PER_BYTE)
+        .route("/v1/stream/seconds", PER_SECOND)
+        .free("/free")
+        .credit(CREDIT)
+        .min_deposit(100)
+        .min_grace_period(GRACE)
+        .settle(manual_settlement())
+}
+
+/// A running service.
+pub struct Server {
+    pub paywall: Paywall,
+    pub addr: SocketAddr,
+    pub recipient: Party,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Starts a service receiving into a new party's account.
+    pub async fn start(
+        h: &mut Harness,
+        configure: impl FnOnce(PaywallBuilder) -> PaywallBuilder,
+    ) -> Self {
+        let recipient = h.party(0).await;
+        let paywall = configure(service(h, &recipient.wallet))
+            .start()
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = app().layer(paywall.layer());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            paywall,
+            addr,
+            recipient,
+            task,
+        }
+    }
+
+    /// The service's origin.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops serving and drops the paywall without settling: the service vanishes.
+    pub async fn vanish(self) {
+        self.task.abort();
+        let _ = self.task.await;
+        drop(self.paywall);
+    }
+
+    /// Stops serving and shuts the paywall down (settling what is due).
+    pub async fn stop(self) -> amp_sdk::settle::SettlerStatus {
+        self.task.abort();
+        let _ = self.task.await;
+        self.paywall.shutdown().await.unwrap()
+    }
+}
+
+/// An agent: a funded wallet and the directory of its lane file.
+pub struct Agent {
+    pub party: Party,
+    pub dir: tempfile::TempDir,
+}
+
+impl Agent {
+    pub async fn new(h: &mut Harness) -> Self {
+        Self {
+            party: h.party(AGENT_FUNDS).await,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn file(&self) -> PathBuf {
+        self.dir.path().join("lanes.json")
+    }
+
+    /// A client of this agent over `h`'s bank, with `policy`.
+    pub fn builder(&self, h: &Harness, policy: Policy) -> AmpClientBuilder {
+        AmpClient::builder(self.file(), policy)
+            .chain(h.bank.clone())
+            .wallet(self.party.wallet.insecure_clone())
+            .http(http())
+    }
+
+    pub async fn client(&self, h: &Harness, policy: Policy) -> AmpClient {
+        self.builder(h, policy).build().await.unwrap()
+    }
+}
+
+/// The policy of most tests: pays in the harness's mint up to `budget`,
+/// depositing `deposit`; fsyncs nothing, since a test survives no power loss.
+pub fn policy(h: &Harness, budget: u64, deposit: u64) -> Policy {
+    Policy {
+        deposit: Some(deposit),
+        durability: Durability::Normal,
+        ..Policy::new(h.mint, budget)
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// The lane file as JSON, for the tests that look inside.
+pub fn lane_file(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Waits (bounded) until `check` holds.
+pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..400 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Logs to the test's output when `RUST_LOG` is set (`RUST_LOG=amp_sdk=debug`).
+pub fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
