@@ -290,10 +290,11 @@ fn apply(
     for (fresh, update, reply) in updates {
         replies.push(reply);
         let id = fresh.id;
-        let current = match cache.get(&id) {
-            Some(state) => state.clone(),
-            None => load(conn, id)?.unwrap_or(*fresh),
+        let stored = match cache.get(&id) {
+            Some(state) => Some(state.clone()),
+            None => load(conn, id)?,
         };
+        let current = stored.clone().unwrap_or(*fresh);
         let mut next = current.clone();
         // An update is the caller's code; a panic in it must not take the
         // store down with it (its requester then sees the update as not run).
@@ -307,8 +308,9 @@ fn apply(
             write(conn, &next)?;
             touched.push(id);
             cache.insert(id, next);
-        } else {
-            cache.entry(id).or_insert(current);
+        } else if let Some(stored) = stored {
+            // A declined update keeps nothing: a lane never stored stays unknown.
+            cache.entry(id).or_insert(stored);
         }
     }
     conn.execute_batch("COMMIT")?;

@@ -1,0 +1,114 @@
+//! A PostgreSQL database for one test: a schema of its own in the database
+//! that `AMP_TEST_POSTGRES_URL` names (`scripts/test-postgres start` prints
+//! one; `.ci/run` always sets it), dropped when the test passes.
+//!
+//! Without the variable a PostgreSQL test says it was skipped, on the
+//! terminal (past the test harness's capture), and returns; with
+//! `AMP_REQUIRE_POSTGRES` set (CI sets it) a missing URL fails the test.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use amp_sdk::store::{Durability, PostgresStore};
+
+pub const URL_VAR: &str = "AMP_TEST_POSTGRES_URL";
+pub const REQUIRE_VAR: &str = "AMP_REQUIRE_POSTGRES";
+
+/// The server's URL, or `None` after saying that `test` is skipped.
+pub fn server_url(test: &str) -> Option<String> {
+    match std::env::var(URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
+        _ => {
+            assert!(
+                std::env::var_os(REQUIRE_VAR).is_none(),
+                "{REQUIRE_VAR} is set but {URL_VAR} is not: the PostgreSQL tests cannot run"
+            );
+            // Straight to the terminal: the harness captures print! and
+            // eprint! of passing tests, and this line must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: {URL_VAR} is not set, so this PostgreSQL test did not run \
+                 (export {URL_VAR}=\"$(scripts/test-postgres start)\" to run it)"
+            );
+            None
+        }
+    }
+}
+
+/// A schema of its own in the test server's database.
+pub struct Scope {
+    server: String,
+    pub schema: String,
+}
+
+impl Scope {
+    /// A fresh schema for `test`, or `None` (skipped) without a server.
+    pub async fn new(test: &str) -> Option<Self> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let server = server_url(test)?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let schema = format!(
+            "amp_test_{}_{}_{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let scope = Self { server, schema };
+        scope
+            .admin(&format!("CREATE SCHEMA {}", scope.schema))
+            .await;
+        Some(scope)
+    }
+
+    /// The store URL of this schema, with extra `amp_*` parameters (`amp_lease=1`).
+    pub fn url(&self, params: &str) -> String {
+        let separator = if self.server.contains('?') { '&' } else { '?' };
+        let mut url = format!(
+            "{}{separator}options=-c%20search_path%3D{}",
+            self.server, self.schema
+        );
+        if !params.is_empty() {
+            url.push('&');
+            url.push_str(params);
+        }
+        url
+    }
+
+    pub async fn store(&self, params: &str) -> PostgresStore {
+        PostgresStore::connect(&self.url(params), Durability::Full)
+            .await
+            .unwrap()
+    }
+
+    /// Runs `sql` on the server, outside the schema.
+    pub async fn admin(&self, sql: &str) {
+        let client = connect(&self.server).await;
+        client.batch_execute(sql).await.unwrap();
+    }
+
+    /// Runs a query in the schema and returns its rows.
+    pub async fn query(&self, sql: &str) -> Vec<tokio_postgres::Row> {
+        let client = connect(&self.url("")).await;
+        client.query(sql, &[]).await.unwrap()
+    }
+
+    /// Drops the schema (call it when the test passed; a failed test leaves
+    /// its schema for a look).
+    pub async fn drop(self) {
+        self.admin(&format!("DROP SCHEMA {} CASCADE", self.schema))
+            .await;
+    }
+}
+
+/// A driver connection (stripped of the store's own `amp_*` parameters).
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (config, _) = amp_sdk::store::postgres::parse_url(url).unwrap();
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
