@@ -28,7 +28,7 @@ pub const FILE_VERSION: u32 = 1;
 
 /// How long opening waits for another client (or this process's previous
 /// client, still finishing a background task) to release the lock.
-const LOCK_WAIT: Duration = Duration::from_secs(10);
+const LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// Why the lane file could not be used.
 #[derive(Debug, thiserror::Error)]
