@@ -40,8 +40,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let reply = agent.get(&format!("{service}/v1/hello")).await?;
     let owed = reply.receipt().map_or(0, |r| r.owed);
     println!("{} (owed so far: {owed})", reply.text().await?);
-    agent.close(&service).await?; // settles what is owed; the rest comes back at once
-                                  // --- README snippet ends here ---
+    // Settles what is owed; the rest of the deposit comes back at once.
+    agent.close(&service).await?;
+    // --- README snippet ends here ---
 
     println!("budget: {:?}", agent.budget());
     Ok(())

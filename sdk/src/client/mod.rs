@@ -23,15 +23,15 @@
 //!   a channel on terms chosen from it and from the [`Policy`];
 //! * claims the route's price (`per_call`) and signs a credential for what
 //!   the lane owes with it, after checking and committing the amount against
-//!   the budget in one atomic step ([`book`]), and after making the seq and
-//!   amount durable in the lane file ([`file`]);
+//!   the budget in one atomic step, and after making the seq and
+//!   amount durable in the lane file;
 //! * retries once on a seq race (`AMP_INVALID_SEQ`), on `AMP_UNDERFUNDED`
 //!   naming what is required, and on a lane that vanished (opening a new one);
 //! * reads `AMP-Owed` to know what the next credential must cover, and tops
 //!   the lane up before it runs dry;
 //! * for a metered response it can measure (`per_second`, `per_byte`), pays
 //!   as it reads by posting fresh credentials to
-//!   [`CREDIT_PATH`](crate::manifest::CREDIT_PATH) (see `docs/streaming.md`).
+//!   [`CREDIT_PATH`] (see `docs/streaming.md`).
 //!
 //! [`AmpClient::close`] closes cooperatively, and falls back to
 //! `request_close` when the service is gone; [`AmpClient::refund_due`] then
