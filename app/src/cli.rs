@@ -12,7 +12,7 @@ use http::{HeaderName, HeaderValue, Method};
 use solana_keypair::Keypair;
 
 use crate::amount::Amount;
-use crate::commands::{self, OpenRequest, PayRequest, VoucherValues};
+use crate::commands::{self, AgentPayRequest, OpenRequest, PayRequest, VoucherValues};
 use crate::config::{self, SolanaConfig};
 use crate::error::CliError;
 use crate::output::{self, OutputFormat};
@@ -136,9 +136,12 @@ pub enum Command {
         voucher: VoucherArgs,
     },
 
-    /// Make an HTTP request paid from a channel, like curl.
+    /// Make an HTTP request and pay for it through AMP, like curl.
     ///
-    /// The body goes to stdout, a line about the payment to stderr.
+    /// As an agent (--budget), the lane file remembers a channel per service
+    /// and the first request to a service opens one. With --channel, a channel
+    /// opened by `amp open` pays. The body goes to stdout, a line about the
+    /// payment to stderr.
     Pay(PayCmd),
 
     /// Run the whole story locally, no setup and no network.
@@ -250,10 +253,8 @@ impl FinalVoucherArgs {
 #[derive(Debug, Args)]
 pub struct PayCmd {
     /// The URL to request.
-    pub url: String,
-    /// The lane that pays: a channel (or a delegation) whose vouchers the wallet signs.
-    #[arg(short = 'c', long = "channel", value_name = "LANE")]
-    pub channel: Pubkey,
+    #[arg(value_name = "URL")]
+    pub target: String,
     /// HTTP method [default: GET, or POST with --data].
     #[arg(short = 'X', long = "request", value_name = "METHOD")]
     pub method: Option<Method>,
@@ -263,12 +264,61 @@ pub struct PayCmd {
     /// Request body; @FILE reads a file, @- reads stdin.
     #[arg(short = 'd', long = "data", value_name = "DATA")]
     pub data: Option<String>,
-    /// Most this request may cost, in tokens [default: what the lane can still pay].
-    #[arg(long, value_name = "AMOUNT")]
-    pub max: Option<Amount>,
     /// Print the response headers before the body.
     #[arg(short = 'i', long)]
     pub include: bool,
+
+    /// Most all lanes of the lane file may ever sign, in tokens (the agent
+    /// opens a channel when it has none for this service).
+    #[arg(
+        long,
+        value_name = "AMOUNT",
+        required_unless_present = "channel",
+        help_heading = "Paying as an agent (lane file)"
+    )]
+    pub budget: Option<Amount>,
+    /// Deposit of a channel the agent opens, in tokens [default: a quarter of the budget].
+    #[arg(
+        long,
+        value_name = "AMOUNT",
+        conflicts_with = "channel",
+        help_heading = "Paying as an agent (lane file)"
+    )]
+    pub deposit: Option<Amount>,
+    /// Mint to pay in [default: the first the service accepts].
+    #[arg(
+        long,
+        conflicts_with = "channel",
+        help_heading = "Paying as an agent (lane file)"
+    )]
+    pub mint: Option<Pubkey>,
+    /// The agent's lane file [default: ~/.config/amp/lanes.json].
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "channel",
+        help_heading = "Paying as an agent (lane file)"
+    )]
+    pub lanes: Option<PathBuf>,
+
+    /// Pay from this lane instead (a channel from `amp open`, or a
+    /// delegation) whose vouchers the wallet signs; no lane file.
+    #[arg(
+        short = 'c',
+        long = "channel",
+        value_name = "LANE",
+        conflicts_with = "budget",
+        help_heading = "Paying from a given channel"
+    )]
+    pub channel: Option<Pubkey>,
+    /// Most this request may cost, in tokens [default: what the lane can still pay].
+    #[arg(
+        long,
+        value_name = "AMOUNT",
+        conflicts_with = "budget",
+        help_heading = "Paying from a given channel"
+    )]
+    pub max: Option<Amount>,
 }
 
 #[derive(Debug, Args)]
@@ -370,6 +420,31 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             )
             .await
         }
+        Command::Pay(cmd) => {
+            let wallet = ctx.wallet()?;
+            let http = reqwest::Client::new();
+            let report = match cmd.channel {
+                Some(lane) => {
+                    let chain = ctx.chain(&wallet);
+                    commands::pay(&chain, &wallet, &http, pay_request(cmd, lane)?).await?
+                }
+                None => {
+                    let request = agent_pay_request(cmd)?;
+                    commands::pay_agent(ctx.chain(&wallet), &wallet, &http, request).await?
+                }
+            };
+            if format == OutputFormat::Display {
+                if cmd.include {
+                    println!("HTTP {}", report.status);
+                    for (name, value) in &report.headers {
+                        println!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));
+                    }
+                    println!();
+                }
+                eprintln!("{}", report.summary());
+            }
+            output::print(&report, format).map_err(|e| CliError::Io("stdout".into(), e))
+        }
         Command::Channel(ChannelCommand::Show { address }) => {
             // Reading needs no wallet: a throwaway key stands in as fee payer.
             let wallet = ctx.wallet().unwrap_or_else(|_| Keypair::new());
@@ -430,30 +505,14 @@ async fn run_with_wallet(
             let report = commands::settle(chain, lane, voucher.into()).await?;
             output::print(&report, format).map_err(io)
         }
-        Command::Pay(cmd) => {
-            let request = pay_request(cmd)?;
-            let http = reqwest::Client::new();
-            let report = commands::pay(chain, wallet, &http, request).await?;
-            if format == OutputFormat::Display {
-                if cmd.include {
-                    println!("HTTP {}", report.status);
-                    for (name, value) in &report.headers {
-                        println!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));
-                    }
-                    println!();
-                }
-                eprintln!("{}", report.summary());
-            }
-            output::print(&report, format).map_err(io)
-        }
-        Command::Channel(_) | Command::Demo(_) | Command::Serve(_) => {
+        Command::Channel(_) | Command::Demo(_) | Command::Serve(_) | Command::Pay(_) => {
             unreachable!("dispatched in run")
         }
     }
 }
 
-fn pay_request(cmd: &PayCmd) -> Result<PayRequest, CliError> {
-    let body = match cmd.data.as_deref() {
+fn request_body(cmd: &PayCmd) -> Result<Option<Vec<u8>>, CliError> {
+    Ok(match cmd.data.as_deref() {
         None => None,
         Some("@-") => {
             let mut data = Vec::new();
@@ -465,18 +524,127 @@ fn pay_request(cmd: &PayCmd) -> Result<PayRequest, CliError> {
             Some(path) => Some(std::fs::read(path).map_err(|e| CliError::Io(path.into(), e))?),
             None => Some(data.as_bytes().to_vec()),
         },
-    };
-    let method = cmd.method.clone().unwrap_or(if body.is_some() {
+    })
+}
+
+fn method(cmd: &PayCmd, body: &Option<Vec<u8>>) -> Method {
+    cmd.method.clone().unwrap_or(if body.is_some() {
         Method::POST
     } else {
         Method::GET
-    });
+    })
+}
+
+fn pay_request(cmd: &PayCmd, lane: Pubkey) -> Result<PayRequest, CliError> {
+    let body = request_body(cmd)?;
     Ok(PayRequest {
-        url: cmd.url.clone(),
-        method,
+        url: cmd.target.clone(),
+        method: method(cmd, &body),
         headers: cmd.headers.clone(),
         body,
-        lane: cmd.channel,
+        lane,
         max: cmd.max.clone(),
     })
+}
+
+fn agent_pay_request(cmd: &PayCmd) -> Result<AgentPayRequest, CliError> {
+    let body = request_body(cmd)?;
+    let budget = cmd
+        .budget
+        .clone()
+        .ok_or_else(|| CliError::usage("--budget (or --channel) is required"))?;
+    Ok(AgentPayRequest {
+        url: cmd.target.clone(),
+        method: method(cmd, &body),
+        headers: cmd.headers.clone(),
+        body,
+        lanes: cmd
+            .lanes
+            .as_deref()
+            .map(config::expand_home)
+            .unwrap_or_else(config::default_lane_file),
+        mint: cmd.mint,
+        budget,
+        deposit: cmd.deposit.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    const CHANNEL: &str = "11111111111111111111111111111111";
+
+    fn parse(args: &str) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("amp").chain(args.split_whitespace()))
+    }
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_work_anywhere() {
+        let cli =
+            parse("pay http://127.0.0.1:8402/v1/hello -u devnet --budget 1 --output json").unwrap();
+        assert_eq!(cli.url, Some(Cluster::Devnet));
+        assert_eq!(cli.output, OutputFormat::Json);
+        let Command::Pay(pay) = cli.command else {
+            panic!("not pay");
+        };
+        assert_eq!(pay.target, "http://127.0.0.1:8402/v1/hello");
+        let cli = parse(
+            "-u http://127.0.0.1:8899 -k id.json channel show 11111111111111111111111111111111",
+        )
+        .unwrap();
+        assert_eq!(
+            cli.url,
+            Some(Cluster::Custom("http://127.0.0.1:8899".into()))
+        );
+        assert_eq!(cli.keypair, Some(PathBuf::from("id.json")));
+    }
+
+    #[test]
+    fn pay_needs_a_budget_or_a_channel_not_both() {
+        assert!(parse("pay http://x").is_err());
+        assert!(parse(&format!("pay http://x --channel {CHANNEL}")).is_ok());
+        assert!(parse(&format!("pay http://x --channel {CHANNEL} --budget 1")).is_err());
+        assert!(parse("pay http://x --budget 1 --max 1").is_err());
+        assert!(parse("pay http://x --budget 1 -H Accept:text/plain -H X-Y:z").is_ok());
+        assert!(parse("pay http://x --budget 1 -H nocolon").is_err());
+    }
+
+    #[test]
+    fn a_final_voucher_is_all_or_nothing() {
+        assert!(parse(&format!("close {CHANNEL}")).is_ok());
+        assert!(parse(&format!("close {CHANNEL} --seq 1 --amount 5")).is_err());
+        let sig = bs58::encode([7u8; 64]).into_string();
+        let cli = parse(&format!("close {CHANNEL} --seq 1 --amount 5 --sig {sig}")).unwrap();
+        let Command::Close { voucher, .. } = cli.command else {
+            panic!("not close");
+        };
+        let values = voucher.values().unwrap();
+        assert_eq!((values.seq, values.amount, values.expires_at), (1, 5, 0));
+        assert!(parse(&format!("settle {CHANNEL} --seq 1 --amount 5 --sig 0OIl")).is_err());
+    }
+
+    #[test]
+    fn open_reads_durations_and_amounts() {
+        let cli = parse(&format!(
+            "open --recipient {CHANNEL} --mint {CHANNEL} --amount 2.5 --grace 2h --expires-in 30d"
+        ))
+        .unwrap();
+        let Command::Open(open) = cli.command else {
+            panic!("not open");
+        };
+        assert_eq!(open.grace, 7_200);
+        assert_eq!(open.expires_in, Some(2_592_000));
+        assert_eq!(open.amount.to_base_units(6).unwrap(), 2_500_000);
+        assert!(parse(&format!(
+            "open --recipient {CHANNEL} --mint {CHANNEL} --amount 1,5"
+        ))
+        .is_err());
+    }
 }

@@ -55,6 +55,13 @@ pub fn default_keypair_path() -> PathBuf {
         .join(".config/solana/id.json")
 }
 
+/// `~/.config/amp/lanes.json`: the lanes `amp pay` holds and what it signed.
+pub fn default_lane_file() -> PathBuf {
+    home()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".config/amp/lanes.json")
+}
+
 /// Expands a leading `~/`.
 pub fn expand_home(path: &Path) -> PathBuf {
     match (path.strip_prefix("~"), home()) {

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use amp_cli::commands::{self, OpenRequest, PayRequest};
+use amp_cli::commands::{self, AgentPayRequest, OpenRequest, PayRequest};
 use amp_cli::proxy::{self, Upstream};
 use amp_cli::sandbox;
 use amp_sdk::chain::Chain;
@@ -211,6 +211,40 @@ async fn charges_for_an_existing_api() {
     assert_eq!(status.amount_settled, 184, "{status:?}");
     let shown = commands::show(&bank, &channel).await.unwrap();
     assert_eq!(shown.channel.settled, 184);
+
+    // As an agent with a lane file: the SDK's client discovers the service,
+    // opens its own channel within the budget, and pays.
+    let lanes = dir.path().join("agent").join("lanes.json");
+    let agent_request = |path: &str| AgentPayRequest {
+        url: format!("{base}{path}"),
+        method: Method::GET,
+        headers: vec![],
+        body: None,
+        lanes: lanes.clone(),
+        mint: None,
+        budget: "2".parse().unwrap(),
+        deposit: Some("1".parse().unwrap()),
+    };
+    let first = commands::pay_agent(bank.clone(), &agent, &http, agent_request("/v1/hello"))
+        .await
+        .unwrap();
+    assert_eq!(first.status, 200);
+    assert_ne!(first.lane, channel);
+    assert_eq!(first.owed, Some(100));
+    assert_eq!(
+        first.body,
+        format!("hello; paid by {}; credential forwarded: false", first.lane)
+    );
+    // The next run finds the lane in the file and pays from it.
+    let second = commands::pay_agent(bank.clone(), &agent, &http, agent_request("/v1/hello"))
+        .await
+        .unwrap();
+    assert_eq!(second.lane, first.lane);
+    assert_eq!(second.owed, Some(200));
+    assert!(second.seq > first.seq);
+    let opened = commands::show(&bank, &first.lane).await.unwrap();
+    assert_eq!(opened.channel.deposited, 1_000_000);
+    assert_eq!(opened.channel.funder, agent.pubkey());
     paywall.shutdown().await.unwrap();
 }
 

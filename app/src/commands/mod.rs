@@ -23,7 +23,7 @@ pub use lifecycle::{
     close, open, refund, request_close, top_up, CloseReport, OpenReport, OpenRequest, RefundReport,
     RequestCloseReport, TopUpReport,
 };
-pub use pay::{pay, PayReport, PayRequest};
+pub use pay::{pay, pay_agent, AgentPayRequest, PayReport, PayRequest};
 pub use settle::{settle, SettleReport, VoucherSignature, VoucherValues};
 pub use show::{show, DelegationView, LaneKind, LaneView};
 

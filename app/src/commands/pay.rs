@@ -1,6 +1,13 @@
-//! `amp pay`: one HTTP request paid from a lane, like `curl` with a wallet.
+//! `amp pay`: one HTTP request paid through AMP, like `curl` with a wallet.
 //!
-//! The command keeps no state between runs, so it learns what the lane owes
+//! Two ways to pay:
+//!
+//! * [`pay_agent`]: the SDK's agent client ([`AmpClient`]) with a lane file
+//!   and a budget: it discovers the service, opens a channel when it has
+//!   none (within the budget), pays, and remembers the lane for the next run.
+//! * [`pay`]: from a lane given by address (one opened with `amp open`).
+//!
+//! In the second way the command keeps no state between runs, so it learns what the lane owes
 //! from the service: it first signs what the lane has settled on-chain, and
 //! a service that wants more answers `AMP_UNDERFUNDED` with the amount it
 //! requires (what is owed plus this request's price); the command signs that
@@ -8,12 +15,14 @@
 //! voucher's seq is the current time in microseconds, which only grows.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use amp_sdk::chain::Chain;
+use amp_sdk::client::{AmpClient, Policy};
 use amp_sdk::decimal::u64_string;
 use amp_sdk::headers::{Credential, Receipt};
-use amp_sdk::manifest::{ErrorBody, ErrorCode};
+use amp_sdk::manifest::{ErrorBody, ErrorCode, Manifest, MANIFEST_PATH};
 use amp_sdk::voucher::Voucher;
 use anchor_lang::prelude::Pubkey;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -91,6 +100,106 @@ impl PayReport {
 impl fmt::Display for PayReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.body)
+    }
+}
+
+/// A request paid by the agent client.
+#[derive(Clone, Debug)]
+pub struct AgentPayRequest {
+    pub url: String,
+    pub method: Method,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Option<Vec<u8>>,
+    /// The client's lane file: the lanes it holds and what it has signed.
+    pub lanes: PathBuf,
+    /// The mint to pay in; `None` = the first one the service accepts.
+    pub mint: Option<Pubkey>,
+    /// The most the lane file's lanes may ever sign, in total.
+    pub budget: Amount,
+    /// Deposit of a new channel; `None` = a quarter of the budget.
+    pub deposit: Option<Amount>,
+}
+
+/// Sends `request` through the SDK's agent client, opening a channel to the
+/// service first if the lane file holds none. `wallet` funds and signs.
+pub async fn pay_agent<C: Chain + 'static>(
+    chain: C,
+    wallet: &Keypair,
+    http: &reqwest::Client,
+    request: AgentPayRequest,
+) -> Result<PayReport, CliError> {
+    let url = reqwest::Url::parse(&request.url)
+        .map_err(|e| CliError::usage(format!("{:?} is not a URL: {e}", request.url)))?;
+    let origin = url.origin().ascii_serialization();
+    let manifest: Manifest = http
+        .get(format!("{origin}{MANIFEST_PATH}"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await
+        .map_err(|e| CliError::state(format!("{origin} has no usable AMP manifest: {e}")))?;
+    let mint = match request.mint {
+        Some(mint) => manifest
+            .mints
+            .iter()
+            .find(|m| m.mint == mint)
+            .ok_or_else(|| CliError::state(format!("{origin} does not accept mint {mint}")))?,
+        None => manifest
+            .mints
+            .first()
+            .ok_or_else(|| CliError::state(format!("{origin} accepts no mint")))?,
+    };
+    let decimals = mint.decimals;
+    let mut policy = Policy::new(mint.mint, request.budget.to_base_units(decimals)?);
+    policy.deposit = request
+        .deposit
+        .as_ref()
+        .map(|d| d.to_base_units(decimals))
+        .transpose()?;
+    if let Some(parent) = request.lanes.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| CliError::Io(parent.display().to_string(), e))?;
+    }
+    let client = AmpClient::builder(&request.lanes, policy)
+        .chain(chain)
+        .wallet(wallet.insecure_clone())
+        .http(http.clone())
+        .build()
+        .await
+        .map_err(agent_error)?;
+    let mut builder = client.http().request(request.method, url);
+    for (name, value) in request.headers {
+        builder = builder.header(name, value);
+    }
+    if let Some(body) = request.body {
+        builder = builder.body(body);
+    }
+    let response = client.send(builder).await.map_err(agent_error)?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let receipt = response.receipt();
+    let body = response.bytes().await.map_err(agent_error)?;
+    let lane = client
+        .lane(&origin)
+        .ok_or_else(|| CliError::state(format!("the agent holds no lane for {origin}")))?;
+    Ok(PayReport {
+        status: status.as_u16(),
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        lane: lane.record.lane,
+        seq: lane.seq,
+        signed: lane.signed,
+        owed: receipt.map(|r| r.owed),
+        remaining: receipt.map(|r| r.remaining),
+        decimals,
+    })
+}
+
+fn agent_error(error: amp_sdk::client::ClientError) -> CliError {
+    match error {
+        amp_sdk::client::ClientError::Refused { body, .. } => CliError::Refused(body),
+        other => CliError::state(format!("agent: {other}")),
     }
 }
 
