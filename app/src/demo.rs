@@ -181,7 +181,8 @@ pub struct DemoReport {
     /// Time the paywall adds to a paid request (credential parsed and
     /// verified, lane checked, voucher persisted), measured around the handler.
     pub payment_overhead: Percentiles,
-    /// A paid call as the agent sees it, request to last byte, on loopback.
+    /// A paid request/response call (streams excluded) as the agent sees
+    /// it, request to last byte, on loopback.
     pub call_latency: Percentiles,
 }
 
@@ -300,7 +301,10 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, CliError> {
         let route = route_of(i);
         let began = Instant::now();
         call(&client, &base, route, i).await?;
-        latencies.push(began.elapsed());
+        if route != STREAM_ROUTE {
+            // A stream lasts as long as it streams; only answers are timed.
+            latencies.push(began.elapsed());
+        }
         if let Some(entry) = routes.iter_mut().find(|(r, _)| *r == route) {
             entry.1 += 1;
         }
@@ -589,8 +593,13 @@ async fn lamports(chain: &dyn Chain, address: &Pubkey) -> Result<u64, CliError> 
 impl fmt::Display for DemoReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let usdc = |units| format!("{} USDC", format_tokens(units, self.decimals));
-        let sol =
-            |lamports: u64| format!("{lamports} lamports ({} SOL)", format_tokens(lamports, 9));
+        let sol = |lamports: u64| {
+            format!(
+                "{} lamports ({} SOL)",
+                group(lamports),
+                format_tokens(lamports, 9)
+            )
+        };
         let routes: Vec<String> = self
             .routes
             .iter()
@@ -601,7 +610,12 @@ impl fmt::Display for DemoReport {
             .iter()
             .map(|t| {
                 if t.vouchers > 0 {
-                    format!("{} {} ({} voucher(s))", t.count, t.kind.name(), t.vouchers)
+                    let noun = if t.vouchers == 1 {
+                        "voucher"
+                    } else {
+                        "vouchers"
+                    };
+                    format!("{} {} ({} {noun})", t.count, t.kind.name(), t.vouchers)
                 } else {
                     format!("{} {}", t.count, t.kind.name())
                 }
@@ -663,7 +677,7 @@ impl fmt::Display for DemoReport {
         )?;
         write!(
             f,
-            "  call latency       p50 {} · p99 {} (agent to API and back, on loopback)",
+            "  call latency       p50 {} · p99 {} (agent to API and back on loopback; streams excluded)",
             micros(self.call_latency.p50_us),
             micros(self.call_latency.p99_us)
         )
@@ -693,7 +707,7 @@ fn group(n: u64) -> String {
 }
 
 fn micros(us: u64) -> String {
-    if us >= 10_000 {
+    if us >= 1_000 {
         format!("{:.1} ms", us as f64 / 1_000.0)
     } else {
         format!("{us} µs")

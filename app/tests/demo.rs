@@ -80,7 +80,7 @@ async fn the_demo_report_adds_up() {
     assert!(open_fee >= report.transfer_fee);
 
     // Timings were taken for the paid calls.
-    assert_eq!(report.call_latency.samples, 40);
+    assert_eq!(report.call_latency.samples, 36, "streams are not timed");
     assert!(report.payment_overhead.samples >= 40);
     assert!(report.payment_overhead.p50_us <= report.payment_overhead.p99_us);
 
