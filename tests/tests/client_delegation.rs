@@ -85,3 +85,58 @@ async fn a_sub_agent_spends_only_from_its_delegated_lane() {
     assert_eq!(h.tokens(&server.recipient.token).await, 310);
     assert_eq!(h.tokens(&funder.party.token).await, AGENT_FUNDS - 310);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_funder_gets_unspent_caps_back_when_the_service_vanishes() {
+    let mut h = Harness::new(TokenKind::Token).await;
+    let server = Server::start(&mut h, |b| b).await;
+    let origin = server.origin();
+    let funder = Agent::new(&mut h).await;
+    let boss = funder.client(&h, policy(&h, 10_000, 2_000)).await;
+    let worker_key = Keypair::new();
+    let grant = boss
+        .delegate(&origin, worker_key.pubkey(), 300, 0)
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let worker = AmpClient::builder(dir.path().join("lanes.json"), policy(&h, 1_000, 0))
+        .signer(Arc::new(worker_key))
+        .http(http())
+        .build()
+        .await
+        .unwrap();
+    worker.adopt(grant).await.unwrap();
+    for _ in 0..5 {
+        worker
+            .get(&server.url("/v1/call"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    }
+    server.paywall.settle_now().await;
+    assert_eq!(h.tokens(&server.recipient.token).await, 50);
+    server.vanish().await;
+
+    // The sub-agent cannot end a delegated lane without its service...
+    assert!(worker.close(&origin).await.is_err());
+    // ...its funder can: close requested, then after the grace period the
+    // delegation is closed and the channel refunded in one transaction.
+    let outcome = boss.close(&origin).await.unwrap();
+    assert!(
+        matches!(outcome, CloseOutcome::Closing { .. }),
+        "{outcome:?}"
+    );
+    h.bank.advance_time(i64::from(GRACE));
+    let refunded = boss.refund_due().await.unwrap();
+    assert_eq!(refunded.len(), 1);
+    assert!(h.channel(&refunded[0]).await.is_none());
+    assert_eq!(h.tokens(&funder.party.token).await, AGENT_FUNDS - 50);
+    assert_eq!(
+        boss.budget().spent,
+        50,
+        "the delegate's settled spending, exactly"
+    );
+}

@@ -411,16 +411,18 @@ mod tests {
         let lane = b.lane(&key(1)).unwrap();
         assert_eq!((lane.record.seq, lane.record.signed), (5, 50));
         let first = c.wait_for;
-        // Within the lease: no new write needed.
-        for seq in 2..=4 {
+        // Within the lease (seqs up to 5, amounts up to 50): no new write needed.
+        for seq in 2..=5 {
             b.claim(&key(1), 10);
             let c = b.commit(&key(1), 0, 4).unwrap();
             assert_eq!((c.seq, c.amount, c.wait_for), (seq, 10 * seq, first));
         }
         b.claim(&key(1), 10);
         let c = b.commit(&key(1), 0, 4).unwrap();
-        assert_eq!(c.amount, 50);
-        assert!(c.wait_for > first, "the seq lease ran out");
+        assert_eq!((c.seq, c.amount), (6, 60));
+        assert!(c.wait_for > first, "the lease ran out: a new write");
+        let lane = b.lane(&key(1)).unwrap();
+        assert_eq!((lane.record.seq, lane.record.signed), (10, 100));
     }
 
     #[test]

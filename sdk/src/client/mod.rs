@@ -466,10 +466,22 @@ impl AmpClient {
                 }
                 ErrorCode::Underfunded if retries > 0 => {
                     retries -= 1;
-                    match body.required {
-                        Some(required) => floor = required,
+                    match (body.required, body.owed) {
+                        // What is owed plus this request: pay that.
+                        (Some(required), Some(owed)) if self.plausible(&lane, required, owed) => {
+                            floor = required;
+                        }
+                        // The lane is below the service's minimum deposit.
+                        (Some(required), None) => self.make_limit(&lane, required).await?,
                         // Above what the lane can pay as the server sees it.
-                        None => self.refresh_limit(&lane).await?,
+                        (None, _) => self.refresh_limit(&lane).await?,
+                        _ => {
+                            return Err(ClientError::Refused {
+                                service,
+                                status,
+                                body,
+                            })
+                        }
                     }
                     tracing::debug!(%service, ?body.required, "underfunded; retrying");
                 }
@@ -595,13 +607,14 @@ impl AmpClient {
                 Answer::Refused(_, body)
                     if body.error == ErrorCode::Underfunded
                         && retries > 0
-                        && body.required.is_some() =>
+                        && matches!((body.required, body.owed),
+                            (Some(required), Some(owed)) if self.plausible(lane, required, owed)) =>
                 {
                     retries -= 1;
-                    if let Some(owed) = body.owed {
+                    if let (Some(required), Some(owed)) = (body.required, body.owed) {
                         self.inner.ledger.with(|b| b.owe_at_least(lane, owed));
+                        floor = required;
                     }
-                    floor = body.required.unwrap_or(floor);
                 }
                 other => return Ok(other),
             }
@@ -783,8 +796,14 @@ impl AmpClient {
                             ));
                         }
                     }
+                    // Refunding needs no signature; closing a delegation, its closer's.
+                    let signers: Vec<&TxSigner> = if ixs.is_empty() {
+                        vec![]
+                    } else {
+                        vec![wallet.as_ref() as &TxSigner]
+                    };
                     ixs.extend(transactions::refund(&keys));
-                    let signature = chain.send(&ixs, &[wallet.as_ref() as &TxSigner]).await?;
+                    let signature = chain.send(&ixs, &signers).await?;
                     tracing::info!(lane = %record.lane, %signature, spent, "refunded after the grace period");
                     spent
                 }
@@ -1126,7 +1145,7 @@ impl AmpClient {
             Err(error) if error.is_transient() => {
                 // The outcome is unknown: the record stays until a start resolves it.
                 tracing::warn!(%service, channel = %keys.channel, %error, "open not confirmed");
-                self.resolve_opening(&keys.channel).await?;
+                self.resolve_opening(&keys.channel, false).await?;
                 return self
                     .inner
                     .ledger
@@ -1141,7 +1160,7 @@ impl AmpClient {
                 return Err(error.into());
             }
         }
-        self.resolve_opening(&keys.channel).await?;
+        self.resolve_opening(&keys.channel, true).await?;
         self.inner
             .ledger
             .with(|b| b.open_lane(service))
@@ -1155,7 +1174,14 @@ impl AmpClient {
 
     /// Settles a lane recorded as opening against the chain: open if the
     /// channel is there, forgotten if not.
-    async fn resolve_opening(&self, lane: &Pubkey) -> Result<(), ClientError> {
+    ///
+    /// Right after an unconfirmed open (`forget_missing` false) a missing
+    /// channel may still land, so the record stays until a later start.
+    async fn resolve_opening(
+        &self,
+        lane: &Pubkey,
+        forget_missing: bool,
+    ) -> Result<(), ClientError> {
         let chain = self.chain()?;
         let record = self.record(lane)?;
         match chain.channel(lane).await? {
@@ -1171,6 +1197,7 @@ impl AmpClient {
                     }
                 });
             }
+            _ if !forget_missing => return Ok(()),
             _ => {
                 tracing::info!(%lane, "an interrupted open did not land; forgetting it");
                 self.inner
@@ -1195,7 +1222,7 @@ impl AmpClient {
                 .collect()
         });
         for lane in opening {
-            self.resolve_opening(&lane).await?;
+            self.resolve_opening(&lane, true).await?;
         }
         Ok(())
     }
@@ -1304,6 +1331,33 @@ impl AmpClient {
         self.inner.ledger.save().await?;
         tracing::info!(lane = %record.lane, amount, limit, %signature, "topped up");
         Ok(())
+    }
+
+    /// Whether a service's `required` is what a request can cost beyond what
+    /// it says is owed: at most the credit or one of its prices. A larger
+    /// one (a misconfigured service) is not signed.
+    fn plausible(&self, lane: &Pubkey, required: u64, owed: u64) -> bool {
+        let slack = self.inner.ledger.with(|b| {
+            b.lane(lane).map_or(0, |l| {
+                let pricing = &l.record.manifest.pricing;
+                pricing
+                    .routes
+                    .values()
+                    .map(|p| p.rate)
+                    .fold(pricing.default.rate, u64::max)
+                    .max(l.record.manifest.credit)
+            })
+        });
+        required <= owed.saturating_add(slack)
+    }
+
+    /// Makes sure the lane can pay `limit` in total (a service's minimum).
+    async fn make_limit(&self, lane: &Pubkey, limit: u64) -> Result<(), ClientError> {
+        let current = self.record(lane)?.limit;
+        if current >= limit {
+            return self.refresh_limit(lane).await;
+        }
+        self.top_up(lane, limit - current).await
     }
 
     /// Makes sure the lane can pay `room` more than it owes, topping it up
