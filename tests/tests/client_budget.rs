@@ -7,7 +7,7 @@ mod support;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use amp_sdk::client::ClientError;
+use amp_sdk::client::{ClientError, CloseOutcome};
 use amp_sdk::manifest::ErrorCode;
 use amp_sdk::store::LaneQuery;
 use amp_tests::*;
@@ -150,4 +150,41 @@ async fn a_restart_never_frees_budget() {
     assert!(paid * 10 <= 100);
     server.paywall.settle_now().await;
     assert!(h.tokens(&server.recipient.token).await <= 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_on_one_lane_pay_exactly_what_they_owe() {
+    let mut h = Harness::new(TokenKind::Token).await;
+    let server = Server::start(&mut h, |b| b).await;
+    let agent = Agent::new(&mut h).await;
+    let mut terms = policy(&h, 100_000, 10_000);
+    terms.seq_retries = 32;
+    let client = agent.client(&h, terms).await;
+
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let (client, url) = (client.clone(), server.url("/v1/call"));
+        workers.push(tokio::spawn(async move {
+            for _ in 0..50 {
+                client.get(&url).await.unwrap().text().await.unwrap();
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    // 400 calls at 10, whatever order the credentials arrived in: the best
+    // voucher is exactly what is owed, and so is the settlement.
+    let lane = client.lane(&server.origin()).unwrap();
+    assert_eq!(lane.record.owed, 4_000);
+    assert_eq!(
+        lane.signed, 4_000,
+        "no credential signed beyond what was owed"
+    );
+    let outcome = client.close(&server.origin()).await.unwrap();
+    assert!(
+        matches!(outcome, CloseOutcome::Closed { settled: 4_000, .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(h.tokens(&server.recipient.token).await, 4_000);
 }
