@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use amp_sdk::chain::Chain;
 use amp_sdk::rpc::{Cluster, RpcChain};
@@ -70,11 +71,12 @@ pub struct Cli {
     )]
     pub keypair: Option<PathBuf>,
 
-    /// How to print results.
+    /// How to print results: display, json or json-compact.
     #[arg(
         long,
         global = true,
         value_enum,
+        hide_possible_values = true,
         default_value_t = OutputFormat::Display,
         help_heading = "Global options"
     )]
@@ -144,6 +146,10 @@ pub enum Command {
     /// payment to stderr.
     Pay(PayCmd),
 
+    /// The lanes `amp pay` holds as an agent: list, close, refund.
+    #[command(subcommand)]
+    Lanes(LanesCommand),
+
     /// Run the whole story locally, no setup and no network.
     ///
     /// An embedded Solana bank, a USDC-like mint, a paid API on 127.0.0.1
@@ -167,6 +173,40 @@ pub enum ChannelCommand {
         /// A channel or delegation address.
         address: Pubkey,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LanesCommand {
+    /// List the lanes of the lane file.
+    List(LaneFileArg),
+    /// Close the lane paying a service: cooperatively, or on-chain if it will not.
+    Close {
+        /// The service (its origin, or any URL of it).
+        service: String,
+        /// Most all lanes of the lane file may ever sign, in tokens (as for `amp pay`).
+        #[arg(long, value_name = "AMOUNT")]
+        budget: Amount,
+        #[command(flatten)]
+        file: LaneFileArg,
+    },
+    /// Refund the lanes whose requested close has run its grace period.
+    Refund(LaneFileArg),
+}
+
+#[derive(Debug, Args)]
+pub struct LaneFileArg {
+    /// The agent's lane file [default: ~/.config/amp/lanes.json].
+    #[arg(long, value_name = "FILE")]
+    pub lanes: Option<PathBuf>,
+}
+
+impl LaneFileArg {
+    fn path(&self) -> PathBuf {
+        self.lanes
+            .as_deref()
+            .map(config::expand_home)
+            .unwrap_or_else(config::default_lane_file)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -445,6 +485,31 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
             output::print(&report, format).map_err(|e| CliError::Io("stdout".into(), e))
         }
+        Command::Lanes(command) => {
+            let wallet = ctx.wallet()?;
+            let chain: Arc<dyn Chain> = Arc::new(ctx.chain(&wallet));
+            let io = |e| CliError::Io("stdout".into(), e);
+            match command {
+                LanesCommand::List(file) => {
+                    let report = commands::lanes::list(chain, &wallet, file.path()).await?;
+                    output::print(&report, format).map_err(io)
+                }
+                LanesCommand::Close {
+                    service,
+                    budget,
+                    file,
+                } => {
+                    let report =
+                        commands::lanes::close(chain, &wallet, file.path(), service, budget)
+                            .await?;
+                    output::print(&report, format).map_err(io)
+                }
+                LanesCommand::Refund(file) => {
+                    let report = commands::lanes::refund(chain, &wallet, file.path()).await?;
+                    output::print(&report, format).map_err(io)
+                }
+            }
+        }
         Command::Channel(ChannelCommand::Show { address }) => {
             // Reading needs no wallet: a throwaway key stands in as fee payer.
             let wallet = ctx.wallet().unwrap_or_else(|_| Keypair::new());
@@ -505,7 +570,11 @@ async fn run_with_wallet(
             let report = commands::settle(chain, lane, voucher.into()).await?;
             output::print(&report, format).map_err(io)
         }
-        Command::Channel(_) | Command::Demo(_) | Command::Serve(_) | Command::Pay(_) => {
+        Command::Channel(_)
+        | Command::Demo(_)
+        | Command::Serve(_)
+        | Command::Pay(_)
+        | Command::Lanes(_) => {
             unreachable!("dispatched in run")
         }
     }

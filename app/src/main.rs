@@ -46,6 +46,7 @@ fn command_name(command: &amp_cli::cli::Command) -> &'static str {
         Command::Refund { .. } => "refund",
         Command::Settle { .. } => "settle",
         Command::Pay(_) => "pay",
+        Command::Lanes(_) => "lanes",
         Command::Demo(_) => "demo",
         Command::Serve(_) => "serve",
     }

@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use amp_cli::commands::lanes::{self, CloseLaneReport};
 use amp_cli::commands::{self, AgentPayRequest, OpenRequest, PayRequest};
 use amp_cli::proxy::{self, Upstream};
 use amp_cli::sandbox;
@@ -245,6 +246,38 @@ async fn charges_for_an_existing_api() {
     let opened = commands::show(&bank, &first.lane).await.unwrap();
     assert_eq!(opened.channel.deposited, 1_000_000);
     assert_eq!(opened.channel.funder, agent.pubkey());
+
+    // `amp lanes`: the file lists the lane; closing it goes through the
+    // service, which settles what is owed and refunds the rest at once.
+    let listed = lanes::list(Arc::clone(&chain), &agent, lanes.clone())
+        .await
+        .unwrap();
+    assert_eq!(listed.lanes.len(), 1);
+    assert_eq!(listed.lanes[0].service, base);
+    assert_eq!(listed.lanes[0].lane, first.lane);
+    let closed = lanes::close(
+        Arc::clone(&chain),
+        &agent,
+        lanes.clone(),
+        &base,
+        &"2".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(&closed, CloseLaneReport::Closed { settled: 200, .. }),
+        "{closed:?}"
+    );
+    assert!(commands::show(&bank, &first.lane).await.is_err());
+    let again = lanes::close(
+        Arc::clone(&chain),
+        &agent,
+        lanes.clone(),
+        &base,
+        &"2".parse().unwrap(),
+    )
+    .await;
+    assert!(again.is_err(), "{again:?}");
     paywall.shutdown().await.unwrap();
 }
 

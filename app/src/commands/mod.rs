@@ -3,6 +3,7 @@
 //! tests call these functions directly), and returns a report that prints
 //! for people ([`Display`](std::fmt::Display)) and as JSON ([`Serialize`]).
 
+pub mod lanes;
 mod lifecycle;
 mod pay;
 mod settle;

@@ -196,7 +196,7 @@ pub async fn pay_agent<C: Chain + 'static>(
     })
 }
 
-fn agent_error(error: amp_sdk::client::ClientError) -> CliError {
+pub(crate) fn agent_error(error: amp_sdk::client::ClientError) -> CliError {
     match error {
         amp_sdk::client::ClientError::Refused { body, .. } => CliError::Refused(body),
         other => CliError::state(format!("agent: {other}")),
