@@ -435,21 +435,22 @@ impl Context {
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let format = cli.output;
+    // The demo needs no cluster, wallet or configuration at all.
+    if let Command::Demo(cmd) = &cli.command {
+        let options = crate::demo::DemoOptions {
+            calls: cmd.calls,
+            progress: !cmd.quiet && format == OutputFormat::Display,
+            ..Default::default()
+        };
+        let report = {
+            // The embedded programs print log lines; the report owns stdout.
+            let _quiet = crate::stdout::StdoutToStderr::start();
+            crate::demo::run(options).await?
+        };
+        return output::print(&report, format).map_err(|e| CliError::Io("stdout".into(), e));
+    }
     let ctx = Context::new(&cli)?;
     match &cli.command {
-        Command::Demo(cmd) => {
-            let options = crate::demo::DemoOptions {
-                calls: cmd.calls,
-                progress: !cmd.quiet && format == OutputFormat::Display,
-                ..Default::default()
-            };
-            let report = {
-                // The embedded programs print log lines; the report owns stdout.
-                let _quiet = crate::stdout::StdoutToStderr::start();
-                crate::demo::run(options).await?
-            };
-            output::print(&report, format).map_err(|e| CliError::Io("stdout".into(), e))
-        }
         Command::Serve(cmd) => {
             crate::proxy::run_from_file(
                 &cmd.config,

@@ -72,3 +72,43 @@ fn errors_go_to_stderr_with_a_failure_code() {
     let out = amp(&["open", "--recipient", "x", "--mint", "y", "--amount", "1"]);
     assert_eq!(out.status.code(), Some(2), "a usage error");
 }
+
+#[test]
+fn serve_reads_its_files_then_needs_its_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prices.toml");
+    std::fs::write(&config, include_str!("../prices.example.toml")).unwrap();
+    let config = config.to_str().unwrap();
+
+    let out = amp(&[
+        "serve",
+        "--config",
+        config,
+        "--upstream",
+        "http://127.0.0.1:1",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("recipient.json"), "{stderr}");
+
+    amp_sdk::keypair::write(
+        &solana_keypair::Keypair::new(),
+        dir.path().join("recipient.json"),
+    )
+    .unwrap();
+    let out = amp(&[
+        "serve",
+        "--config",
+        config,
+        "--upstream",
+        "http://127.0.0.1:1",
+        "--url",
+        "http://127.0.0.1:1",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot reach http://127.0.0.1:1"),
+        "{stderr}"
+    );
+}

@@ -310,3 +310,13 @@ fn reads_usage_from_openai_shaped_bodies() {
     assert_eq!(proxy::usage_tokens(b"{}"), None);
     assert_eq!(proxy::usage_tokens(b"not json"), None);
 }
+
+#[test]
+fn the_example_price_file_parses() {
+    let text = include_str!("../prices.example.toml");
+    let file = FileConfig::from_toml(text).unwrap();
+    assert_eq!(file.cluster, "devnet");
+    assert_eq!(file.service.pricing.default.rate, 100);
+    assert_eq!(file.service.pricing.routes.len(), 2);
+    assert_eq!(file.service.free.len(), 2);
+}
