@@ -138,6 +138,8 @@ struct State {
     /// When the response headers arrived: the server started counting earlier.
     started: Instant,
     bytes: AtomicU64,
+    /// Milliseconds from `started` to the last data received.
+    last_data: AtomicU64,
     done: AtomicBool,
     wake: Notify,
     /// Usage already added to what the lane owes.
@@ -150,11 +152,18 @@ impl State {
     /// Units used so far: milliseconds or bytes.
     fn units(&self) -> u64 {
         match self.price.mode {
-            PricingMode::PerSecond => {
-                u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+            // Once the body ended, time counts up to its last data: the server
+            // sent that before it stopped its clock, so it is never overpaid.
+            PricingMode::PerSecond if self.done.load(Ordering::Acquire) => {
+                self.last_data.load(Ordering::Acquire)
             }
+            PricingMode::PerSecond => self.elapsed_ms(),
             _ => self.bytes.load(Ordering::Acquire),
         }
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// What is used and not yet added to what the lane owes.
@@ -193,6 +202,7 @@ impl Meter {
             price,
             started: Instant::now(),
             bytes: AtomicU64::new(0),
+            last_data: AtomicU64::new(0),
             done: AtomicBool::new(false),
             wake: Notify::new(),
             accounted: Mutex::new(0),
@@ -204,6 +214,9 @@ impl Meter {
 
     fn add_bytes(&self, bytes: u64) {
         self.state.bytes.fetch_add(bytes, Ordering::AcqRel);
+        self.state
+            .last_data
+            .fetch_max(self.state.elapsed_ms(), Ordering::AcqRel);
         self.state.wake.notify_one();
     }
 
