@@ -123,6 +123,8 @@ async fn tops_up_before_the_lane_runs_dry() {
         client.lane(&server.origin()).unwrap().record.limit == limit
     })
     .await;
+    let record = client.lane(&server.origin()).unwrap().record;
+    assert_eq!(record.deposited, h.channel(&lane).await.unwrap().deposited);
     assert_eq!(client.lanes().len(), 1, "topped up, never re-opened");
     server.paywall.settle_now().await;
     assert_eq!(h.tokens(&server.recipient.token).await, 2_000);

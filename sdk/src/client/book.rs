@@ -360,6 +360,7 @@ mod tests {
             delegate: None,
             generation: 7,
             limit,
+            deposited: limit,
             grace_period: 3_600,
             status: LaneStatus::Open,
             seq: 0,

@@ -105,6 +105,10 @@ pub struct LaneRecord {
     /// The most the lane can ever pay (deposit not delegated, or the cap).
     #[serde(with = "u64_string")]
     pub limit: u64,
+    /// Tokens deposited into the channel (its own lane and the caps it
+    /// delegated), or the cap of a delegated lane.
+    #[serde(with = "u64_string")]
+    pub deposited: u64,
     pub grace_period: u32,
     pub status: LaneStatus,
     /// Highest seq that may have been used: the next credential goes above it.

@@ -84,7 +84,7 @@ pub struct Policy {
     /// Deposit of a new channel; `None`: a quarter of the budget (never more
     /// than the budget left). Raised to the service's `min_deposit`.
     pub deposit: Option<u64>,
-    /// Most one channel may hold (its deposits and top-ups).
+    /// Most one channel may hold (its deposit and top-ups; delegated caps count).
     pub max_deposit: u64,
     /// Grace period of a new channel (seconds); raised to the service's minimum.
     pub grace_period: u32,
@@ -875,6 +875,8 @@ impl AmpClient {
         let delegation = delegation.ok_or_else(|| {
             ClientError::Config(format!("delegation {address} not found after creating it"))
         })?;
+        self.refresh_limit(&lane).await?;
+        self.inner.ledger.save().await?;
         tracing::info!(%service, %delegate, cap, delegation = %address, "delegated a lane");
         Ok(Grant {
             service,
@@ -924,6 +926,7 @@ impl AmpClient {
                 delegate: Some(grant.delegate),
                 generation: grant.generation,
                 limit: grant.cap,
+                deposited: grant.cap,
                 grace_period: grant.grace_period,
                 status: LaneStatus::Open,
                 seq: 0,
@@ -1126,6 +1129,7 @@ impl AmpClient {
             delegate: None,
             generation: 0,
             limit: 0,
+            deposited: 0,
             grace_period,
             status: LaneStatus::Opening,
             seq: 0,
@@ -1192,6 +1196,7 @@ impl AmpClient {
                     if let Some(l) = b.lane_mut(lane) {
                         l.record.generation = channel.generation;
                         l.record.limit = channel.own_lane_limit();
+                        l.record.deposited = channel.deposited;
                         l.record.grace_period = channel.grace_period;
                         l.record.status = LaneStatus::Open;
                     }
@@ -1270,6 +1275,7 @@ impl AmpClient {
             self.inner.ledger.with(|b| {
                 if let Some(l) = b.lane_mut(lane) {
                     l.record.limit = channel.own_lane_limit();
+                    l.record.deposited = channel.deposited;
                 }
             });
         }
@@ -1303,7 +1309,11 @@ impl AmpClient {
             None => self.deposit_for(&current.service, &current.manifest)?,
         };
         let needed = target - current.limit;
-        let room = self.inner.policy.max_deposit.saturating_sub(current.limit);
+        let room = self
+            .inner
+            .policy
+            .max_deposit
+            .saturating_sub(current.deposited);
         let amount = wanted.max(needed).min(room);
         if amount < needed {
             return Err(exhausted());
@@ -1322,10 +1332,17 @@ impl AmpClient {
             )
             .await?;
         let channel = chain.channel(&keys.channel).await?;
-        let limit = channel.map_or(record.limit.saturating_add(amount), |c| c.own_lane_limit());
+        let (limit, deposited) = channel.map_or(
+            (
+                record.limit.saturating_add(amount),
+                record.deposited.saturating_add(amount),
+            ),
+            |c| (c.own_lane_limit(), c.deposited),
+        );
         self.inner.ledger.with(|b| {
             if let Some(l) = b.lane_mut(&record.lane) {
                 l.record.limit = l.record.limit.max(limit);
+                l.record.deposited = l.record.deposited.max(deposited);
             }
         });
         self.inner.ledger.save().await?;
@@ -1411,7 +1428,11 @@ impl AmpClient {
                 Some(amount) => Ok(amount),
                 None => client.deposit_for(&record.service, &record.manifest),
             };
-            let room = client.inner.policy.max_deposit.saturating_sub(record.limit);
+            let room = client
+                .inner
+                .policy
+                .max_deposit
+                .saturating_sub(record.deposited);
             let amount = match wanted {
                 Ok(wanted) => wanted.min(useful).min(room),
                 Err(_) => return,
