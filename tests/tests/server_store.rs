@@ -106,9 +106,12 @@ impl Backend for Postgres {
     fn open(&self) -> Opening<'_> {
         Box::pin(async {
             // Through `store::open`, as a configuration file's URL would be.
-            store::open(self.scope.url("amp_lease=1&amp_pool_size=8"), Durability::Full)
-                .await
-                .unwrap()
+            store::open(
+                self.scope.url("amp_lease=1&amp_pool_size=8"),
+                Durability::Full,
+            )
+            .await
+            .unwrap()
         })
     }
     fn durable(&self) -> bool {
@@ -156,7 +159,7 @@ async fn suite(backend: &dyn Backend) {
     generations_are_separate_lanes(&store).await;
     find_answers_in_key_order(&store).await;
     reservations_last_while_the_store_runs(&store).await;
-    concurrent_updates_serialise(&[store.clone()]).await;
+    concurrent_updates_serialise(std::slice::from_ref(&store)).await;
     a_panicking_update_changes_nothing(&store).await;
     claims_are_granted(&store).await;
     many_lanes_at_once(&store).await;
@@ -242,8 +245,16 @@ async fn nothing_kept_until_persisted(store: &Store) {
     .await
     .unwrap();
     assert_eq!(seen.owed, 7, "the update ran on the fresh state");
-    assert_eq!(store.lane(fresh.id).await.unwrap(), None, "declined: nothing kept");
-    assert!(store.find(LaneQuery::Channel(fresh.channel)).await.unwrap().is_empty());
+    assert_eq!(
+        store.lane(fresh.id).await.unwrap(),
+        None,
+        "declined: nothing kept"
+    );
+    assert!(store
+        .find(LaneQuery::Channel(fresh.channel))
+        .await
+        .unwrap()
+        .is_empty());
     store::transact(store.as_ref(), fresh.clone(), |s| {
         s.owed = 7;
         ((), true)
@@ -256,7 +267,15 @@ async fn nothing_kept_until_persisted(store: &Store) {
 
 async fn updates_see_the_stored_state(store: &Store) {
     let state = lane(key(), None);
-    put(store, &LaneState { owed: 10, last_seq: 1, ..state.clone() }).await;
+    put(
+        store,
+        &LaneState {
+            owed: 10,
+            last_seq: 1,
+            ..state.clone()
+        },
+    )
+    .await;
     // Another fresh state for the same lane: the stored one wins.
     let other_fresh = LaneState {
         signer: key(),
@@ -340,9 +359,23 @@ async fn generations_are_separate_lanes(store: &Store) {
         },
         ..old.clone()
     };
-    put(store, &LaneState { owed: 100, ..old.clone() }).await;
+    put(
+        store,
+        &LaneState {
+            owed: 100,
+            ..old.clone()
+        },
+    )
+    .await;
     assert_eq!(store.lane(new.id).await.unwrap(), None);
-    put(store, &LaneState { owed: 1, ..new.clone() }).await;
+    put(
+        store,
+        &LaneState {
+            owed: 1,
+            ..new.clone()
+        },
+    )
+    .await;
     assert_eq!(store.lane(old.id).await.unwrap().unwrap().owed, 100);
     assert_eq!(store.lane(new.id).await.unwrap().unwrap().owed, 1);
     let both = store.find(LaneQuery::Channel(old.channel)).await.unwrap();
@@ -364,7 +397,7 @@ async fn find_answers_in_key_order(store: &Store) {
             bytes
         });
         match i % 4 {
-            0 => {} // no voucher: not unsettled
+            0 => {}                                             // no voucher: not unsettled
             1 => state.best = Some(signed(&state, i, 100 + i)), // unsettled
             2 => {
                 state.best = Some(signed(&state, i, 100));
@@ -489,7 +522,14 @@ async fn concurrent_updates_serialise(stores: &[Store]) {
 
 async fn a_panicking_update_changes_nothing(store: &Store) {
     let state = lane(key(), None);
-    put(store, &LaneState { owed: 3, ..state.clone() }).await;
+    put(
+        store,
+        &LaneState {
+            owed: 3,
+            ..state.clone()
+        },
+    )
+    .await;
     let (running, fresh) = (Arc::clone(store), state.clone());
     let result = tokio::spawn(async move {
         store::transact(running.as_ref(), fresh, |s| -> ((), bool) {
@@ -507,7 +547,14 @@ async fn a_panicking_update_changes_nothing(store: &Store) {
         other => panic!("{other:?}"),
     }
     assert_eq!(store.lane(state.id).await.unwrap().unwrap().owed, 3);
-    put(store, &LaneState { owed: 4, ..state.clone() }).await;
+    put(
+        store,
+        &LaneState {
+            owed: 4,
+            ..state.clone()
+        },
+    )
+    .await;
     assert_eq!(store.lane(state.id).await.unwrap().unwrap().owed, 4);
 }
 
@@ -545,7 +592,10 @@ async fn many_lanes_at_once(store: &Store) {
         states.push(task.await.unwrap());
     }
     states.sort_by_key(|s| s.id);
-    assert_eq!(store.find(LaneQuery::Channel(channel)).await.unwrap(), states);
+    assert_eq!(
+        store.find(LaneQuery::Channel(channel)).await.unwrap(),
+        states
+    );
 }
 
 async fn everything_survives_a_reopen(backend: &dyn Backend, store: Store) {
@@ -573,10 +623,19 @@ async fn everything_survives_a_reopen(backend: &dyn Backend, store: Store) {
 
     let reopened = backend.open().await;
     // The requests that held reservations died with the store that made them.
-    assert_eq!(reopened.lane(state.id).await.unwrap(), Some(persisted(&state)));
-    assert_eq!(reopened.find(LaneQuery::Unsettled).await.unwrap(), unsettled);
     assert_eq!(
-        reopened.find(LaneQuery::Channel(state.channel)).await.unwrap(),
+        reopened.lane(state.id).await.unwrap(),
+        Some(persisted(&state))
+    );
+    assert_eq!(
+        reopened.find(LaneQuery::Unsettled).await.unwrap(),
+        unsettled
+    );
+    assert_eq!(
+        reopened
+            .find(LaneQuery::Channel(state.channel))
+            .await
+            .unwrap(),
         channel_lanes
     );
     // And it goes on from there.
@@ -610,7 +669,14 @@ async fn shared_instances_agree(backend: &dyn Backend) {
 
     // What one writes, the other reads at once.
     let state = lane(key(), None);
-    put(&a, &LaneState { owed: 11, ..state.clone() }).await;
+    put(
+        &a,
+        &LaneState {
+            owed: 11,
+            ..state.clone()
+        },
+    )
+    .await;
     assert_eq!(b.lane(state.id).await.unwrap().unwrap().owed, 11);
 
     // Reservations of live instances add up, whoever asks.
@@ -643,9 +709,11 @@ async fn shared_instances_agree(backend: &dyn Backend) {
     assert_eq!(b.lane(state.id).await.unwrap().unwrap().reserved, 112);
     drop(c);
     let died = Instant::now();
-    within(backend.lease() * 10, "a dead instance's reservations are forgotten", async || {
-        b.lane(state.id).await.unwrap().unwrap().reserved == 12
-    })
+    within(
+        backend.lease() * 10,
+        "a dead instance's reservations are forgotten",
+        async || b.lane(state.id).await.unwrap().unwrap().reserved == 12,
+    )
     .await;
     assert!(died.elapsed() >= backend.lease() / 2, "forgotten too early");
     assert_eq!(reserve(&b, -12).await, 12);
@@ -665,8 +733,16 @@ async fn one_settler_per_lane(backend: &dyn Backend) {
     let (x, y, z) = (ids[0], ids[1], ids[2]);
 
     assert_eq!(a.claim(&[x, y]).await.unwrap(), vec![x, y]);
-    assert_eq!(b.claim(&[x, y, z]).await.unwrap(), vec![z], "A leads x and y");
-    assert_eq!(a.claim(&[x]).await.unwrap(), vec![x], "a leader claims again");
+    assert_eq!(
+        b.claim(&[x, y, z]).await.unwrap(),
+        vec![z],
+        "A leads x and y"
+    );
+    assert_eq!(
+        a.claim(&[x]).await.unwrap(),
+        vec![x],
+        "a leader claims again"
+    );
     a.release(&[x]).await.unwrap();
     b.release(&[x]).await.unwrap(); // not B's: nothing happens
     assert_eq!(b.claim(&[x]).await.unwrap(), vec![x], "released: B takes x");
@@ -679,24 +755,42 @@ async fn one_settler_per_lane(backend: &dyn Backend) {
     let (won_a, won_b) = (won_a.unwrap(), won_b.unwrap());
     let mut all: Vec<LaneId> = won_a.iter().chain(&won_b).copied().collect();
     all.sort();
-    assert_eq!(all, rest, "every lane led once (A {}, B {})", won_a.len(), won_b.len());
+    assert_eq!(
+        all,
+        rest,
+        "every lane led once (A {}, B {})",
+        won_a.len(),
+        won_b.len()
+    );
     a.release(&won_a).await.unwrap();
     b.release(&won_b).await.unwrap();
 
     // A leader that dies (dropped without closing) keeps its lanes until its
     // lease runs out; then another takes them over.
     let c = backend.open().await;
-    assert_eq!(c.claim(&[y]).await.unwrap(), Vec::<LaneId>::new(), "A still leads y");
+    assert_eq!(
+        c.claim(&[y]).await.unwrap(),
+        Vec::<LaneId>::new(),
+        "A still leads y"
+    );
     a.release(&[y]).await.unwrap();
     assert_eq!(c.claim(&[y]).await.unwrap(), vec![y]);
     drop(c);
     let died = Instant::now();
-    assert!(b.claim(&[y]).await.unwrap().is_empty(), "the lease still runs");
-    within(backend.lease() * 10, "a dead leader's lane is taken over", async || {
-        b.claim(&[y]).await.unwrap() == vec![y]
-    })
+    assert!(
+        b.claim(&[y]).await.unwrap().is_empty(),
+        "the lease still runs"
+    );
+    within(
+        backend.lease() * 10,
+        "a dead leader's lane is taken over",
+        async || b.claim(&[y]).await.unwrap() == vec![y],
+    )
     .await;
-    assert!(died.elapsed() >= backend.lease() / 2, "taken over too early");
+    assert!(
+        died.elapsed() >= backend.lease() / 2,
+        "taken over too early"
+    );
     // A clean close releases at once.
     assert_eq!(a.claim(&[z]).await.unwrap(), vec![z]);
     a.close().await.unwrap();

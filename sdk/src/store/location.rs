@@ -45,7 +45,10 @@ async fn open_url(url: &str, durability: Durability) -> Result<Arc<dyn VoucherSt
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn open_url(_url: &str, _durability: Durability) -> Result<Arc<dyn VoucherStore>, StoreError> {
+async fn open_url(
+    _url: &str,
+    _durability: Durability,
+) -> Result<Arc<dyn VoucherStore>, StoreError> {
     Err(StoreError::Corrupt(
         "a postgres:// store needs amp-sdk's `postgres` feature".into(),
     ))

@@ -209,7 +209,12 @@ impl PostgresStore {
 impl Drop for PostgresStore {
     fn drop(&mut self) {
         // Like a crash: leases and reservations run out by themselves.
-        if let Some(task) = self.heartbeat.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(task) = self
+            .heartbeat
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             task.abort();
         }
         self.inner.pool.close();
@@ -272,7 +277,10 @@ async fn migrate(client: &mut Object) -> Result<(), StoreError> {
     .await
     .map_err(pg)?;
     let applied: Vec<i32> = tx
-        .query("SELECT version FROM amp_schema_migrations ORDER BY version", &[])
+        .query(
+            "SELECT version FROM amp_schema_migrations ORDER BY version",
+            &[],
+        )
         .await
         .map_err(pg)?
         .iter()
@@ -292,7 +300,11 @@ async fn migrate(client: &mut Object) -> Result<(), StoreError> {
         )
         .await
         .map_err(pg)?;
-        tracing::info!(version = migration.version, name = migration.name, "migration applied");
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "migration applied"
+        );
     }
     tx.commit().await.map_err(pg)
 }
@@ -434,7 +446,11 @@ impl Columns {
         }
     }
 
-    fn params<'a>(&'a self, lane: &'a Vec<u8>, generation: &'a i64) -> [&'a (dyn ToSql + Sync); 12] {
+    fn params<'a>(
+        &'a self,
+        lane: &'a Vec<u8>,
+        generation: &'a i64,
+    ) -> [&'a (dyn ToSql + Sync); 12] {
         [
             lane,
             generation,
@@ -596,7 +612,11 @@ impl Inner {
         let mine = reserved_column(i128::from(mine) + delta);
         let (write, reserve) = tokio::try_join!(
             client.prepare_cached(sql::WRITE),
-            client.prepare_cached(if mine > 0 { sql::RESERVE } else { sql::UNRESERVE }),
+            client.prepare_cached(if mine > 0 {
+                sql::RESERVE
+            } else {
+                sql::UNRESERVE
+            }),
         )
         .map_err(pg)?;
         let mine_param = mine;
@@ -622,7 +642,9 @@ impl Inner {
         reserved.map_err(pg)?;
         committed.map_err(pg)?;
         if written != 1 {
-            return Err(StoreError::Corrupt(format!("{written} rows written for one lane")));
+            return Err(StoreError::Corrupt(format!(
+                "{written} rows written for one lane"
+            )));
         }
         Ok(())
     }
@@ -698,7 +720,12 @@ impl Inner {
         let rows = client
             .query(
                 &statement,
-                &[&keys, &generations, &self.replica, &self.lease.as_secs_f64()],
+                &[
+                    &keys,
+                    &generations,
+                    &self.replica,
+                    &self.lease.as_secs_f64(),
+                ],
             )
             .await
             .map_err(pg)?;
@@ -793,7 +820,12 @@ impl VoucherStore for PostgresStore {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        if let Some(task) = self.heartbeat.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(task) = self
+            .heartbeat
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             task.abort();
         }
         // Wait (bounded) for updates in flight to give their connections back.
@@ -806,7 +838,10 @@ impl VoucherStore for PostgresStore {
         }
         let result = self.inner.leave().await;
         self.inner.pool.close();
-        tracing::info!(replica = self.inner.replica, "PostgreSQL voucher store closed");
+        tracing::info!(
+            replica = self.inner.replica,
+            "PostgreSQL voucher store closed"
+        );
         result
     }
 }
@@ -817,9 +852,10 @@ mod tests {
 
     #[test]
     fn urls_lose_the_store_parameters() {
-        let (config, options) =
-            parse_url("postgres://u:p@127.0.0.1:5433/db?amp_pool_size=3&application_name=x&amp_lease=1.5")
-                .unwrap();
+        let (config, options) = parse_url(
+            "postgres://u:p@127.0.0.1:5433/db?amp_pool_size=3&application_name=x&amp_lease=1.5",
+        )
+        .unwrap();
         assert_eq!(options.pool_size, 3);
         assert_eq!(options.lease, Duration::from_millis(1_500));
         assert_eq!(config.get_application_name(), Some("x"));
@@ -834,7 +870,9 @@ mod tests {
         ] {
             assert!(parse_url(wrong).is_err(), "{wrong}");
         }
-        assert!(super::super::is_url("postgres://h/db") && super::super::is_url("postgresql://h/db"));
+        assert!(
+            super::super::is_url("postgres://h/db") && super::super::is_url("postgresql://h/db")
+        );
         assert!(!super::super::is_url("/var/lib/amp/postgres.sqlite"));
     }
 }
