@@ -198,6 +198,8 @@ pub(crate) struct MeteredBody<B> {
     ended: bool,
     /// Data beyond the allowance, held while more credit is claimed.
     held: Option<Bytes>,
+    /// The body's last frame, released once the charge is recorded.
+    last: Option<Frame<Bytes>>,
 }
 
 impl<B> MeteredBody<B> {
@@ -218,6 +220,7 @@ impl<B> MeteredBody<B> {
             cut: None,
             ended: false,
             held: None,
+            last: None,
         }
     }
 
@@ -249,6 +252,9 @@ where
                 this.ended = true;
             }
             if this.ended {
+                if let Some(frame) = this.last.take() {
+                    return Poll::Ready(Some(Ok(frame)));
+                }
                 return Poll::Ready(this.cut.take().map(|reason| Err(reason.into())));
             }
             if this.cut.is_some() {
@@ -307,6 +313,15 @@ where
                         }
                     }
                     this.meter.bytes = this.meter.bytes.saturating_add(len);
+                    if this.held.is_none() && this.inner.is_end_stream() {
+                        // The last frame: the charge is recorded before the
+                        // client can hold a complete response and send the next.
+                        this.start_finishing();
+                        if this.finishing.is_some() {
+                            this.last = Some(frame);
+                            continue;
+                        }
+                    }
                     return Poll::Ready(Some(Ok(frame)));
                 }
                 Some(Err(error)) => {
@@ -325,7 +340,7 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.ended
+        self.ended && self.last.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -595,7 +595,9 @@ impl Drop for Gate<'_> {
     fn drop(&mut self) {
         let mut map = self.gates.lock().unwrap_or_else(|e| e.into_inner());
         // The map's copy and this one: nobody else is waiting.
-        if map.get(&self.address).is_some_and(|g| Arc::ptr_eq(g, &self.gate))
+        if map
+            .get(&self.address)
+            .is_some_and(|g| Arc::ptr_eq(g, &self.gate))
             && Arc::strong_count(&self.gate) == 2
         {
             map.remove(&self.address);
