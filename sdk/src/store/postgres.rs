@@ -32,6 +32,7 @@
 //! heartbeat's lifetime). TLS is not supported: connect over loopback, a
 //! private network or a Unix socket (`host=/run/postgresql`).
 
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -108,7 +109,13 @@ struct Inner {
     replica: i64,
     lease: Duration,
     closed: AtomicBool,
+    /// Lanes known to have a row (rows are never deleted): their updates
+    /// skip the insert.
+    known: Mutex<HashSet<LaneId>>,
 }
+
+/// Most lanes remembered in `Inner::known`; past it the set starts over.
+const MAX_KNOWN: usize = 200_000;
 
 fn pg(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Postgres(Box::new(error))
@@ -140,14 +147,20 @@ impl PostgresStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
+        // A replica stopped in the middle of a transaction (paused, cut off)
+        // must not hold a lane's row lock for ever: the server ends such a
+        // session, and a request waits a bounded time for a lock (then it is
+        // refused as unavailable, and the client retries).
+        let mut session =
+            String::from("-c idle_in_transaction_session_timeout=30000 -c lock_timeout=15000");
         if options.durability == Durability::Normal {
-            let extra = "-c synchronous_commit=off";
-            let joined = match config.get_options() {
-                Some(existing) if !existing.is_empty() => format!("{existing} {extra}"),
-                _ => extra.to_owned(),
-            };
-            config.options(joined);
+            session.push_str(" -c synchronous_commit=off");
         }
+        // The URL's own options come last, so they win.
+        if let Some(existing) = config.get_options().filter(|o| !o.is_empty()) {
+            session = format!("{session} {existing}");
+        }
+        config.options(session);
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -183,6 +196,7 @@ impl PostgresStore {
             replica: row.get(0),
             lease: options.lease,
             closed: AtomicBool::new(false),
+            known: Mutex::new(HashSet::new()),
         });
         let heartbeat = tokio::spawn(heartbeat(Arc::downgrade(&inner)));
         tracing::info!(replica = inner.replica, label, lease = ?options.lease,
@@ -576,17 +590,37 @@ impl Inner {
         let insert_params = fresh_columns.params(&lane, &generation);
         let key_params: [&(dyn ToSql + Sync); 2] = [&lane, &generation];
         let reserved_params: [&(dyn ToSql + Sync); 3] = [&lane, &generation, &self.replica];
+        // A lane this replica has seen stored exists for good: no insert.
+        let known = self.is_known(&id);
         let (begun, inserted, row, reservations) = tokio::join!(
             client.batch_execute("BEGIN"),
-            client.execute(&insert, &insert_params),
+            async {
+                match known {
+                    true => Ok(1),
+                    false => client.execute(&insert, &insert_params).await,
+                }
+            },
             client.query_opt(&select, &key_params),
             client.query_one(&reserved, &reserved_params),
         );
         begun.map_err(pg)?;
-        inserted.map_err(pg)?;
-        let row = row
-            .map_err(pg)?
-            .ok_or_else(|| StoreError::Corrupt("the lane's row vanished".into()))?;
+        let existed = inserted.map_err(pg)? == 0;
+        let row = match row.map_err(pg)? {
+            Some(row) => row,
+            None if known => {
+                // Known here but gone there (someone emptied the table).
+                self.known
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
+                client.execute(&insert, &insert_params).await.map_err(pg)?;
+                client.query_one(&select, &key_params).await.map_err(pg)?
+            }
+            None => return Err(StoreError::Corrupt("the lane's row vanished".into())),
+        };
+        if existed {
+            self.remember(id);
+        }
         let reservations = reservations.map_err(pg)?;
         let mut state = decode(&row)?;
         let total: i64 = reservations.get(0);
@@ -646,7 +680,23 @@ impl Inner {
                 "{written} rows written for one lane"
             )));
         }
+        self.remember(id);
         Ok(())
+    }
+
+    fn is_known(&self, id: &LaneId) -> bool {
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(id)
+    }
+
+    fn remember(&self, id: LaneId) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known.len() >= MAX_KNOWN {
+            known.clear();
+        }
+        known.insert(id);
     }
 
     async fn lane(&self, id: LaneId) -> Result<Option<LaneState>, StoreError> {
@@ -829,9 +879,9 @@ impl VoucherStore for PostgresStore {
             task.abort();
         }
         // Wait (bounded) for updates in flight to give their connections back.
-        let size = self.inner.pool.status().max_size;
         for _ in 0..200 {
-            if self.inner.pool.status().available == size.min(self.inner.pool.status().size) {
+            let status = self.inner.pool.status();
+            if status.available >= status.size {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
