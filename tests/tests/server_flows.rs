@@ -416,10 +416,11 @@ async fn cooperative_close_refunds_at_once() {
     assert!(s.h.channel(&s.lane.keys.channel).await.is_none());
     assert_eq!(s.h.tokens(&s.recipient.token).await, 30);
     assert_eq!(s.h.tokens(&s.funder.token).await, FUNDS - 30);
-    // Nothing is served on the closed lane; nothing is left to settle.
+    // Nothing is served on the closed lane (the store remembers why its
+    // account is gone: 410, not 402); nothing is left to settle.
     s.get("/v1/call", s.credential(5, 40))
         .await
-        .expect(ErrorCode::NoChannel);
+        .expect(ErrorCode::Closed);
     let status = s.server.paywall.settle_now().await;
     assert_eq!((status.lanes_settled, status.pending_lanes), (0, 0));
     s.h.assert_conserved().await;

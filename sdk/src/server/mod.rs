@@ -801,6 +801,24 @@ impl Core {
         Ok(())
     }
 
+    /// Why a lane has no account on-chain: a channel closed cooperatively
+    /// (possibly by another replica sharing the store) is `Closed`, anything
+    /// else was never opened here.
+    async fn missing_lane(&self, lane: &Pubkey) -> ErrorBody {
+        let closed = match self.store.find(store::LaneQuery::Channel(*lane)).await {
+            Ok(states) => states.iter().any(|s| s.id.lane == *lane && s.closed),
+            Err(e) => {
+                tracing::warn!(%lane, error = %e, "store lookup for a missing lane failed");
+                false
+            }
+        };
+        if closed {
+            ErrorBody::new(ErrorCode::Closed, "the lane is closed")
+        } else {
+            ErrorBody::new(ErrorCode::NoChannel, format!("no AMP lane at {lane}"))
+        }
+    }
+
     /// Parses and verifies a credential against its lane; re-reads the lane
     /// once when the voucher asks for more than the cached lane can pay (a
     /// top-up the cache has not seen).
@@ -818,10 +836,7 @@ impl Core {
             }
         }
         let Some(accounts) = accounts else {
-            return Err(self.refuse(ErrorBody::new(
-                ErrorCode::NoChannel,
-                format!("no AMP lane at {}", credential.lane),
-            )));
+            return Err(self.refuse(self.missing_lane(&credential.lane).await));
         };
         self.check_lane(&accounts).map_err(|e| self.refuse(e))?;
         let signed = credential
