@@ -121,7 +121,11 @@ async fn throughput(client: &reqwest::Client, urls: &[String], work: Vec<Vec<Hea
 }
 
 /// Latencies of sequential requests (to `urls` in turn), sorted.
-async fn latencies(client: &reqwest::Client, urls: &[String], work: Vec<HeaderMap>) -> Vec<Duration> {
+async fn latencies(
+    client: &reqwest::Client,
+    urls: &[String],
+    work: Vec<HeaderMap>,
+) -> Vec<Duration> {
     let mut samples = Vec::with_capacity(work.len());
     for (i, headers) in work.into_iter().enumerate() {
         let started = Instant::now();
@@ -229,7 +233,12 @@ async fn main() {
     let mut next_seq = 1u64;
     let replicas_max = configs.iter().map(|c| c.urls.len()).max().unwrap();
     let warm = credentials(&s, &lanes, next_seq, replicas_max);
-    let warm_latency = credentials(&s, std::slice::from_ref(&latency_lane), next_seq, replicas_max);
+    let warm_latency = credentials(
+        &s,
+        std::slice::from_ref(&latency_lane),
+        next_seq,
+        replicas_max,
+    );
     throughput(&client, &unpaid_url, warm.clone()).await;
     for config in &configs {
         throughput(&client, &config.urls, warm.clone()).await;
@@ -242,14 +251,22 @@ async fn main() {
     let mut best: Vec<(f64, Option<Vec<Duration>>)> = vec![(0.0, None); configs.len()];
     for _ in 0..ROUNDS {
         let work = credentials(&s, &lanes, next_seq, PER_LANE);
-        let single = credentials(&s, std::slice::from_ref(&latency_lane), next_seq, LATENCY_SAMPLES)
-            .pop()
-            .unwrap();
+        let single = credentials(
+            &s,
+            std::slice::from_ref(&latency_lane),
+            next_seq,
+            LATENCY_SAMPLES,
+        )
+        .pop()
+        .unwrap();
         next_seq += PER_LANE.max(LATENCY_SAMPLES) as u64;
 
         unpaid_rps = unpaid_rps.max(throughput(&client, &unpaid_url, work.clone()).await);
         let lat = latencies(&client, &unpaid_url, single.clone()).await;
-        if unpaid_lat.as_ref().is_none_or(|l| percentile(&lat, 0.99) < percentile(l, 0.99)) {
+        if unpaid_lat
+            .as_ref()
+            .is_none_or(|l| percentile(&lat, 0.99) < percentile(l, 0.99))
+        {
             unpaid_lat = Some(lat);
         }
         for (i, config) in configs.iter().enumerate() {
@@ -257,7 +274,10 @@ async fn main() {
             let lat = latencies(&client, &config.urls, single.clone()).await;
             let (best_rps, best_lat) = &mut best[i];
             *best_rps = best_rps.max(rps);
-            if best_lat.as_ref().is_none_or(|l| percentile(&lat, 0.99) < percentile(l, 0.99)) {
+            if best_lat
+                .as_ref()
+                .is_none_or(|l| percentile(&lat, 0.99) < percentile(l, 0.99))
+            {
                 *best_lat = Some(lat);
             }
         }
