@@ -16,7 +16,6 @@ use amp_sdk::chain::Chain;
 use amp_sdk::manifest::PricingMode;
 use amp_sdk::rpc::{Cluster, RpcChain};
 use amp_sdk::server::{FileConfig, Payment, Paywall};
-use amp_sdk::store::SqliteStore;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -244,17 +243,19 @@ async fn read_limited(response: reqwest::Response) -> Result<Bytes, reqwest::Err
 }
 
 /// Starts the paywall a configuration file describes on `chain`, receiving
-/// payments as `wallet`, with the file's SQLite voucher store.
+/// payments as `wallet`, with the file's voucher store (SQLite or PostgreSQL).
 pub async fn start_paywall(
     chain: Arc<dyn Chain>,
     wallet: solana_keypair::Keypair,
     file: FileConfig,
 ) -> Result<Paywall, CliError> {
-    let store = SqliteStore::open(&file.store, file.durability)
+    // A SQLite file, or a postgres:// URL that several replicas share.
+    let store = amp_sdk::store::open(&file.store, file.durability)
+        .await
         .map_err(amp_sdk::server::ServerError::from)?;
     Ok(Paywall::builder(chain, wallet)
         .config(file.service)
-        .store(store)
+        .shared_store(store)
         .start()
         .await?)
 }
@@ -285,11 +286,12 @@ pub async fn run_from_file(
     }
     let wallet = amp_sdk::keypair::read(&file.wallet)?;
     let chain: Arc<dyn Chain> = Arc::new(RpcChain::new(&cluster, wallet.insecure_clone()));
-    let store = SqliteStore::open(&file.store, file.durability)
+    let store = amp_sdk::store::open(&file.store, file.durability)
+        .await
         .map_err(amp_sdk::server::ServerError::from)?;
     let paywall = Paywall::builder(chain, wallet)
         .config(file.service)
-        .store(store)
+        .shared_store(store)
         .start()
         .await?;
     let upstream = Upstream::new(upstream)?;
