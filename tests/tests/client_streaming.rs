@@ -121,3 +121,40 @@ async fn a_stream_stops_when_the_budget_does() {
     server.paywall.settle_now().await;
     assert!(h.tokens(&server.recipient.token).await <= 1_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_says_the_budget_is_why_even_before_the_payer_would_pay() {
+    let mut h = Harness::new(TokenKind::Token).await;
+    // A credit of 2,400 makes the client pay only once 1,200 is unpaid: more
+    // than its whole budget, so its payer never runs before the service cuts
+    // the body at the lane's limit.
+    let server = Server::start(&mut h, |b| b.credit(2_400)).await;
+    let agent = Agent::new(&mut h).await;
+    let client = agent.client(&h, policy(&h, 1_000, 20_000)).await;
+
+    let mut response = client
+        .get(&server.url("/v1/stream/bytes?chunks=100&size=50&ms=1"))
+        .await
+        .unwrap();
+    let mut received = 0u64;
+    let error = loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => received += chunk.len() as u64,
+            Ok(None) => break None,
+            Err(error) => break Some(error),
+        }
+    };
+    drop(response);
+    assert_eq!(received, 1_000, "served up to the lane's limit");
+    assert!(
+        matches!(
+            error,
+            Some(amp_sdk::client::ClientError::BudgetExceeded { .. })
+        ),
+        "{error:?}"
+    );
+    // What was received is paid for, and nothing more.
+    assert_eq!(client.budget().spent, 1_000, "{:?}", client.budget());
+    server.paywall.settle_now().await;
+    assert_eq!(h.tokens(&server.recipient.token).await, 1_000);
+}

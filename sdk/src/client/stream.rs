@@ -81,11 +81,11 @@ impl AmpResponse {
             Ok(chunk) => chunk,
             // Cut short: say why, when the client knows (the budget ran out).
             Err(error) => {
-                return Err(self
-                    .meter
-                    .as_ref()
-                    .and_then(Meter::take_error)
-                    .unwrap_or(ClientError::Http(error)))
+                let why = match &self.meter {
+                    Some(meter) => meter.why_cut().await,
+                    None => None,
+                };
+                return Err(why.unwrap_or(ClientError::Http(error)));
             }
         };
         if let Some(meter) = &self.meter {
@@ -146,6 +146,9 @@ struct State {
     accounted: Mutex<u64>,
     /// Why the client stopped paying, told to the reader if the body is cut.
     error: Mutex<Option<ClientError>>,
+    /// Held through each payment, so that a reader whose body was cut can
+    /// wait for the payment in flight before saying why.
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl State {
@@ -186,6 +189,29 @@ impl State {
     fn fail(&self, error: ClientError) {
         *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
     }
+
+    fn take_error(&self) -> Option<ClientError> {
+        self.error.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// One unit of usage: a byte, or a millisecond (`per_second` charges by
+    /// the millisecond).
+    fn unit(&self) -> u64 {
+        match self.price.mode {
+            PricingMode::PerSecond => self.price.rate.div_ceil(1_000),
+            _ => self.price.rate,
+        }
+        .max(1)
+    }
+
+    /// Adds the measured usage to what the lane owes, posts a credential
+    /// covering it, and makes the lane able to pay `room` more.
+    async fn pay_round(&self, room: u64) -> Result<(), ClientError> {
+        self.account();
+        self.client.pay_credit(&self.lane, &self.service).await?;
+        tracing::trace!(lane = %self.lane, "stream credit topped up");
+        self.client.make_room(&self.lane, room).await
+    }
 }
 
 impl Meter {
@@ -207,6 +233,7 @@ impl Meter {
             wake: Notify::new(),
             accounted: Mutex::new(0),
             error: Mutex::new(None),
+            turn: tokio::sync::Mutex::new(()),
         });
         tokio::spawn(pay(Arc::clone(&state)));
         Self { state }
@@ -236,12 +263,21 @@ impl Meter {
         tracing::debug!(lane = %state.lane, units = state.units(), "metered response ended");
     }
 
-    fn take_error(&self) -> Option<ClientError> {
-        self.state
-            .error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
+    /// Why the service cut the body, when it is because the client cannot
+    /// pay for more. The payer may not have found out yet (a payment in
+    /// flight, or usage just under its trigger), so this waits for its
+    /// current payment and then pays what was received and one unit more
+    /// itself: a refusal there is the reason. `None` when nothing is refused.
+    async fn why_cut(&self) -> Option<ClientError> {
+        let state = &self.state;
+        let _turn = state.turn.lock().await;
+        if let Some(error) = state.take_error() {
+            return Some(error);
+        }
+        match state.pay_round(state.unit()).await {
+            Ok(()) | Err(ClientError::Http(_)) => None,
+            Err(error) => Some(error),
+        }
     }
 }
 
@@ -256,24 +292,14 @@ impl Drop for Meter {
 /// to what the lane owes and posts a credential covering it.
 async fn pay(state: Arc<State>) {
     let credit = state.client.credit_of(&state.lane);
-    // One unit: a byte, or a millisecond (`per_second` charges by the millisecond).
-    let unit = match state.price.mode {
-        PricingMode::PerSecond => state.price.rate.div_ceil(1_000),
-        _ => state.price.rate,
-    };
-    let trigger = (credit / 2).max(unit).max(1);
+    let trigger = (credit / 2).max(state.unit());
     let mut paying = true;
     while !state.done.load(Ordering::Acquire) {
+        let turn = state.turn.lock().await;
         if paying && state.unaccounted() >= trigger {
-            state.account();
-            let paid = match state.client.pay_credit(&state.lane, &state.service).await {
-                Ok(()) => {
-                    tracing::trace!(lane = %state.lane, "stream credit topped up");
-                    // The stream needs room on the lane too: top up before it runs dry.
-                    state.client.make_room(&state.lane, trigger).await
-                }
-                Err(error) => Err(error),
-            };
+            // The stream needs room on the lane too: top up before it runs dry.
+            let paid = state.pay_round(trigger).await;
+            drop(turn);
             match paid {
                 Ok(()) => {}
                 Err(ClientError::Http(error)) => {
@@ -287,6 +313,7 @@ async fn pay(state: Arc<State>) {
             }
             continue;
         }
+        drop(turn);
         match state.price.mode {
             PricingMode::PerSecond => {
                 let accounted = *state.accounted.lock().unwrap_or_else(|e| e.into_inner());
