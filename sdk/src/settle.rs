@@ -49,12 +49,15 @@ pub struct SettlerStatus {
     pub failures: u64,
     /// Lanes given up: closed or refunded before their voucher was settled.
     pub lost_lanes: u64,
+    /// Unsettled value of the lanes given up, which will never be paid.
     #[serde(with = "u64_string")]
     pub amount_lost: u64,
     /// Lanes with unsettled value after the last pass, and how much.
     pub pending_lanes: u64,
+    /// How much those lanes hold unsettled, in token base units.
     #[serde(with = "u64_string")]
     pub pending_amount: u64,
+    /// The most recent failure or lost lane; kept after later successes.
     pub last_error: Option<String>,
     /// Signature of the last settlement transaction.
     pub last_transaction: Option<String>,
@@ -86,6 +89,7 @@ impl Signal {
         }
     }
 
+    /// The settler's counters so far.
     pub fn status(&self) -> SettlerStatus {
         self.shared.status()
     }
@@ -144,12 +148,14 @@ impl Settler {
         }
     }
 
+    /// A handle the server uses to wake the settler or mark a lane urgent.
     pub fn signal(&self) -> Signal {
         Signal {
             shared: Arc::clone(&self.shared),
         }
     }
 
+    /// The settler's counters so far.
     pub fn status(&self) -> SettlerStatus {
         self.shared.status()
     }

@@ -33,22 +33,36 @@ const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// Why the lane file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum LaneFileError {
+    /// Reading, writing or locking a file failed.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file that failed (the lane file, its lock or its temporary copy).
         path: PathBuf,
+        /// The OS error.
         #[source]
         source: io::Error,
     },
+    /// Another client holds the lane file's lock (and kept it for the
+    /// whole wait); two clients on one file would reuse seqs.
     #[error("{} is in use by another AMP client", .0.display())]
     Locked(PathBuf),
+    /// The file exists but is not a lane file this client can parse.
     #[error("{}: not an AMP lane file: {source}", path.display())]
     Invalid {
+        /// The lane file.
         path: PathBuf,
+        /// Why it did not parse.
         #[source]
         source: serde_json::Error,
     },
+    /// The file was written in a format version this client does not read.
     #[error("{}: lane file version {found}; this client reads version {FILE_VERSION}", path.display())]
-    Version { path: PathBuf, found: u32 },
+    Version {
+        /// The lane file.
+        path: PathBuf,
+        /// The version it records.
+        found: u32,
+    },
 }
 
 /// Where a lane is in its life, as the agent records it.
@@ -58,9 +72,11 @@ pub enum LaneStatus {
     /// The open transaction was (or is about to be) sent; on restart the
     /// chain says whether it landed.
     Opening,
+    /// Open on-chain: requests are paid through it.
     Open,
     /// Close requested on-chain; refundable from `refundable_at` (unix seconds).
     Closing {
+        /// When the grace period ends (unix seconds).
         refundable_at: i64,
     },
 }
@@ -68,6 +84,7 @@ pub enum LaneStatus {
 /// A delegation this agent (as funder) granted on one of its channels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantedLane {
+    /// The sub-agent's key, which the Delegation authorises.
     #[serde(with = "base58")]
     pub delegate: Pubkey,
     /// Counted against the funder's budget: the sub-agent may spend it all.
@@ -83,14 +100,19 @@ pub struct LaneRecord {
     /// The address vouchers name: the Channel, or the Delegation of a sub-agent.
     #[serde(with = "base58")]
     pub lane: Pubkey,
+    /// The channel's funder: this agent, or the funder that delegated to it.
     #[serde(with = "base58")]
     pub funder: Pubkey,
+    /// The channel's recipient: the service's payee.
     #[serde(with = "base58")]
     pub recipient: Pubkey,
+    /// The token the channel pays in.
     #[serde(with = "base58")]
     pub mint: Pubkey,
+    /// The mint's token program (SPL Token or Token-2022).
     #[serde(with = "base58")]
     pub token_program: Pubkey,
+    /// The channel's nonce, which with funder and recipient derives its address.
     #[serde(with = "u64_string")]
     pub nonce: u64,
     /// Set when this agent is the delegate of a funder's channel.
@@ -100,6 +122,8 @@ pub struct LaneRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub delegate: Option<Pubkey>,
+    /// The lane account's generation (its creation slot), which vouchers carry;
+    /// 0 until the open is confirmed.
     #[serde(with = "u64_string")]
     pub generation: u64,
     /// The most the lane can ever pay (deposit not delegated, or the cap).
@@ -109,7 +133,9 @@ pub struct LaneRecord {
     /// delegated), or the cap of a delegated lane.
     #[serde(with = "u64_string")]
     pub deposited: u64,
+    /// The channel's grace period, in seconds.
     pub grace_period: u32,
+    /// Where the lane is in its life.
     pub status: LaneStatus,
     /// Highest seq that may have been used: the next credential goes above it.
     #[serde(with = "u64_string")]
@@ -120,6 +146,7 @@ pub struct LaneRecord {
     /// What the lane owes as far as the agent knows (the server corrects it).
     #[serde(with = "u64_string")]
     pub owed: u64,
+    /// Delegations this agent granted on the channel (empty for a delegated lane).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub granted: Vec<GrantedLane>,
     /// The service's terms when the lane was opened (prices, credit).

@@ -128,51 +128,86 @@ impl Policy {
 /// Why the client could not pay or did not.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The request or its response failed at the HTTP level (connection, timeout, body).
     #[error("HTTP: {0}")]
     Http(#[from] reqwest::Error),
+    /// A chain read or transaction (open, top-up, close, refund) failed.
     #[error(transparent)]
     Chain(#[from] ChainError),
+    /// The lane file could not be read, written or locked.
     #[error(transparent)]
     LaneFile(#[from] LaneFileError),
     /// Signing would pass the user's budget; nothing was signed.
     #[error("budget exceeded: {needed} more would be signed, {available} of the budget {budget} is left")]
     BudgetExceeded {
+        /// The policy's whole budget.
         budget: u64,
+        /// What this payment (or delegation cap) would add.
         needed: u64,
+        /// What is left of the budget.
         available: u64,
     },
     /// The lane cannot pay what is required and cannot be topped up (a
     /// delegated lane, or the policy's `max_deposit`).
     #[error("lane {lane} cannot pay {required}: its limit is {limit}")]
     LaneExhausted {
+        /// The lane (Channel or Delegation address).
         lane: Pubkey,
+        /// The cumulative amount the next credential must cover.
         required: u64,
+        /// The most the lane can ever pay.
         limit: u64,
     },
+    /// The service's manifest could not be fetched or parsed (`GET
+    /// /.well-known/amp.json` failed or is not an AMP manifest).
     #[error("{service}: no usable AMP manifest: {reason}")]
-    Discovery { service: String, reason: String },
+    Discovery {
+        /// The service's origin.
+        service: String,
+        /// What went wrong fetching or reading it.
+        reason: String,
+    },
     /// The service's terms are outside the policy.
     #[error("{service}: terms refused: {reason}")]
-    Terms { service: String, reason: String },
+    Terms {
+        /// The service's origin.
+        service: String,
+        /// Which term the policy refuses.
+        reason: String,
+    },
     /// The service refused the credential for good.
     #[error("{service} refused the payment ({status}): {}: {}", .body.error, .body.message)]
     Refused {
+        /// The service's origin.
         service: String,
+        /// The HTTP status of the refusal.
         status: StatusCode,
+        /// The service's AMP error body (code and message).
         body: Box<ErrorBody>,
     },
+    /// The client holds no open lane for this service or lane address.
     #[error("no open lane pays {0}")]
     NoLane(String),
     /// Opening, topping up and refunding need a chain and the funder's wallet.
     #[error("this client has no {0}: it can only spend from lanes it was given")]
     Missing(&'static str),
+    /// A misuse or inconsistent setup (bad URL, missing signer, a grant for
+    /// another key); the message says what.
     #[error("{0}")]
     Config(String),
     /// A retry was needed but the request's body is a stream that cannot be replayed.
     #[error("the request cannot be sent again (its body is a stream)")]
     NotRetryable,
+    /// The service answered a credit payment for a metered response with a
+    /// non-AMP failure: it does not serve the credit endpoint.
     #[error("{service} does not accept credit top-ups ({status})")]
-    CreditUnsupported { service: String, status: StatusCode },
+    CreditUnsupported {
+        /// The service's origin.
+        service: String,
+        /// The HTTP status it answered with.
+        status: StatusCode,
+    },
+    /// A JSON body (a response read with [`AmpResponse::json`]) did not parse.
     #[error("response body: {0}")]
     Decode(#[from] serde_json::Error),
 }
@@ -183,14 +218,19 @@ pub enum ClientError {
 pub struct Grant {
     /// The service's origin.
     pub service: String,
+    /// The channel's funder (the agent that delegated).
     #[serde(with = "file::base58")]
     pub funder: Pubkey,
+    /// The channel's recipient: the service's payee.
     #[serde(with = "file::base58")]
     pub recipient: Pubkey,
+    /// The token the channel pays in.
     #[serde(with = "file::base58")]
     pub mint: Pubkey,
+    /// The mint's token program (SPL Token or Token-2022).
     #[serde(with = "file::base58")]
     pub token_program: Pubkey,
+    /// The channel's nonce, which with funder and recipient derives its address.
     #[serde(with = "u64_string")]
     pub nonce: u64,
     /// The Delegation address: the lane the sub-agent's vouchers name.
@@ -199,12 +239,15 @@ pub struct Grant {
     /// The sub-agent's key, which signs those vouchers.
     #[serde(with = "file::base58")]
     pub delegate: Pubkey,
+    /// The Delegation's generation (its creation slot), which its vouchers carry.
     #[serde(with = "u64_string")]
     pub generation: u64,
     /// The most the sub-agent can ever spend.
     #[serde(with = "u64_string")]
     pub cap: u64,
+    /// The channel's grace period, in seconds.
     pub grace_period: u32,
+    /// The service's terms, as the funder accepted them.
     pub manifest: Manifest,
 }
 
@@ -212,27 +255,38 @@ pub struct Grant {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CloseOutcome {
     /// The service settled and closed the lane; the rest is refunded already.
-    Closed { settled: u64, signature: String },
+    Closed {
+        /// Total the service settled on the lane, in the mint's smallest unit.
+        settled: u64,
+        /// The closing transaction; empty when the channel was already gone.
+        signature: String,
+    },
     /// The service did not close it: the close was requested on-chain, and
     /// [`AmpClient::refund_due`] takes the refund from `refundable_at` on.
-    Closing { refundable_at: i64 },
+    Closing {
+        /// When the grace period ends (unix seconds).
+        refundable_at: i64,
+    },
 }
 
 /// The budget at a glance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BudgetStatus {
+    /// The policy's budget, in the mint's smallest unit.
     pub budget: u64,
     /// Signed, or committed to signing, or delegated, so far.
     pub spent: u64,
     /// Held: spent plus leases reserved ahead (and, after a restart, every
     /// lease, since what was signed under it is unknown).
     pub held: u64,
+    /// What can still be committed: the budget minus what is held.
     pub available: u64,
 }
 
 /// A lane as [`AmpClient::lanes`] reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LaneInfo {
+    /// The lane as the lane file records it.
     pub record: LaneRecord,
     /// Last seq used.
     pub seq: u64,
@@ -409,6 +463,7 @@ impl AmpClient {
         &self.inner.http
     }
 
+    /// The policy this client was built with.
     pub fn policy(&self) -> &Policy {
         &self.inner.policy
     }

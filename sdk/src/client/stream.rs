@@ -55,14 +55,17 @@ impl AmpResponse {
         }
     }
 
+    /// The HTTP status of the response.
     pub fn status(&self) -> StatusCode {
         self.inner.status()
     }
 
+    /// The response headers (the AMP receipt headers among them).
     pub fn headers(&self) -> &HeaderMap {
         self.inner.headers()
     }
 
+    /// The final URL, after any redirects.
     pub fn url(&self) -> &Url {
         self.inner.url()
     }

@@ -68,6 +68,7 @@ pub struct Config {
     /// Most served beyond the signed amount, for metered prices.
     #[serde(default, with = "u64_string")]
     pub credit: u64,
+    /// The default price and per-route prices (`[pricing.default]`, `[pricing.routes."/path"]`).
     pub pricing: Pricing,
     /// Paths served without payment: exact, or a prefix ending in `*`.
     #[serde(default)]
@@ -89,6 +90,7 @@ pub struct Config {
     /// Serve the settler's status at [`STATUS_PATH`](super::STATUS_PATH).
     #[serde(default = "yes")]
     pub status_route: bool,
+    /// When and how lanes are settled (the `[settle]` table).
     #[serde(default)]
     pub settle: SettleConfig,
 }
@@ -97,8 +99,10 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MintConfig {
+    /// The mint's address.
     #[serde(with = "base58")]
     pub mint: Pubkey,
+    /// A display name for the manifest (`USDC`); optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub symbol: Option<String>,
 }
@@ -124,6 +128,7 @@ pub struct SettleConfig {
     /// First retry delay after a failed settlement; doubles up to `retry_max`.
     #[serde(with = "seconds")]
     pub retry_min: Duration,
+    /// Longest delay between retries of a failed settlement.
     #[serde(with = "seconds")]
     pub retry_max: Duration,
     /// Settle everything unsettled when the server shuts down.
@@ -239,7 +244,9 @@ pub struct FileConfig {
     /// The voucher store: a SQLite file, or a `postgres://` URL
     /// ([`store::open`](crate::store::open)).
     pub store: PathBuf,
+    /// How hard the store pushes each voucher to disk; default `full`.
     pub durability: Durability,
+    /// The service's terms: every other key of the file.
     pub service: Config,
 }
 

@@ -17,6 +17,7 @@ pub struct LaneAccounts {
     pub address: Pubkey,
     /// The Channel's address (equal to `address` for an own lane).
     pub channel_address: Pubkey,
+    /// The Channel account (for a delegated lane, the one it draws on).
     pub channel: Channel,
     /// Present when the lane is a delegate's.
     pub delegation: Option<Delegation>,
@@ -67,16 +68,19 @@ impl LaneAccounts {
             .map_or(self.channel.authorized_signer, |d| d.delegate)
     }
 
+    /// The delegate's key, for a delegated lane; `None` for an own lane.
     pub fn delegate(&self) -> Option<Pubkey> {
         self.delegation.as_ref().map(|d| d.delegate)
     }
 
+    /// The generation (creation slot) of the lane's account, which vouchers carry.
     pub fn generation(&self) -> u64 {
         self.delegation
             .as_ref()
             .map_or(self.channel.generation, |d| d.generation)
     }
 
+    /// The lane's identity in the voucher store: its address and generation.
     pub fn id(&self) -> LaneId {
         LaneId {
             lane: self.address,
@@ -99,6 +103,7 @@ impl LaneAccounts {
             .map_or(self.channel.settled, |d| d.settled)
     }
 
+    /// Whether the lane is open, closing or refundable at `now` (unix seconds).
     pub fn status(&self, now: i64) -> LaneStatus {
         match &self.delegation {
             Some(d) => d.status(&self.channel, now),

@@ -165,7 +165,10 @@ pub(crate) fn over_limit(amount: u64, limit: u64, owed: u64) -> Box<ErrorBody> {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
+    /// Requests per second the bucket refills; must be positive.
     pub per_second: f64,
+    /// Most requests allowed at once after a quiet spell (the bucket's size;
+    /// 0 counts as 1).
     pub burst: u32,
 }
 

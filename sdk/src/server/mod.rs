@@ -91,12 +91,18 @@ pub const STATUS_PATH: &str = "/.well-known/amp/status";
 /// Why a paywall could not start or stop.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// The configuration is invalid or unreadable (bad TOML, no mint, a
+    /// route not starting with `/`); the message says what.
     #[error("configuration: {0}")]
     Config(String),
+    /// Reading the mints or the clock, or creating the recipient's token
+    /// account, failed on-chain.
     #[error(transparent)]
     Chain(#[from] ChainError),
+    /// The voucher store could not be opened or closed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The recipient's keypair file could not be read.
     #[error(transparent)]
     Keypair(#[from] crate::keypair::KeypairError),
 }
@@ -112,10 +118,13 @@ pub struct Payment {
     pub delegate: Option<Pubkey>,
     /// Who funds the channel.
     pub funder: Pubkey,
+    /// The token the channel pays in.
     pub mint: Pubkey,
+    /// The credential's seq (above every seq the lane used before).
     pub seq: u64,
     /// The cumulative amount the credential signs.
     pub amount: u64,
+    /// The price of the requested path.
     pub price: Price,
     /// Cumulative amount charged on the lane, this request's upfront price included.
     pub owed: u64,
@@ -168,6 +177,7 @@ impl PaywallBuilder {
         self
     }
 
+    /// The manifest's `network` (`solana:devnet`); default `solana:localnet`.
     pub fn network(mut self, network: impl Into<String>) -> Self {
         self.config.network = Some(network.into());
         self
@@ -200,36 +210,46 @@ impl PaywallBuilder {
         self
     }
 
+    /// Most served beyond the signed amount for metered prices, in the mint's
+    /// smallest unit ([`Config::credit`]).
     pub fn credit(mut self, credit: u64) -> Self {
         self.config.credit = credit;
         self
     }
 
+    /// Smallest lane limit accepted: a deposit, or a delegation's cap.
     pub fn min_deposit(mut self, min_deposit: u64) -> Self {
         self.config.min_deposit = min_deposit;
         self
     }
 
+    /// Shortest grace period accepted, in seconds: the time the server has
+    /// to settle after a close request.
     pub fn min_grace_period(mut self, seconds: u32) -> Self {
         self.config.min_grace_period = seconds;
         self
     }
 
+    /// How often cached lanes and the chain's clock are re-read.
     pub fn refresh(mut self, every: Duration) -> Self {
         self.config.refresh = every;
         self
     }
 
+    /// How long an accepted voucher must stay valid, so it can still be
+    /// settled; one expiring sooner is refused as `AMP_EXPIRED`.
     pub fn voucher_margin(mut self, margin: Duration) -> Self {
         self.config.voucher_margin = margin;
         self
     }
 
+    /// Limits each lane's request rate; requests beyond it get `AMP_RATE_EXCEEDED`.
     pub fn rate_limit(mut self, limit: RateLimit) -> Self {
         self.config.rate_limit = Some(limit);
         self
     }
 
+    /// When and how the settler settles lanes (or whether it runs at all).
     pub fn settle(mut self, settle: SettleConfig) -> Self {
         self.config.settle = settle;
         self
@@ -240,6 +260,8 @@ impl PaywallBuilder {
         self.shared_store(Arc::new(store))
     }
 
+    /// Like [`store`](Self::store), for a store already shared (as
+    /// [`store::open`] returns it).
     pub fn shared_store(mut self, store: Arc<dyn VoucherStore>) -> Self {
         self.store = Some(store);
         self
@@ -366,10 +388,12 @@ impl Paywall {
         }
     }
 
+    /// The manifest served at `/.well-known/amp.json`.
     pub fn manifest(&self) -> &Manifest {
         &self.core.manifest
     }
 
+    /// The voucher store the paywall records lanes in.
     pub fn store(&self) -> &Arc<dyn VoucherStore> {
         &self.core.store
     }

@@ -38,13 +38,16 @@ pub use sqlite::{Durability, SqliteStore};
 /// there (a lane re-opened at the same address is another lane).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LaneId {
+    /// The lane's address: a Channel, or a Delegation.
     pub lane: Pubkey,
+    /// The account's generation (its creation slot).
     pub generation: u64,
 }
 
 /// What the server knows about one lane.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LaneState {
+    /// Which lane, and which incarnation of it.
     pub id: LaneId,
     /// The Channel the lane belongs to (the lane itself for a funder's own lane).
     pub channel: Pubkey,
@@ -109,6 +112,7 @@ pub enum LaneQuery {
 }
 
 impl LaneQuery {
+    /// Whether `state` is one of the lanes the query asks for.
     pub fn matches(&self, state: &LaneState) -> bool {
         match self {
             LaneQuery::Unsettled => state.unsettled() > 0 && !state.closed,
@@ -120,14 +124,20 @@ impl LaneQuery {
 /// Why a store could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The SQLite database failed (open, query or commit).
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// An I/O error outside the database (such as starting the store's thread).
     #[error("store I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// The store holds data this build cannot read (a bad record, a newer
+    /// schema), or could not be opened as asked; the message says what.
     #[error("the store holds an unreadable record: {0}")]
     Corrupt(String),
+    /// The store was closed; it answers nothing more.
     #[error("the store has shut down")]
     Closed,
+    /// PostgreSQL failed (connection, pool, query) or refused the store's options.
     #[error("PostgreSQL: {0}")]
     Postgres(Box<dyn std::error::Error + Send + Sync>),
 }

@@ -52,8 +52,11 @@ use crate::voucher::{self, SignedVoucher, SIGNATURE_LEN};
 /// A schema migration: its number, name and SQL.
 #[derive(Clone, Copy, Debug)]
 pub struct Migration {
+    /// Its number; migrations apply in increasing order, each once.
     pub version: i32,
+    /// Its file name without `.sql` (`0001_lanes`).
     pub name: &'static str,
+    /// The SQL it runs, as one batch.
     pub sql: &'static str,
 }
 

@@ -89,6 +89,7 @@ impl SqliteStore {
         })
     }
 
+    /// The database file this store was opened at.
     pub fn path(&self) -> &Path {
         &self.path
     }
