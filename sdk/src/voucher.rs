@@ -134,6 +134,26 @@ fn verify_message(
 ) -> Result<(), VoucherError> {
     let key =
         VerifyingKey::from_bytes(signer.as_array()).map_err(|_| VoucherError::InvalidSignerKey)?;
+    verify_message_with_key(&key, message, signature)
+}
+
+/// [`verify`] with the signer's key already decompressed: a server checking
+/// many vouchers from one signer keeps the key and saves a square root each.
+pub fn verify_with_key(
+    key: &VerifyingKey,
+    voucher: &Voucher,
+    signature: &[u8; SIGNATURE_LEN],
+) -> Result<(), VoucherError> {
+    verify_message_with_key(key, &voucher.to_bytes(), signature)
+}
+
+/// Strict, as the Ed25519SigVerify program checks: no small-order key or
+/// `R`, canonical encodings.
+fn verify_message_with_key(
+    key: &VerifyingKey,
+    message: &[u8; VOUCHER_LEN],
+    signature: &[u8; SIGNATURE_LEN],
+) -> Result<(), VoucherError> {
     key.verify_strict(message, &Signature::from_bytes(signature))
         .map_err(|_| VoucherError::BadSignature)
 }

@@ -5,10 +5,13 @@
 use amp_channel::state::{Channel, Delegation, LaneStatus};
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::{AccountDeserialize, Discriminator};
+use ed25519_dalek::VerifyingKey;
 
 use crate::chain::{Chain, ChainError, ChainExt};
+use crate::headers::Credential;
 use crate::instructions::ChannelKeys;
 use crate::store::{LaneId, LaneState};
+use crate::voucher::{self, SignedVoucher, VoucherError};
 
 /// The on-chain accounts behind a lane address.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +24,9 @@ pub struct LaneAccounts {
     pub channel: Channel,
     /// Present when the lane is a delegate's.
     pub delegation: Option<Delegation>,
+    /// The signer's key, decompressed once per read of the lane rather than
+    /// for every credential; `None` when the signer is not a valid key.
+    signer_key: Option<VerifyingKey>,
 }
 
 impl LaneAccounts {
@@ -39,26 +45,53 @@ impl LaneAccounts {
         let data = account.data.as_slice();
         if data.starts_with(Channel::DISCRIMINATOR) {
             let channel = decode::<Channel>(address, data)?;
-            return Ok(Some(Self {
-                address: *address,
-                channel_address: *address,
-                channel,
-                delegation: None,
-            }));
+            return Ok(Some(Self::new(*address, *address, channel, None)));
         }
         if data.starts_with(Delegation::DISCRIMINATOR) {
             let delegation = decode::<Delegation>(address, data)?;
             let Some(channel) = chain.anchor_account::<Channel>(&delegation.channel).await? else {
                 return Ok(None);
             };
-            return Ok(Some(Self {
-                address: *address,
-                channel_address: delegation.channel,
+            let channel_address = delegation.channel;
+            return Ok(Some(Self::new(
+                *address,
+                channel_address,
                 channel,
-                delegation: Some(delegation),
-            }));
+                Some(delegation),
+            )));
         }
         Ok(None)
+    }
+
+    /// The lane's accounts as read from the chain.
+    pub fn new(
+        address: Pubkey,
+        channel_address: Pubkey,
+        channel: Channel,
+        delegation: Option<Delegation>,
+    ) -> Self {
+        let signer = delegation
+            .as_ref()
+            .map_or(channel.authorized_signer, |d| d.delegate);
+        Self {
+            address,
+            channel_address,
+            channel,
+            delegation,
+            signer_key: VerifyingKey::from_bytes(signer.as_array()).ok(),
+        }
+    }
+
+    /// Checks that the lane's signer signed `credential` for this generation
+    /// of the lane, exactly as the program's Ed25519SigVerify check will.
+    pub fn verify(&self, credential: &Credential) -> Result<SignedVoucher, VoucherError> {
+        let key = self.signer_key.ok_or(VoucherError::InvalidSignerKey)?;
+        let voucher = credential.to_voucher(self.generation());
+        voucher::verify_with_key(&key, &voucher, &credential.signature)?;
+        Ok(SignedVoucher {
+            voucher,
+            signature: credential.signature,
+        })
     }
 
     /// The key that signs this lane's vouchers.
@@ -139,4 +172,81 @@ fn decode<T: AccountDeserialize>(address: &Pubkey, mut data: &[u8]) -> Result<T,
         expected: "AMP lane",
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::voucher::VoucherSigner;
+    use ed25519_dalek::SigningKey;
+
+    fn channel(signer: Pubkey) -> Channel {
+        Channel {
+            funder: Pubkey::new_from_array([1; 32]),
+            recipient: Pubkey::new_from_array([2; 32]),
+            mint: Pubkey::new_from_array([3; 32]),
+            authorized_signer: signer,
+            nonce: 0,
+            generation: 77,
+            deposited: 1_000,
+            settled: 0,
+            delegated: 0,
+            delegations: 0,
+            close_requested_at: 0,
+            expires_at: 0,
+            grace_period: 3_600,
+            bump: 255,
+            vault_bump: 254,
+        }
+    }
+
+    fn credential(key: &SigningKey, lane: Pubkey, generation: u64) -> Credential {
+        let voucher = voucher::Voucher {
+            lane,
+            generation,
+            seq: 1,
+            cumulative: 10,
+            expires_at: 0,
+        };
+        let signed = SignedVoucher::sign(key, voucher);
+        Credential {
+            lane,
+            seq: 1,
+            cumulative: 10,
+            expires_at: 0,
+            signature: signed.signature,
+        }
+    }
+
+    #[test]
+    fn verifies_with_the_kept_key_as_with_the_signer_address() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let lane = Pubkey::new_from_array([9; 32]);
+        let accounts = LaneAccounts::new(lane, lane, channel(key.voucher_pubkey()), None);
+
+        let good = credential(&key, lane, 77);
+        let signed = accounts.verify(&good).unwrap();
+        assert_eq!(signed, good.verify(&key.voucher_pubkey(), 77).unwrap());
+
+        // Signed for another generation of the lane, or by another key.
+        let stale = credential(&key, lane, 76);
+        assert_eq!(accounts.verify(&stale), Err(VoucherError::BadSignature));
+        let stranger = credential(&SigningKey::from_bytes(&[8; 32]), lane, 77);
+        assert_eq!(accounts.verify(&stranger), Err(VoucherError::BadSignature));
+        let mut flipped = good;
+        flipped.signature[10] ^= 1;
+        assert_eq!(accounts.verify(&flipped), Err(VoucherError::BadSignature));
+    }
+
+    #[test]
+    fn a_signer_off_the_curve_verifies_nothing() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let lane = Pubkey::new_from_array([9; 32]);
+        let pda = crate::pda::vault(&lane).0;
+        let accounts = LaneAccounts::new(lane, lane, channel(pda), None);
+        assert_eq!(
+            accounts.verify(&credential(&key, lane, 77)),
+            Err(VoucherError::InvalidSignerKey)
+        );
+    }
 }

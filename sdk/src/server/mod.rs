@@ -863,8 +863,8 @@ impl Core {
             return Err(self.refuse(self.missing_lane(&credential.lane).await));
         };
         self.check_lane(&accounts).map_err(|e| self.refuse(e))?;
-        let signed = credential
-            .verify(&accounts.signer(), accounts.generation())
+        let signed = accounts
+            .verify(&credential)
             .map_err(|e| self.refuse(ErrorBody::new(e.code(), e.to_string())))?;
         let margin = i64::try_from(self.config.voucher_margin.as_secs()).unwrap_or(i64::MAX);
         if signed.voucher.is_expired(self.now().saturating_add(margin)) {
