@@ -287,7 +287,7 @@ fn apply(
     replies: &mut Vec<oneshot::Sender<Result<(), StoreError>>>,
     touched: &mut Vec<LaneId>,
 ) -> Result<(), StoreError> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
     for (fresh, update, reply) in updates {
         replies.push(reply);
         let id = fresh.id;
@@ -314,7 +314,7 @@ fn apply(
             cache.entry(id).or_insert(stored);
         }
     }
-    conn.execute_batch("COMMIT")?;
+    conn.prepare_cached("COMMIT")?.execute([])?;
     Ok(())
 }
 
@@ -327,14 +327,16 @@ fn uint(value: i64) -> u64 {
     value as u64
 }
 
+/// Upserts a lane's state. The lane's accounts (channel, delegate, signer)
+/// never change for one generation, so an update leaves them, and the
+/// index on the channel, alone.
 fn write(conn: &Connection, state: &LaneState) -> Result<(), StoreError> {
     let mut statement = conn.prepare_cached(
         "INSERT INTO lanes (lane, generation, channel, delegate, signer, last_seq, owed,
                             settled, unsettled, voucher, signature, closed)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT (lane, generation) DO UPDATE SET
-             channel = excluded.channel, delegate = excluded.delegate,
-             signer = excluded.signer, last_seq = excluded.last_seq,
+             last_seq = excluded.last_seq,
              owed = excluded.owed, settled = excluded.settled,
              unsettled = excluded.unsettled, voucher = excluded.voucher,
              signature = excluded.signature, closed = excluded.closed",
