@@ -7,6 +7,10 @@
 //! client, one request at a time. Runs alternate unpaid and paid, and the
 //! best of `ROUNDS` counts, to damp the noise of a shared machine.
 //!
+//! It also prints the CPU time (client and server, this whole process) per
+//! request and what one strict ed25519 verification costs, since on
+//! CPU-bound cores their ratio caps paid throughput against unpaid.
+//!
 //! `cargo bench -p amp-tests --bench server`
 
 use std::sync::Arc;
@@ -17,6 +21,7 @@ use amp_sdk::headers::Credential;
 use amp_sdk::manifest::{Price, PricingMode};
 use amp_sdk::server::{Paywall, SettleConfig};
 use amp_sdk::store::{Durability, MemoryStore, SqliteStore, VoucherStore};
+use amp_sdk::voucher::{self, SignedVoucher, VoucherSigner};
 use amp_tests::{Harness, Lane, Party, TokenKind};
 use axum::routing::get;
 use axum::Router;
@@ -84,9 +89,65 @@ async fn paywall(s: &Setup, store: Arc<dyn VoucherStore>) -> Paywall {
         .unwrap()
 }
 
+/// CPU time (user and system) this process has used so far.
+fn cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given and reports failure by
+    // its return value; an all-zero rusage is a valid value besides.
+    let usage = unsafe {
+        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()), 0);
+        usage.assume_init()
+    };
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// Time of one strict ed25519 verification of a voucher, the signer's key
+/// already decompressed: what every paid request costs at least.
+fn verify_cost(s: &Setup) -> Duration {
+    const N: u32 = 2_000;
+    let signed = SignedVoucher::sign(&s.funder.wallet, s.lanes[0].voucher(1, 1));
+    let key = ed25519_dalek::VerifyingKey::from_bytes(s.funder.wallet.voucher_pubkey().as_array())
+        .unwrap();
+    let started = Instant::now();
+    for _ in 0..N {
+        voucher::verify_with_key(
+            std::hint::black_box(&key),
+            std::hint::black_box(&signed.voucher),
+            &signed.signature,
+        )
+        .unwrap();
+    }
+    started.elapsed() / N
+}
+
+/// A throughput run: requests per second, and CPU time per request.
+#[derive(Clone, Copy, Default)]
+struct Run {
+    rps: f64,
+    cpu: Duration,
+}
+
+impl Run {
+    /// The better of two runs: the higher throughput, the lower CPU cost.
+    fn best(self, other: Run) -> Run {
+        Run {
+            rps: self.rps.max(other.rps),
+            cpu: if self.cpu.is_zero() {
+                other.cpu
+            } else {
+                self.cpu.min(other.cpu)
+            },
+        }
+    }
+}
+
 /// Requests per second with one client per lane; `work[i]` are lane i's requests.
-async fn throughput(client: &reqwest::Client, url: &str, work: Vec<Vec<HeaderMap>>) -> f64 {
+async fn throughput(client: &reqwest::Client, url: &str, work: Vec<Vec<HeaderMap>>) -> Run {
     let total: usize = work.iter().map(Vec::len).sum();
+    let cpu = cpu_time();
     let started = Instant::now();
     let tasks: Vec<_> = work
         .into_iter()
@@ -104,7 +165,10 @@ async fn throughput(client: &reqwest::Client, url: &str, work: Vec<Vec<HeaderMap
     for task in tasks {
         task.await.unwrap();
     }
-    total as f64 / started.elapsed().as_secs_f64()
+    Run {
+        rps: total as f64 / started.elapsed().as_secs_f64(),
+        cpu: (cpu_time() - cpu) / total as u32,
+    }
 }
 
 /// Latencies of sequential requests, sorted.
@@ -193,9 +257,9 @@ async fn main() {
     }
     next_seq += 1;
 
-    let mut unpaid_rps: f64 = 0.0;
+    let mut unpaid = Run::default();
     let mut unpaid_lat: Option<Vec<Duration>> = None;
-    let mut best: Vec<(f64, Option<Vec<Duration>>)> = vec![(0.0, None); paid.len()];
+    let mut best: Vec<(Run, Option<Vec<Duration>>)> = vec![(Run::default(), None); paid.len()];
     for _ in 0..ROUNDS {
         let work = credentials(&s, &s.lanes, next_seq, PER_LANE);
         let single = credentials(
@@ -208,7 +272,7 @@ async fn main() {
         .unwrap();
         next_seq += PER_LANE.max(LATENCY_SAMPLES) as u64;
 
-        unpaid_rps = unpaid_rps.max(throughput(&client, &unpaid_url, work.clone()).await);
+        unpaid = unpaid.best(throughput(&client, &unpaid_url, work.clone()).await);
         let lat = latencies(&client, &unpaid_url, single.clone()).await;
         if unpaid_lat
             .as_ref()
@@ -217,10 +281,10 @@ async fn main() {
             unpaid_lat = Some(lat);
         }
         for (i, (_, url, _)) in paid.iter().enumerate() {
-            let rps = throughput(&client, url, work.clone()).await;
+            let run = throughput(&client, url, work.clone()).await;
             let lat = latencies(&client, url, single.clone()).await;
-            let (best_rps, best_lat) = &mut best[i];
-            *best_rps = best_rps.max(rps);
+            let (best_run, best_lat) = &mut best[i];
+            *best_run = best_run.best(run);
             if best_lat
                 .as_ref()
                 .is_none_or(|l| percentile(&lat, 0.99) < percentile(l, 0.99))
@@ -237,31 +301,42 @@ async fn main() {
          {LATENCY_SAMPLES} sequential requests for latency, best of {ROUNDS}"
     );
     println!(
-        "{:<22} {:>10} {:>9} {:>10} {:>10} {:>16}",
-        "", "req/s", "vs unpaid", "p50 us", "p99 us", "p99 added us"
+        "{:<26} {:>10} {:>9} {:>10} {:>10} {:>13} {:>12}",
+        "", "req/s", "vs unpaid", "p50 us", "p99 us", "p99 added us", "CPU/req us"
     );
     println!(
-        "{:<22} {:>10.0} {:>9} {:>10.0} {:>10.0} {:>16}",
+        "{:<26} {:>10.0} {:>9} {:>10.0} {:>10.0} {:>13} {:>12.1}",
         "unpaid",
-        unpaid_rps,
+        unpaid.rps,
         "100%",
         us(u50),
         us(u99),
-        "-"
+        "-",
+        us(unpaid.cpu)
     );
-    for ((name, _, _), (rps, lat)) in paid.iter().zip(best) {
+    for ((name, _, _), (run, lat)) in paid.iter().zip(best) {
         let lat = lat.unwrap();
         let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
         println!(
-            "{:<22} {:>10.0} {:>8.0}% {:>10.0} {:>10.0} {:>16.0}",
+            "{:<26} {:>10.0} {:>8.0}% {:>10.0} {:>10.0} {:>13.0} {:>12.1}",
             format!("paid, {name}"),
-            rps,
-            100.0 * rps / unpaid_rps,
+            run.rps,
+            100.0 * run.rps / unpaid.rps,
             us(p50),
             us(p99),
-            us(p99) - us(u99)
+            us(p99) - us(u99),
+            us(run.cpu)
         );
     }
+    // On CPU-bound cores throughput goes as 1 / CPU per request, and a paid
+    // request costs at least an unpaid one plus one verification.
+    let verify = verify_cost(&s);
+    println!(
+        "one strict ed25519 verify: {:.1} us, so paid can reach at most {:.0}% of unpaid \
+         (unpaid CPU / (unpaid CPU + verify)) if the paywall cost nothing else",
+        us(verify),
+        100.0 * us(unpaid.cpu) / (us(unpaid.cpu) + us(verify))
+    );
     for (_, _, paywall) in paid {
         paywall.shutdown().await.unwrap();
     }
