@@ -130,31 +130,50 @@ pub enum ChainError {
     /// until its blockhash expires. Check the signature before resending.
     #[error("transaction {signature} not confirmed: {reason}")]
     Unconfirmed {
+        /// The transaction's signature: look it up before sending again.
         signature: Signature,
+        /// What was last seen of it when the wait ran out.
         reason: String,
     },
     /// The transaction's blockhash expired before it landed: it never will,
     /// so building and sending it again is safe.
     #[error("transaction {signature} expired before it landed")]
-    Expired { signature: Signature },
+    Expired {
+        /// The signature of the transaction that never landed.
+        signature: Signature,
+    },
     /// The transaction cannot fit in one packet, so no cluster would take it.
     #[error("transaction is {size} bytes, over the {max}-byte limit")]
-    TransactionTooLarge { size: usize, max: usize },
+    TransactionTooLarge {
+        /// The serialised transaction's size, in bytes.
+        size: usize,
+        /// The packet limit, [`MAX_TRANSACTION_SIZE`].
+        max: usize,
+    },
     /// No answer from the node: refused, unresolvable or timed out.
     #[error("cannot reach {endpoint}: {reason}")]
-    Unreachable { endpoint: String, reason: String },
+    Unreachable {
+        /// The node's URL.
+        endpoint: String,
+        /// The transport error, with its causes.
+        reason: String,
+    },
     /// The node answered with an error or with something unreadable.
     #[error("RPC error{}: {message}", .code.map(|c| format!(" {c}")).unwrap_or_default())]
     Rpc {
         /// The JSON-RPC error code, when the node sent one.
         code: Option<i64>,
+        /// The node's error message, or why its answer could not be read.
         message: String,
     },
     /// An account exists but is not what the caller asked to decode.
     #[error("account {address} is not a valid {expected}: {reason}")]
     InvalidAccount {
+        /// The account that was read.
         address: Pubkey,
+        /// What it should have been: `Channel`, `mint`, `token account`, ...
         expected: &'static str,
+        /// What is wrong with it: its owner, or why it does not decode.
         reason: String,
     },
     /// A signer refused or lacked a key the transaction needs.
@@ -169,7 +188,10 @@ pub enum ChainError {
 /// else the chain could tell (boxed in [`ChainError`] to keep results small).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransactionFailure {
+    /// The refused transaction's signature (all zeros when the embedded
+    /// bank reports a failure without its transaction).
     pub signature: Signature,
+    /// The runtime's verdict, e.g. which instruction failed with which custom code.
     pub error: TransactionError,
     /// The program of the failing instruction, when the error names one.
     pub program: Option<Pubkey>,

@@ -13,12 +13,17 @@ pub const MAX_LEN: usize = 20;
 /// Why a decimal value was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecimalError {
+    /// Empty, or holds something besides ASCII digits after an optional `-`
+    /// (a `+`, whitespace, `1e3`, `0x10`...).
     #[error("not a decimal number")]
     NotDecimal,
+    /// Digits with leading zeros, or `-0`: a second spelling of a value.
     #[error("not canonical (leading zeros or -0)")]
     NonCanonical,
+    /// A `-` where only unsigned values are allowed.
     #[error("negative where only unsigned values are allowed")]
     Negative,
+    /// The value does not fit the target type (u64 or i64).
     #[error("out of range")]
     Overflow,
 }
@@ -68,10 +73,12 @@ pub mod u64_string {
     use serde::de::{self, Visitor};
     use serde::{Deserializer, Serializer};
 
+    /// Writes `value` as a JSON string of its decimal digits.
     pub fn serialize<S: Serializer>(value: &u64, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(value)
     }
 
+    /// Reads a string holding a canonical decimal u64; a JSON number is refused.
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
         deserializer.deserialize_str(DecimalString)
     }
@@ -100,6 +107,7 @@ pub mod u64_string {
         #[serde(transparent)]
         struct Amount(#[serde(with = "super")] u64);
 
+        /// Writes `Some` as a decimal string and `None` as `null`.
         pub fn serialize<S: Serializer>(
             value: &Option<u64>,
             serializer: S,
@@ -107,6 +115,7 @@ pub mod u64_string {
             value.map(Amount).serialize(serializer)
         }
 
+        /// Reads `null` as `None` and a canonical decimal string as `Some`.
         pub fn deserialize<'de, D: Deserializer<'de>>(
             deserializer: D,
         ) -> Result<Option<u64>, D::Error> {

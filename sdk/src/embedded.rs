@@ -36,7 +36,12 @@ pub enum BankError {
     Transaction(#[from] TransactionError),
     /// The transaction would not fit in a packet, so no cluster would carry it.
     #[error("transaction of {size} bytes exceeds the {max}-byte packet limit")]
-    TooLarge { size: usize, max: usize },
+    TooLarge {
+        /// The serialised transaction's size, in bytes.
+        size: usize,
+        /// The packet limit, [`MAX_TRANSACTION_SIZE`](crate::chain::MAX_TRANSACTION_SIZE).
+        max: usize,
+    },
     /// The bank itself failed (it should not).
     #[error("embedded bank: {0}")]
     Bank(String),

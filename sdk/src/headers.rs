@@ -62,12 +62,19 @@ const SIGNATURE_BASE58_MAX: usize = 88;
 /// One of the AMP headers, for error reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Header {
+    /// `AMP-Channel`: the lane address, base58.
     Channel,
+    /// `AMP-Seq`: the voucher's seq, decimal.
     Seq,
+    /// `AMP-Amount`: the voucher's cumulative amount, decimal.
     Amount,
+    /// `AMP-Expires`: the voucher's expiry in unix seconds; optional.
     Expires,
+    /// `AMP-Sig`: the voucher's ed25519 signature, base58.
     Sig,
+    /// `AMP-Owed`: what the lane owes so far (responses only).
     Owed,
+    /// `AMP-Remaining`: what the lane can still pay (responses only).
     Remaining,
 }
 
@@ -130,28 +137,42 @@ pub enum HeaderError {
     /// yet and should be shown the manifest.
     #[error("no AMP credential")]
     NoCredential,
+    /// A required header is absent (for a credential: while some of the
+    /// others are present, so the client is broken rather than unpaid).
     #[error("{0} is missing")]
     Missing(Header),
+    /// The header is sent twice: which value the client signed is unknowable.
     #[error("{0} is present more than once")]
     Duplicate(Header),
+    /// The value is longer than [`Header::max_len`]; it was refused unread.
     #[error("{0} is longer than any valid value")]
     TooLong(Header),
+    /// The value holds spaces, control characters or non-ASCII bytes.
     #[error("{0} holds bytes other than visible ASCII")]
     NotVisibleAscii(Header),
+    /// `AMP-Channel` or `AMP-Sig` holds characters outside the base58 alphabet.
     #[error("{0} is not base58")]
     NotBase58(Header),
+    /// The base58 value decodes, but to the wrong number of bytes.
     #[error("{header} decodes to {actual} bytes instead of {expected}")]
     WrongLength {
+        /// The header at fault.
         header: Header,
+        /// What it must decode to: 32 bytes for a lane, 64 for a signature.
         expected: usize,
+        /// What it decoded to.
         actual: usize,
     },
+    /// A number is empty or holds something besides ASCII digits (and a leading `-`).
     #[error("{0} is not a decimal number")]
     NotDecimal(Header),
+    /// A number is spelled with leading zeros, or as `-0`.
     #[error("{0} is not written canonically (leading zeros or -0)")]
     NonCanonical(Header),
+    /// An unsigned number (any but `AMP-Expires`) carries a `-`.
     #[error("{0} is negative")]
     Negative(Header),
+    /// A number does not fit its type: u64, or i64 for `AMP-Expires`.
     #[error("{0} is out of range")]
     Overflow(Header),
 }
@@ -197,11 +218,15 @@ impl HeaderError {
 /// reads from chain), plus its signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Credential {
+    /// The lane paying: a Channel address, or a Delegation address for a delegate.
     pub lane: Pubkey,
+    /// Strictly increasing per lane, so a credential cannot be replayed.
     pub seq: u64,
+    /// Total authorised on the lane since it opened, in the mint's smallest unit.
     pub cumulative: u64,
     /// Unix seconds; 0 = never (and the header is then left out).
     pub expires_at: i64,
+    /// The lane signer's ed25519 signature of the 68-byte voucher.
     pub signature: [u8; SIGNATURE_LEN],
 }
 

@@ -18,16 +18,24 @@ use crate::pda;
 /// Every address a channel's instructions touch, resolved once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChannelKeys {
+    /// The Channel PDA, derived from funder, recipient and nonce.
     pub channel: Pubkey,
+    /// The channel's token account (a PDA), which holds the deposit.
     pub vault: Pubkey,
+    /// Who deposits and is refunded; signs `open`, `top_up`, `request_close`,
+    /// `delegate` and `revoke`.
     pub funder: Pubkey,
+    /// Who is paid; signs the cooperative `close` and `settle_into`.
     pub recipient: Pubkey,
+    /// The token the channel holds and pays in.
     pub mint: Pubkey,
     /// The program that owns `mint`: SPL Token or Token-2022.
     pub token_program: Pubkey,
 }
 
 impl ChannelKeys {
+    /// Derives the channel and vault addresses of `funder` paying
+    /// `recipient` under `nonce`.
     pub fn new(
         funder: Pubkey,
         recipient: Pubkey,
@@ -56,6 +64,7 @@ pub fn build(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instr
     }
 }
 
+/// The accounts of `open`; `funder_token` pays the deposit.
 pub fn open_accounts(keys: &ChannelKeys, funder_token: Pubkey) -> accounts::Open {
     accounts::Open {
         funder: keys.funder,
@@ -79,6 +88,7 @@ pub fn open(keys: &ChannelKeys, funder_token: Pubkey, args: OpenArgs) -> Instruc
     )
 }
 
+/// The accounts of `top_up`; `funder_token` pays the added deposit.
 pub fn top_up_accounts(keys: &ChannelKeys, funder_token: Pubkey) -> accounts::TopUp {
     accounts::TopUp {
         funder: keys.funder,
@@ -92,6 +102,7 @@ pub fn top_up_accounts(keys: &ChannelKeys, funder_token: Pubkey) -> accounts::To
     }
 }
 
+/// Adds `amount` from `funder_token` to an open channel's deposit; the funder signs.
 pub fn top_up(keys: &ChannelKeys, funder_token: Pubkey, amount: u64) -> Instruction {
     build(
         top_up_accounts(keys, funder_token),
@@ -99,6 +110,8 @@ pub fn top_up(keys: &ChannelKeys, funder_token: Pubkey, amount: u64) -> Instruct
     )
 }
 
+/// The accounts of `settle` on the channel's own lane; `recipient_token`
+/// receives the payment.
 pub fn settle_accounts(keys: &ChannelKeys, recipient_token: Pubkey) -> accounts::Settle {
     accounts::Settle {
         channel: keys.channel,
@@ -133,6 +146,8 @@ pub fn settle_delegated(
     build(accounts, instruction::Settle {})
 }
 
+/// The accounts of the cooperative `close`: a final payment goes to
+/// `recipient_token`, the rest of the vault to `funder_token`.
 pub fn close_accounts(
     keys: &ChannelKeys,
     recipient_token: Pubkey,
@@ -167,6 +182,7 @@ pub fn close(
     )
 }
 
+/// The accounts of `request_close`.
 pub fn request_close_accounts(keys: &ChannelKeys) -> accounts::RequestClose {
     accounts::RequestClose {
         funder: keys.funder,
@@ -176,10 +192,13 @@ pub fn request_close_accounts(keys: &ChannelKeys) -> accounts::RequestClose {
     }
 }
 
+/// The funder's close request: starts the grace period, during which
+/// vouchers can still be settled.
 pub fn request_close(keys: &ChannelKeys) -> Instruction {
     build(request_close_accounts(keys), instruction::RequestClose {})
 }
 
+/// The accounts of `refund`; the vault's balance goes to `funder_token`.
 pub fn refund_accounts(keys: &ChannelKeys, funder_token: Pubkey) -> accounts::Refund {
     accounts::Refund {
         channel: keys.channel,
@@ -193,10 +212,13 @@ pub fn refund_accounts(keys: &ChannelKeys, funder_token: Pubkey) -> accounts::Re
     }
 }
 
+/// Refunds the vault to `funder_token` and closes the channel once the grace
+/// period after a close request (or expiry) has ended; anyone may sign.
 pub fn refund(keys: &ChannelKeys, funder_token: Pubkey) -> Instruction {
     build(refund_accounts(keys, funder_token), instruction::Refund {})
 }
 
+/// The accounts of `delegate` for `delegate`'s lane; `funder_token` pays the cap.
 pub fn delegate_accounts(
     keys: &ChannelKeys,
     delegate: &Pubkey,
@@ -224,6 +246,7 @@ pub fn delegate(keys: &ChannelKeys, funder_token: Pubkey, terms: DelegationTerms
     )
 }
 
+/// The accounts of `revoke` for `delegate`'s lane.
 pub fn revoke_accounts(keys: &ChannelKeys, delegate: &Pubkey) -> accounts::Revoke {
     accounts::Revoke {
         funder: keys.funder,
@@ -234,10 +257,13 @@ pub fn revoke_accounts(keys: &ChannelKeys, delegate: &Pubkey) -> accounts::Revok
     }
 }
 
+/// The funder revokes `delegate`'s lane: its grace period starts, after which
+/// [`close_delegation`] frees the unspent cap.
 pub fn revoke(keys: &ChannelKeys, delegate: &Pubkey) -> Instruction {
     build(revoke_accounts(keys, delegate), instruction::Revoke {})
 }
 
+/// The accounts of `close_delegation` for `delegate`'s lane; `closer` signs.
 pub fn close_delegation_accounts(
     keys: &ChannelKeys,
     delegate: &Pubkey,

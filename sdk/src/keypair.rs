@@ -18,10 +18,13 @@ pub const MAX_FILE_LEN: u64 = 16 * 1024;
 /// Why keypair bytes were refused.
 #[derive(Debug, thiserror::Error)]
 pub enum KeypairFormatError {
+    /// Not a JSON array of numbers from 0 to 255.
     #[error("not a JSON array of numbers from 0 to 255: {0}")]
     NotJson(#[source] serde_json::Error),
+    /// An array of this many bytes instead of 64.
     #[error("holds {0} bytes; a keypair has 64 (secret then public key)")]
     WrongLength(usize),
+    /// The public half does not belong to the secret half: the file is corrupt.
     #[error("the public key (last 32 bytes) does not belong to the secret key (first 32)")]
     Mismatch,
 }
@@ -29,21 +32,30 @@ pub enum KeypairFormatError {
 /// Why a keypair file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum KeypairError {
+    /// [`read()`] found no file at this path.
     #[error("no keypair file at {}", .0.display())]
     Missing(PathBuf),
+    /// [`write()`] found a file already at this path and left it untouched.
     #[error("{} already exists; keypair files are never overwritten", .0.display())]
     Exists(PathBuf),
+    /// The file is over [`MAX_FILE_LEN`] bytes, so it was not read.
     #[error("{} is larger than {MAX_FILE_LEN} bytes: not a keypair file", .0.display())]
     TooLarge(PathBuf),
+    /// Reading or writing failed otherwise (permissions, a directory, a full disk).
     #[error("{}: {source}", path.display())]
     Io {
+        /// The keypair file.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: io::Error,
     },
+    /// The file was read but does not hold a keypair.
     #[error("{}: {source}", path.display())]
     Invalid {
+        /// The keypair file.
         path: PathBuf,
+        /// What is wrong with its contents.
         #[source]
         source: KeypairFormatError,
     },

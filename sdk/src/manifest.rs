@@ -49,14 +49,17 @@ pub struct Manifest {
     /// Most the service serves beyond the highest amount the client signed.
     #[serde(with = "crate::decimal::u64_string")]
     pub credit: u64,
+    /// What requests cost, by route.
     pub pricing: Pricing,
 }
 
 /// An accepted mint.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MintInfo {
+    /// The mint's address; a lane's channel must hold this token.
     #[serde(with = "base58")]
     pub mint: Pubkey,
+    /// The mint's decimals, for showing whole tokens; amounts stay in the smallest unit.
     pub decimals: u8,
     /// For display only; a mint may have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,6 +69,7 @@ pub struct MintInfo {
 /// Prices: a default, and per-route overrides keyed by request path.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pricing {
+    /// The price of every route without an override.
     pub default: Price,
     /// Sorted, so a manifest serialises the same way every time.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -75,7 +79,9 @@ pub struct Pricing {
 /// A rate in the mint's smallest unit per [`PricingMode`] unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Price {
+    /// What the rate is charged per.
     pub mode: PricingMode,
+    /// Smallest units of the mint per call, second, byte or token.
     #[serde(with = "crate::decimal::u64_string")]
     pub rate: u64,
 }
@@ -84,8 +90,11 @@ pub struct Price {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PricingMode {
+    /// A fixed price per request, charged when the credential is accepted.
     PerCall,
+    /// Per second the handler runs, charged by the millisecond.
     PerSecond,
+    /// Per byte of the response body.
     PerByte,
     /// Units the handler reports.
     PerToken,
@@ -117,6 +126,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in the SPEC's order.
     pub const ALL: [ErrorCode; 9] = [
         ErrorCode::Malformed,
         ErrorCode::NoChannel,
@@ -196,6 +206,7 @@ impl<'de> Deserialize<'de> for ErrorCode {
 /// The JSON body of every AMP error response.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// What went wrong, for clients to act on; it decides the HTTP status.
     pub error: ErrorCode,
     /// For people; clients act on `error`.
     pub message: String,
@@ -219,6 +230,7 @@ pub struct ErrorBody {
 }
 
 impl ErrorBody {
+    /// A body with a code and a message, and no context fields.
     pub fn new(error: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             error,
@@ -229,16 +241,19 @@ impl ErrorBody {
         }
     }
 
+    /// Adds `required`: the amount the voucher must reach.
     pub fn with_required(mut self, required: u64) -> Self {
         self.required = Some(required);
         self
     }
 
+    /// Adds `owed`: what the lane owes so far.
     pub fn with_owed(mut self, owed: u64) -> Self {
         self.owed = Some(owed);
         self
     }
 
+    /// Embeds the manifest, as a 402 does so that the client can open a lane.
     pub fn with_manifest(mut self, manifest: Manifest) -> Self {
         self.manifest = Some(manifest);
         self

@@ -34,8 +34,11 @@ use crate::chain::{self, Chain, ChainError, TxSigner};
 pub enum Cluster {
     /// `solana-test-validator` on this machine.
     Localnet,
+    /// The public development cluster, with free airdrops.
     Devnet,
+    /// The public cluster where validators test new releases.
     Testnet,
+    /// The production cluster, where tokens have real value.
     MainnetBeta,
     /// Any other RPC endpoint (a private node, a provider with an API key).
     Custom(String),
@@ -152,6 +155,7 @@ impl RpcChain {
         Self::with_config(cluster, payer, RpcConfig::default())
     }
 
+    /// A chain on `cluster` with `config`; `payer` pays and signs every transaction.
     pub fn with_config(
         cluster: &Cluster,
         payer: impl solana_signer::Signer + Send + Sync + 'static,
@@ -174,6 +178,7 @@ impl RpcChain {
         &self.client
     }
 
+    /// The timeouts and commitment this chain was built with.
     pub fn config(&self) -> &RpcConfig {
         &self.config
     }

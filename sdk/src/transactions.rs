@@ -100,10 +100,13 @@ pub fn top_up(keys: &ChannelKeys, amount: u64) -> Vec<Instruction> {
 /// A voucher to settle, with what settling it needs besides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Settlement {
+    /// The channel whose own lane the voucher pays from.
     pub keys: ChannelKeys,
     /// The key that signed the voucher: the channel's authorised signer.
     pub signer: Pubkey,
+    /// The voucher; settling pays its cumulative amount minus what is already settled.
     pub voucher: Voucher,
+    /// The signer's ed25519 signature of the 68-byte voucher.
     pub signature: [u8; 64],
     /// The recipient's token account that receives the payment.
     pub destination: Pubkey,
@@ -139,8 +142,11 @@ pub fn settle(settlement: &Settlement) -> Vec<Instruction> {
 #[derive(Debug, thiserror::Error)]
 #[error("a settlement of channel {channel} needs {size} bytes, over the {max}-byte limit")]
 pub struct PackError {
+    /// The channel of the settlement that does not fit.
     pub channel: Pubkey,
+    /// Bytes of a transaction holding the prefix and that settlement alone.
     pub size: usize,
+    /// The packet limit, [`MAX_TRANSACTION_SIZE`].
     pub max: usize,
 }
 

@@ -161,7 +161,9 @@ fn verify_message_with_key(
 /// A voucher with its signature: what a server persists and later settles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SignedVoucher {
+    /// The voucher as signed: lane, generation, seq, cumulative amount, expiry.
     pub voucher: Voucher,
+    /// The lane signer's ed25519 signature of the voucher's 68 bytes.
     pub signature: [u8; SIGNATURE_LEN],
 }
 
