@@ -4,8 +4,9 @@
 //! It settles a lane when its unsettled value reaches a threshold, when it
 //! has held unsettled value for an interval, at once when the lane starts
 //! closing or its best voucher is about to expire, on start (whatever a
-//! previous run left) and at shutdown. Lanes due together are packed into
-//! as few transactions as fit ([`transactions::pack_settlements`]). A failed
+//! previous run left) and at shutdown. Lanes due together, own and
+//! delegated, are packed into as few transactions as fit
+//! ([`transactions::group_settlements`]). A failed
 //! settlement is retried with exponential backoff.
 //!
 //! It never pays twice: before settling, it reads the lane's on-chain
@@ -26,10 +27,11 @@ use tokio::task::JoinHandle;
 
 use crate::chain::{Chain, ChainError, ChainExt};
 use crate::decimal::u64_string;
-use crate::instructions::{self as ix, ChannelKeys};
+use crate::instructions::ChannelKeys;
 use crate::server::{LaneAccounts, SettleConfig};
 use crate::store::{self, LaneId, LaneQuery, LaneState, VoucherStore};
 use crate::transactions::{self, Settlement};
+use crate::voucher::SignedVoucher;
 
 /// What the settler has done since it started.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -211,20 +213,12 @@ async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     }
 }
 
-/// What a due lane needs.
-enum Plan {
-    /// Pack with others: `[ed25519, settle]` of a channel's own lane.
-    Own(Box<Settlement>),
-    /// A delegate's lane, settled in its own transaction.
-    Delegated(Vec<Instruction>),
-}
-
 /// A due lane with what settling it would pay.
 struct Due {
     state: LaneState,
     /// On-chain `settled` when it was read.
     onchain: u64,
-    plan: Plan,
+    settlement: Box<Settlement>,
 }
 
 impl Shared {
@@ -291,23 +285,15 @@ impl Shared {
             tracing::debug!(lanes = due.len(), all, "settling");
         }
 
-        let mut own = Vec::new();
+        let mut ready = Vec::new();
         for lane in due {
             match self.prepare(&mut memory, lane, unix_now).await {
-                Ok(Some(Due {
-                    state,
-                    onchain,
-                    plan: Plan::Delegated(instructions),
-                })) => {
-                    let result = self.chain.send(&instructions, &[]).await;
-                    self.landed(&mut memory, &[(state, onchain)], result).await;
-                }
-                Ok(Some(due)) => own.push(due),
+                Ok(Some(due)) => ready.push(due),
                 Ok(None) => {}
                 Err((lane, error)) => self.retry_later(&mut memory, &lane, &error),
             }
         }
-        self.settle_own(&mut memory, own).await;
+        self.settle(&mut memory, ready).await;
         if let Err(error) = self.store.release(&claimed).await {
             self.failed(None, &format!("releasing settled lanes: {error}"));
         }
@@ -419,54 +405,41 @@ impl Shared {
                 Err(error) => return Err((state, error)),
             },
         };
-        let keys = accounts.keys(token_program);
-        let plan = match accounts.delegate() {
-            Some(_) => Plan::Delegated(settle_instructions(&keys, &state, onchain)),
-            None => Plan::Own(Box::new(Settlement::new(
-                keys,
-                state.signer,
-                best.voucher,
-                best.signature,
-            ))),
-        };
+        let settlement = Box::new(settlement(accounts.keys(token_program), &state, best));
         Ok(Some(Due {
             state,
             onchain,
-            plan,
+            settlement,
         }))
     }
 
-    /// Packs own-lane settlements into transactions and sends them.
-    async fn settle_own(&self, memory: &mut Memory, due: Vec<Due>) {
+    /// Packs the settlements (own and delegated lanes alike) into
+    /// transactions and sends them.
+    async fn settle(&self, memory: &mut Memory, due: Vec<Due>) {
         if due.is_empty() {
             return;
         }
-        let mut by_channel = HashMap::new();
-        let mut settlements = Vec::new();
-        for d in due {
-            if let Plan::Own(settlement) = d.plan {
-                by_channel.insert(settlement.keys.channel, (d.state, d.onchain));
-                settlements.push(*settlement);
-            }
-        }
-        let batches =
-            match transactions::pack_settlements(&self.chain.fee_payer(), &[], &settlements) {
-                Ok(batches) => batches,
+        let settlements: Vec<Settlement> = due.iter().map(|d| *d.settlement).collect();
+        let groups =
+            match transactions::group_settlements(&self.chain.fee_payer(), &[], &settlements) {
+                Ok(groups) => groups,
                 Err(error) => {
                     // One settlement alone never exceeds a packet; report and retry.
                     let message = error.to_string();
-                    for (state, _) in by_channel.into_values() {
-                        self.retry_later(memory, &state, &ChainError::Bank(message.clone()));
+                    for d in &due {
+                        self.retry_later(memory, &d.state, &ChainError::Bank(message.clone()));
                     }
                     return;
                 }
             };
-        for batch in batches {
-            let lanes: Vec<(LaneState, u64)> = batch
+        for group in groups {
+            let batch: Vec<Instruction> = group
                 .iter()
-                .filter(|i| i.program_id == amp_channel::ID)
-                .filter_map(|i| i.accounts.first())
-                .filter_map(|meta| by_channel.get(&meta.pubkey).cloned())
+                .flat_map(|&i| settlements[i].instructions())
+                .collect();
+            let lanes: Vec<(LaneState, u64)> = group
+                .iter()
+                .map(|&i| (due[i].state.clone(), due[i].onchain))
                 .collect();
             let result = self.chain.send(&batch, &[]).await;
             if lanes.len() > 1
@@ -475,21 +448,18 @@ impl Shared {
                     .is_err_and(|e| e.is_amp_error(AmpError::StaleVoucher))
             {
                 // One of them was settled meanwhile: settle the rest one by one.
-                for (state, onchain) in lanes {
+                for (state, _) in lanes {
                     match self.prepare(memory, state, None).await {
                         Ok(Some(Due {
                             state,
                             onchain,
-                            plan: Plan::Own(settlement),
+                            settlement,
                         })) => {
                             let result = self.chain.send(&settlement.instructions(), &[]).await;
                             self.landed(memory, &[(state, onchain)], result).await;
                         }
-                        Ok(_) => {}
-                        Err((state, error)) => {
-                            let _ = onchain;
-                            self.retry_later(memory, &state, &error)
-                        }
+                        Ok(None) => {}
+                        Err((state, error)) => self.retry_later(memory, &state, &error),
                     }
                 }
                 continue;
@@ -583,23 +553,25 @@ impl Shared {
 }
 
 /// `[ed25519, settle]` for the lane's best voucher when it pays more than
-/// `onchain_settled`; nothing otherwise. Delegate lanes settle through their
-/// Delegation account.
+/// `onchain_settled`; nothing otherwise.
 pub fn settle_instructions(
     keys: &ChannelKeys,
     state: &LaneState,
     onchain_settled: u64,
 ) -> Vec<Instruction> {
-    let Some(best) = state
+    state
         .best
         .filter(|b| b.voucher.cumulative > onchain_settled)
-    else {
-        return Vec::new();
-    };
-    let destination = transactions::recipient_token(keys);
-    let settle = match state.delegate {
-        Some(delegate) => ix::settle_delegated(keys, &delegate, destination),
-        None => ix::settle(keys, destination),
-    };
-    vec![best.ed25519_instruction(&state.signer), settle]
+        .map_or_else(Vec::new, |best| {
+            settlement(*keys, state, best).instructions().to_vec()
+        })
+}
+
+/// The settlement of `best` on the lane `state` describes: a delegate's lane
+/// settles through its Delegation account.
+fn settlement(keys: ChannelKeys, state: &LaneState, best: SignedVoucher) -> Settlement {
+    match state.delegate {
+        Some(delegate) => Settlement::delegated(keys, delegate, best.voucher, best.signature),
+        None => Settlement::new(keys, state.signer, best.voucher, best.signature),
+    }
 }

@@ -100,9 +100,10 @@ pub fn top_up(keys: &ChannelKeys, amount: u64) -> Vec<Instruction> {
 /// A voucher to settle, with what settling it needs besides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Settlement {
-    /// The channel whose own lane the voucher pays from.
+    /// The channel the voucher pays from.
     pub keys: ChannelKeys,
-    /// The key that signed the voucher: the channel's authorised signer.
+    /// The key that signed the voucher: the channel's authorised signer, or
+    /// the delegate for a delegated lane.
     pub signer: Pubkey,
     /// The voucher; settling pays its cumulative amount minus what is already settled.
     pub voucher: Voucher,
@@ -110,10 +111,14 @@ pub struct Settlement {
     pub signature: [u8; 64],
     /// The recipient's token account that receives the payment.
     pub destination: Pubkey,
+    /// For a delegate's lane, the delegate: the payment is drawn through its
+    /// Delegation account. `None` for the channel's own lane.
+    pub delegate: Option<Pubkey>,
 }
 
 impl Settlement {
-    /// A settlement paying into the recipient's associated token account.
+    /// A settlement of the channel's own lane, paying into the recipient's
+    /// associated token account.
     pub fn new(keys: ChannelKeys, signer: Pubkey, voucher: Voucher, signature: [u8; 64]) -> Self {
         Self {
             destination: recipient_token(&keys),
@@ -121,14 +126,41 @@ impl Settlement {
             signer,
             voucher,
             signature,
+            delegate: None,
         }
+    }
+
+    /// A settlement of `delegate`'s lane of the channel (a voucher the
+    /// delegate signed), paying into the recipient's associated token account.
+    pub fn delegated(
+        keys: ChannelKeys,
+        delegate: Pubkey,
+        voucher: Voucher,
+        signature: [u8; 64],
+    ) -> Self {
+        Self {
+            delegate: Some(delegate),
+            ..Self::new(keys, delegate, voucher, signature)
+        }
+    }
+
+    /// The lane the voucher pays from: the channel, or the delegate's
+    /// Delegation account.
+    pub fn lane(&self) -> Pubkey {
+        self.delegate.map_or(self.keys.channel, |delegate| {
+            pda::delegation(&self.keys.channel, &delegate).0
+        })
     }
 
     /// `[ed25519, settle]`: the proof must sit right before the instruction using it.
     pub fn instructions(&self) -> [Instruction; 2] {
+        let settle = match &self.delegate {
+            Some(delegate) => ix::settle_delegated(&self.keys, delegate, self.destination),
+            None => ix::settle(&self.keys, self.destination),
+        };
         [
             ix::ed25519_verify(&self.signer, &self.signature, &self.voucher),
-            ix::settle(&self.keys, self.destination),
+            settle,
         ]
     }
 }
@@ -163,22 +195,40 @@ pub fn pack_settlements(
     prefix: &[Instruction],
     settlements: &[Settlement],
 ) -> Result<Vec<Vec<Instruction>>, PackError> {
-    let mut ordered: Vec<&Settlement> = settlements.iter().collect();
-    ordered.sort_by_key(|s| (s.keys.mint, s.destination));
+    Ok(group_settlements(fee_payer, prefix, settlements)?
+        .into_iter()
+        .map(|group| {
+            let mut batch = prefix.to_vec();
+            batch.extend(group.iter().flat_map(|&i| settlements[i].instructions()));
+            batch
+        })
+        .collect())
+}
 
-    let mut batches = Vec::new();
+/// What [`pack_settlements`] packs, as indices into `settlements`: one list
+/// per transaction, in the order its pairs appear. For callers that need to
+/// know which settlements a transaction carries.
+pub fn group_settlements(
+    fee_payer: &Pubkey,
+    prefix: &[Instruction],
+    settlements: &[Settlement],
+) -> Result<Vec<Vec<usize>>, PackError> {
+    let mut ordered: Vec<usize> = (0..settlements.len()).collect();
+    ordered.sort_by_key(|&i| (settlements[i].keys.mint, settlements[i].destination));
+
+    let mut groups = Vec::new();
+    let mut group = Vec::new();
     let mut batch = prefix.to_vec();
-    let mut in_batch = 0usize;
-    for settlement in ordered {
+    for i in ordered {
+        let settlement = &settlements[i];
         let pair = settlement.instructions();
         let mut candidate = batch.clone();
         candidate.extend_from_slice(&pair);
         let mut size = instructions_size(fee_payer, &candidate);
-        if size > MAX_TRANSACTION_SIZE && in_batch > 0 {
+        if size > MAX_TRANSACTION_SIZE && !group.is_empty() {
             // The batch is full: close it and start the next with this pair.
-            batches.push(std::mem::replace(&mut batch, prefix.to_vec()));
-            in_batch = 0;
-            candidate = batch.clone();
+            groups.push(std::mem::take(&mut group));
+            candidate = prefix.to_vec();
             candidate.extend(pair);
             size = instructions_size(fee_payer, &candidate);
         }
@@ -190,12 +240,12 @@ pub fn pack_settlements(
             });
         }
         batch = candidate;
-        in_batch += 1;
+        group.push(i);
     }
-    if in_batch > 0 {
-        batches.push(batch);
+    if !group.is_empty() {
+        groups.push(group);
     }
-    Ok(batches)
+    Ok(groups)
 }
 
 /// How many settlements fit in one transaction in the common case: one

@@ -5,9 +5,11 @@
 use std::sync::Arc;
 
 use amp_channel::error::AmpError;
+use amp_channel::state::{Delegation, DelegationTerms};
 use amp_channel::voucher::Voucher;
 use amp_sdk::chain::{Chain, ChainError, ChainExt};
 use amp_sdk::instructions::{self as ix, ChannelKeys};
+use amp_sdk::pda;
 use amp_sdk::transactions::{self as tx, OpenOptions, Settlement};
 use amp_tests::*;
 use solana_keypair::Keypair;
@@ -211,6 +213,77 @@ async fn the_computed_max_lands_and_one_more_does_not_fit() {
     assert_eq!(
         chain.token_balance(&recipient_token).await.unwrap(),
         Some(10 * (max as u64 + 1))
+    );
+    h.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn delegated_and_own_settlements_pack_together() {
+    let mut h = Harness::new(TokenKind::Token).await;
+    let chain: Arc<dyn Chain> = Arc::new(h.bank.clone());
+    let recipient = h.wallet().await;
+    let channel = open_channels(&mut h, &chain, &recipient, 1, 10_000)
+        .await
+        .pop()
+        .unwrap();
+    let funder_token = tx::funder_token(&channel.keys);
+
+    // Four delegates, each paying 10 + i from its own capped lane.
+    let mut settlements = vec![channel.settlement(1, 5)];
+    let mut lanes = vec![];
+    for i in 0..4u64 {
+        let delegate = Keypair::new();
+        let terms = DelegationTerms {
+            delegate: delegate.pubkey(),
+            cap: 100,
+            expires_at: 0,
+        };
+        chain
+            .send(
+                &[ix::delegate(&channel.keys, funder_token, terms)],
+                &[&channel.funder],
+            )
+            .await
+            .expect("delegate");
+        let address = pda::delegation(&channel.keys.channel, &delegate.pubkey()).0;
+        h.watch(address);
+        let delegation: Delegation = chain.anchor_account(&address).await.unwrap().unwrap();
+        let voucher = Voucher {
+            lane: address,
+            generation: delegation.generation,
+            seq: 1,
+            cumulative: 10 + i,
+            expires_at: 0,
+        };
+        let signature = delegate.sign_message(&voucher.to_bytes()).into();
+        let settlement = Settlement::delegated(channel.keys, delegate.pubkey(), voucher, signature);
+        assert_eq!(settlement.lane(), address);
+        settlements.push(settlement);
+        lanes.push(address);
+    }
+
+    let groups = tx::group_settlements(&chain.fee_payer(), &[], &settlements).unwrap();
+    let batches = tx::pack_settlements(&chain.fee_payer(), &[], &settlements).unwrap();
+    assert_eq!(groups.len(), batches.len());
+    assert!(
+        batches.len() < settlements.len(),
+        "{} settlements in {} transactions",
+        settlements.len(),
+        batches.len()
+    );
+    for batch in &batches {
+        chain.send(batch, &[]).await.expect("settle batch");
+    }
+    let own = chain.channel(&channel.keys.channel).await.unwrap().unwrap();
+    assert_eq!(own.settled, 5);
+    for (i, address) in lanes.iter().enumerate() {
+        let delegation: Delegation = chain.anchor_account(address).await.unwrap().unwrap();
+        assert_eq!(delegation.settled, 10 + i as u64);
+    }
+    let recipient_token = tx::recipient_token(&channel.keys);
+    assert_eq!(
+        chain.token_balance(&recipient_token).await.unwrap(),
+        Some(5 + 10 + 11 + 12 + 13)
     );
     h.assert_conserved().await;
 }

@@ -379,6 +379,10 @@ async fn delegate_lanes_pay_up_to_their_cap_and_settle() {
     s.get("/v1/call", s.credential(1, 10)).await.ok();
     let status = s.server.paywall.settle_now().await;
     assert_eq!((status.lanes_settled, status.amount_settled), (2, 20));
+    assert_eq!(
+        status.transactions, 1,
+        "own and delegated lanes pack together"
+    );
     assert_eq!(s.h.tokens(&s.recipient.token).await, 20);
 
     // Closing the channel cooperatively settles and closes the delegation first.
