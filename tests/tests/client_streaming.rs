@@ -116,7 +116,9 @@ async fn a_stream_stops_when_the_budget_does() {
             error,
             Some(amp_sdk::client::ClientError::BudgetExceeded { .. })
         ),
-        "{error:?}"
+        "{error:?} received {received} {:?} {:?}",
+        client.budget(),
+        client.lane(&server.origin())
     );
     server.paywall.settle_now().await;
     assert!(h.tokens(&server.recipient.token).await <= 1_000);

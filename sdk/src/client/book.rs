@@ -184,13 +184,7 @@ impl Book {
         let mut raised = false;
         if amount > held {
             let needed = amount - held;
-            if needed > self.available() {
-                self.reclaim(lane);
-            }
-            let available = self.available();
-            if needed > available {
-                return Err(Refusal::Budget { needed, available });
-            }
+            let available = self.find_budget(lane, needed)?;
             let l = &mut self.lanes[index];
             let step = amount.saturating_sub(l.signed).max(1);
             let headroom = step
@@ -222,6 +216,32 @@ impl Book {
             wait_for: self.lanes[index].durable_at,
             ..commit
         })
+    }
+
+    /// Whether the budget can give `lane` `needed` more to sign, reclaiming
+    /// other lanes' unused leases if that takes it; what is available if so.
+    fn find_budget(&mut self, lane: &Pubkey, needed: u64) -> Result<u64, Refusal> {
+        if needed > self.available() {
+            self.reclaim(lane);
+        }
+        let available = self.available();
+        if needed > available {
+            return Err(Refusal::Budget { needed, available });
+        }
+        Ok(available)
+    }
+
+    /// Whether the budget would let `lane` sign `more` beyond what it owes,
+    /// without committing anything: what a stream cut short asks.
+    pub(crate) fn can_sign_more(&mut self, lane: &Pubkey, more: u64) -> Result<(), Refusal> {
+        let (amount, held) = self
+            .lane(lane)
+            .map(|l| (l.record.owed.saturating_add(more), l.record.signed))
+            .ok_or(Refusal::NoLane)?;
+        if amount > held {
+            self.find_budget(lane, amount - held)?;
+        }
+        Ok(())
     }
 
     /// Gives back the unused part of other lanes' leases. Safe without a
@@ -401,6 +421,28 @@ mod tests {
 
     fn key(lane: u8) -> Pubkey {
         Pubkey::new_from_array([lane; 32])
+    }
+
+    #[test]
+    fn can_sign_more_asks_the_budget_and_commits_nothing() {
+        let mut b = book(100, &[(1, 1_000), (2, 1_000)]);
+        b.claim(&key(2), 30);
+        b.commit(&key(2), 0, 10).unwrap(); // lane 2 leases all the budget ahead
+        b.claim(&key(1), 60);
+        let version = b.version;
+        // Lane 2's unused lease is reclaimed for the question.
+        assert_eq!(b.can_sign_more(&key(1), 10), Ok(()));
+        assert_eq!(
+            b.can_sign_more(&key(1), 11),
+            Err(Refusal::Budget {
+                needed: 71,
+                available: 70
+            })
+        );
+        let lane = b.lane(&key(1)).unwrap();
+        assert_eq!((lane.record.owed, lane.record.signed, lane.seq), (60, 0, 0));
+        assert_eq!(b.version, version, "nothing to write");
+        assert_eq!(b.can_sign_more(&key(3), 1), Err(Refusal::NoLane));
     }
 
     #[test]

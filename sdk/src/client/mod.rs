@@ -1544,6 +1544,21 @@ impl AmpClient {
         self.inner.ledger.with(f)
     }
 
+    /// Whether the budget lets `lane` sign `more` beyond what it owes.
+    pub(crate) fn can_sign_more(&self, lane: &Pubkey, more: u64) -> Result<(), ClientError> {
+        match self.inner.ledger.with(|b| b.can_sign_more(lane, more)) {
+            Ok(()) => Ok(()),
+            Err(Refusal::Budget { needed, available }) => Err(ClientError::BudgetExceeded {
+                budget: self.inner.policy.budget,
+                needed,
+                available,
+            }),
+            Err(Refusal::NoLane) => Err(ClientError::NoLane(lane.to_string())),
+            // Room on the lane is a top-up away; only the budget is final.
+            Err(Refusal::OverLimit { .. }) => Ok(()),
+        }
+    }
+
     pub(crate) fn credit_of(&self, lane: &Pubkey) -> u64 {
         self.inner
             .ledger

@@ -211,9 +211,32 @@ impl State {
     /// covering it, and makes the lane able to pay `room` more.
     async fn pay_round(&self, room: u64) -> Result<(), ClientError> {
         self.account();
-        self.client.pay_credit(&self.lane, &self.service).await?;
+        let before = self
+            .client
+            .ledger_with(|b| b.lane(&self.lane).map(|l| l.record.owed));
+        let paid = self.client.pay_credit(&self.lane, &self.service).await;
+        self.absorb_raise(before);
+        paid?;
         tracing::trace!(lane = %self.lane, "stream credit topped up");
         self.client.make_room(&self.lane, room).await
+    }
+
+    /// The server counts usage this meter has not measured yet (its clock
+    /// started first, its bytes are sent before they arrive) and may say so,
+    /// raising what the lane owes (a refusal naming what is owed, or a
+    /// receipt). That usage is then accounted for, or it would be added again
+    /// once measured. Only with this stream alone on the lane is the raise
+    /// surely its own; otherwise the server's next refusal settles any gap.
+    fn absorb_raise(&self, before: Option<u64>) {
+        let raised = self.client.ledger_with(|b| {
+            let lane = b.lane(&self.lane)?;
+            let alone = lane.inflight == 0 && lane.streams == 1;
+            Some(lane.record.owed.saturating_sub(before?)).filter(|_| alone)
+        });
+        if let Some(raised) = raised.filter(|&r| r > 0) {
+            let mut accounted = self.accounted.lock().unwrap_or_else(|e| e.into_inner());
+            *accounted = accounted.saturating_add(raised);
+        }
     }
 }
 
@@ -269,18 +292,21 @@ impl Meter {
     /// Why the service cut the body, when it is because the client cannot
     /// pay for more. The payer may not have found out yet (a payment in
     /// flight, or usage just under its trigger), so this waits for its
-    /// current payment and then pays what was received and one unit more
-    /// itself: a refusal there is the reason. `None` when nothing is refused.
+    /// current payment, then pays what was received and makes room for one
+    /// unit more itself, and asks whether the budget could sign that unit:
+    /// a refusal there is the reason. `None` when nothing is refused.
     async fn why_cut(&self) -> Option<ClientError> {
         let state = &self.state;
         let _turn = state.turn.lock().await;
         if let Some(error) = state.take_error() {
             return Some(error);
         }
-        match state.pay_round(state.unit()).await {
-            Ok(()) | Err(ClientError::Http(_)) => None,
-            Err(error) => Some(error),
+        let unit = state.unit();
+        match state.pay_round(unit).await {
+            Ok(()) | Err(ClientError::Http(_)) => {}
+            Err(error) => return Some(error),
         }
+        state.client.can_sign_more(&state.lane, unit).err()
     }
 }
 
