@@ -11,6 +11,21 @@ use amp_sdk::client::CloseOutcome;
 use amp_tests::*;
 use support::*;
 
+/// Reads a body to its end or its cut: the bytes received, and the error
+/// that ended it, if one did.
+async fn read_to_the_end(
+    response: &mut amp_sdk::client::AmpResponse,
+) -> (u64, Option<amp_sdk::client::ClientError>) {
+    let mut received = 0u64;
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => received += chunk.len() as u64,
+            Ok(None) => return (received, None),
+            Err(error) => return (received, Some(error)),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_byte_stream_far_beyond_the_credit_is_paid_as_it_goes() {
     let mut h = Harness::new(TokenKind::Token).await;
@@ -98,14 +113,7 @@ async fn a_stream_stops_when_the_budget_does() {
         .get(&server.url("/v1/stream/bytes?chunks=100&size=50&ms=1"))
         .await
         .unwrap();
-    let mut received = 0u64;
-    let error = loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => received += chunk.len() as u64,
-            Ok(None) => break None,
-            Err(error) => break Some(error),
-        }
-    };
+    let (received, error) = read_to_the_end(&mut response).await;
     drop(response);
     // The client signed at most its budget, and the service served no more
     // than that (the lane cannot pay more); the cut says why.
@@ -138,14 +146,7 @@ async fn a_cut_says_the_budget_is_why_even_before_the_payer_would_pay() {
         .get(&server.url("/v1/stream/bytes?chunks=100&size=50&ms=1"))
         .await
         .unwrap();
-    let mut received = 0u64;
-    let error = loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => received += chunk.len() as u64,
-            Ok(None) => break None,
-            Err(error) => break Some(error),
-        }
-    };
+    let (received, error) = read_to_the_end(&mut response).await;
     drop(response);
     assert_eq!(received, 1_000, "served up to the lane's limit");
     assert!(
