@@ -35,6 +35,8 @@ pub(crate) struct Lane {
     pub inflight: u32,
     /// Metered responses still being read and paid for.
     pub streams: u32,
+    /// Highest seq whose response told what the lane owes.
+    pub observed_seq: u64,
 }
 
 impl Lane {
@@ -45,6 +47,7 @@ impl Lane {
             durable_at: 0,
             inflight: 0,
             streams: 0,
+            observed_seq: 0,
             record,
         }
     }
@@ -271,16 +274,19 @@ impl Book {
         }
     }
 
-    /// Learns what the server says the lane owes. Alone on the lane (this
-    /// request only, no stream), the server's figure is the truth; with
-    /// others in flight it may lag behind them, so it can only raise ours.
-    pub(crate) fn observe(&mut self, lane: &Pubkey, owed: u64) {
+    /// Learns what the server said the lane owes when it accepted `seq`.
+    /// Alone on the lane (this request only, no stream) and newer than any
+    /// figure seen (responses can be read out of order), the server's figure
+    /// is the truth; otherwise it may lag behind others, so it can only
+    /// raise ours.
+    pub(crate) fn observe(&mut self, lane: &Pubkey, seq: u64, owed: u64) {
         if let Some(l) = self.lane_mut(lane) {
-            if l.inflight <= 1 && l.streams == 0 {
+            if l.inflight <= 1 && l.streams == 0 && seq > l.observed_seq {
                 l.record.owed = owed;
             } else {
                 l.record.owed = l.record.owed.max(owed);
             }
+            l.observed_seq = l.observed_seq.max(seq);
         }
     }
 
@@ -520,11 +526,25 @@ mod tests {
         let mut b = book(1_000, &[(1, 1_000)]);
         b.claim(&key(1), 10);
         b.claim(&key(1), 10);
-        b.observe(&key(1), 5);
+        b.observe(&key(1), 1, 5);
         assert_eq!(b.lane(&key(1)).unwrap().record.owed, 20);
         b.release(&key(1), 10, true);
-        b.observe(&key(1), 15);
+        b.observe(&key(1), 2, 15);
         assert_eq!(b.lane(&key(1)).unwrap().record.owed, 15);
+    }
+
+    #[test]
+    fn a_response_read_late_does_not_lower_what_is_owed() {
+        let mut b = book(1_000, &[(1, 1_000)]);
+        // Seqs 1 and 2 in flight; 2's response (owed 20) is read first.
+        b.claim(&key(1), 10);
+        b.claim(&key(1), 10);
+        b.observe(&key(1), 2, 20);
+        b.release(&key(1), 10, true);
+        // 1's response, read last and alone, carries the older figure.
+        b.observe(&key(1), 1, 10);
+        b.release(&key(1), 10, true);
+        assert_eq!(b.lane(&key(1)).unwrap().record.owed, 20);
     }
 
     #[test]

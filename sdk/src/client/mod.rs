@@ -507,7 +507,7 @@ impl AmpClient {
             let response = self.inner.http.execute(attempt).await?;
             let (status, body) = match answer(response).await? {
                 Answer::Passed(response) => {
-                    return Ok(self.accepted(ticket, &service, price, response));
+                    return Ok(self.accepted(ticket, &service, price, credential.seq, response));
                 }
                 Answer::Refused(status, body) => (status, body),
             };
@@ -568,6 +568,7 @@ impl AmpClient {
         mut ticket: Ticket<'_>,
         service: &str,
         price: Price,
+        seq: u64,
         response: reqwest::Response,
     ) -> AmpResponse {
         let lane = ticket.lane;
@@ -585,7 +586,9 @@ impl AmpClient {
                         price,
                     ))
                 } else {
-                    self.inner.ledger.with(|b| b.observe(&lane, receipt.owed));
+                    self.inner
+                        .ledger
+                        .with(|b| b.observe(&lane, seq, receipt.owed));
                     None
                 }
             }
