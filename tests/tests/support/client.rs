@@ -156,6 +156,9 @@ pub struct Server {
     pub addr: SocketAddr,
     pub recipient: Party,
     task: JoinHandle<()>,
+    /// Ends serving: the listener closes and so, once idle, does every
+    /// connection (a vanished service must not answer on a kept-alive one).
+    shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Server {
@@ -172,14 +175,21 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = app().layer(paywall.layer());
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
         });
         Self {
             paywall,
             addr,
             recipient,
             task,
+            shutdown,
         }
     }
 
@@ -194,16 +204,28 @@ impl Server {
 
     /// Stops serving and drops the paywall without settling: the service vanishes.
     pub async fn vanish(self) {
-        self.task.abort();
-        let _ = self.task.await;
-        drop(self.paywall);
+        let paywall = self.close().await;
+        drop(paywall);
     }
 
     /// Stops serving and shuts the paywall down (settling what is due).
     pub async fn stop(self) -> amp_sdk::settle::SettlerStatus {
-        self.task.abort();
-        let _ = self.task.await;
-        self.paywall.shutdown().await.unwrap()
+        self.close().await.shutdown().await.unwrap()
+    }
+
+    /// Stops serving, with every connection closed; the paywall is left.
+    async fn close(self) -> Paywall {
+        let _ = self.shutdown.send(());
+        let mut task = self.task;
+        // A connection still busy after that (a stream nobody reads) is left
+        // to end on its own.
+        if tokio::time::timeout(Duration::from_secs(5), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+        self.paywall
     }
 }
 
