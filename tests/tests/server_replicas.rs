@@ -999,8 +999,10 @@ async fn replicas_in_separate_processes() {
         sent: Mutex::new(Vec::new()),
     });
     let bridge_url = serve_bridge(Arc::clone(&bridge)).await;
-    // A one-second settlement lease, so that a takeover is quick to see.
-    let store_url = scope.url("amp_lease=1&amp_pool_size=4");
+    // A three-second settlement lease: a takeover is quick to see, and a
+    // live settler on a loaded machine (settlements held 600 ms at the
+    // bridge in phase 2) stays well inside it.
+    let store_url = scope.url("amp_lease=3&amp_pool_size=4");
     let config = |label: &str| ReplicaConfig {
         label: label.to_owned(),
         bridge: bridge_url.clone(),
