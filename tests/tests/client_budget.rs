@@ -124,15 +124,7 @@ async fn a_restart_never_frees_budget() {
     let mut terms = policy(&h, 100, 1_000);
     terms.lease = 4;
     let client = agent.client(&h, terms.clone()).await;
-    for _ in 0..3 {
-        client
-            .get(&server.url("/v1/call"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-    }
+    call(&client, &server.url("/v1/call"), 3).await;
     let before = client.budget();
     assert_eq!(before.spent, 30);
     assert!(before.held > 30, "a lease is held ahead: {before:?}");
@@ -165,9 +157,7 @@ async fn concurrent_requests_on_one_lane_pay_exactly_what_they_owe() {
     for _ in 0..8 {
         let (client, url) = (client.clone(), server.url("/v1/call"));
         workers.push(tokio::spawn(async move {
-            for _ in 0..50 {
-                client.get(&url).await.unwrap().text().await.unwrap();
-            }
+            call(&client, &url, 50).await;
         }));
     }
     for worker in workers {

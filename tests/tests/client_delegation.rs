@@ -20,12 +20,7 @@ async fn a_sub_agent_spends_only_from_its_delegated_lane() {
     let boss = funder.client(&h, policy(&h, 10_000, 2_000)).await;
 
     // The funder uses the service itself, then delegates 300 to a sub-agent.
-    boss.get(&server.url("/v1/call"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    call(&boss, &server.url("/v1/call"), 1).await;
     let worker_key = Keypair::new();
     let grant = boss
         .delegate(&server.origin(), worker_key.pubkey(), 300, 0)
@@ -107,15 +102,7 @@ async fn a_funder_gets_unspent_caps_back_when_the_service_vanishes() {
         .await
         .unwrap();
     worker.adopt(grant).await.unwrap();
-    for _ in 0..5 {
-        worker
-            .get(&server.url("/v1/call"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-    }
+    call(&worker, &server.url("/v1/call"), 5).await;
     server.paywall.settle_now().await;
     assert_eq!(h.tokens(&server.recipient.token).await, 50);
     server.vanish().await;

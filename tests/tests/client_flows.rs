@@ -101,15 +101,7 @@ async fn tops_up_before_the_lane_runs_dry() {
     terms.top_up_amount = Some(300);
     let client = agent.client(&h, terms).await;
     // 200 calls at 10 need 2,000: ten times the first deposit.
-    for _ in 0..200 {
-        client
-            .get(&server.url("/v1/call"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-    }
+    call(&client, &server.url("/v1/call"), 200).await;
     let lane = client.lane(&server.origin()).unwrap().record.lane;
     let channel = h.channel(&lane).await.unwrap();
     assert!(

@@ -17,15 +17,7 @@ async fn a_killed_agent_continues_where_it_stopped() {
     terms.lease = 16;
 
     let client = agent.client(&h, terms.clone()).await;
-    for _ in 0..50 {
-        client
-            .get(&server.url("/v1/call"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-    }
+    call(&client, &server.url("/v1/call"), 50).await;
     let before = client.lane(&server.origin()).unwrap();
     // The file holds a seq at or above every seq used: written before sending.
     let file = lane_file(&agent.file());
@@ -42,10 +34,7 @@ async fn a_killed_agent_continues_where_it_stopped() {
     let after = client.lane(&server.origin()).unwrap();
     assert_eq!(after.record.lane, before.record.lane, "the same channel");
     assert!(after.seq >= before.seq, "seqs continue above the old ones");
-    for _ in 0..50 {
-        let response = client.get(&server.url("/v1/call")).await.unwrap();
-        response.text().await.unwrap();
-    }
+    call(&client, &server.url("/v1/call"), 50).await;
     assert_eq!(client.lanes().len(), 1, "no second channel");
     assert_eq!(client.lane(&server.origin()).unwrap().record.owed, 1_000);
 
@@ -78,13 +67,7 @@ async fn an_open_interrupted_by_a_crash_is_found_on_restart() {
     // A first run records the lane as opening, then dies before it learns
     // that its open transaction landed.
     let client = agent.client(&h, terms.clone()).await;
-    client
-        .get(&server.url("/v1/call"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    call(&client, &server.url("/v1/call"), 1).await;
     let lane = client.lane(&server.origin()).unwrap().record;
     drop(client);
     let mut file = lane_file(&agent.file());
@@ -103,12 +86,6 @@ async fn an_open_interrupted_by_a_crash_is_found_on_restart() {
     assert_eq!(lanes.len(), 1, "the ghost is forgotten");
     assert_eq!(lanes[0].record.lane, lane.lane);
     assert_eq!(lanes[0].record.status, LaneStatus::Open);
-    client
-        .get(&server.url("/v1/call"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    call(&client, &server.url("/v1/call"), 1).await;
     assert_eq!(client.lanes().len(), 1);
 }

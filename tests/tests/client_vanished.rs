@@ -15,15 +15,7 @@ async fn a_vanished_service_refunds_after_the_grace_period() {
     let origin = server.origin();
     let agent = Agent::new(&mut h).await;
     let client = agent.client(&h, policy(&h, 100_000, 3_000)).await;
-    for _ in 0..30 {
-        client
-            .get(&server.url("/v1/call"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-    }
+    call(&client, &server.url("/v1/call"), 30).await;
     // The service settles part of it, then disappears for good.
     server.paywall.settle_now().await;
     let recipient = server.recipient.token;

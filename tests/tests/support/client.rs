@@ -262,6 +262,14 @@ impl Agent {
 
 /// The policy of most tests: pays in the harness's mint up to `budget`,
 /// depositing `deposit`; fsyncs nothing, since a test survives no power loss.
+/// Makes `times` paid calls to `url`, reading each body; any failure fails
+/// the test.
+pub async fn call(client: &AmpClient, url: &str, times: usize) {
+    for _ in 0..times {
+        client.get(url).await.unwrap().text().await.unwrap();
+    }
+}
+
 pub fn policy(h: &Harness, budget: u64, deposit: u64) -> Policy {
     Policy {
         deposit: Some(deposit),
