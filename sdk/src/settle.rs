@@ -31,7 +31,6 @@ use crate::instructions::ChannelKeys;
 use crate::server::{LaneAccounts, SettleConfig};
 use crate::store::{self, LaneId, LaneQuery, LaneState, VoucherStore};
 use crate::transactions::{self, Settlement};
-use crate::voucher::SignedVoucher;
 
 /// What the settler has done since it started.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -405,7 +404,7 @@ impl Shared {
                 Err(error) => return Err((state, error)),
             },
         };
-        let settlement = Box::new(settlement(accounts.keys(token_program), &state, best));
+        let settlement = Box::new(accounts.settlement(accounts.keys(token_program), best));
         Ok(Some(Due {
             state,
             onchain,
@@ -553,25 +552,16 @@ impl Shared {
 }
 
 /// `[ed25519, settle]` for the lane's best voucher when it pays more than
-/// `onchain_settled`; nothing otherwise.
+/// the lane has settled on-chain; nothing otherwise.
 pub fn settle_instructions(
+    accounts: &LaneAccounts,
     keys: &ChannelKeys,
     state: &LaneState,
-    onchain_settled: u64,
 ) -> Vec<Instruction> {
     state
         .best
-        .filter(|b| b.voucher.cumulative > onchain_settled)
+        .filter(|b| b.voucher.cumulative > accounts.settled())
         .map_or_else(Vec::new, |best| {
-            settlement(*keys, state, best).instructions().to_vec()
+            accounts.settlement(*keys, best).instructions().to_vec()
         })
-}
-
-/// The settlement of `best` on the lane `state` describes: a delegate's lane
-/// settles through its Delegation account.
-fn settlement(keys: ChannelKeys, state: &LaneState, best: SignedVoucher) -> Settlement {
-    match state.delegate {
-        Some(delegate) => Settlement::delegated(keys, delegate, best.voucher, best.signature),
-        None => Settlement::new(keys, state.signer, best.voucher, best.signature),
-    }
 }

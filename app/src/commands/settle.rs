@@ -7,7 +7,6 @@ use std::str::FromStr;
 use amp_sdk::chain::Chain;
 use amp_sdk::decimal::u64_string;
 use amp_sdk::headers::Credential;
-use amp_sdk::instructions as ix;
 use amp_sdk::transactions;
 use amp_sdk::voucher::{SignedVoucher, SIGNATURE_LEN};
 use anchor_lang::prelude::Pubkey;
@@ -116,12 +115,13 @@ pub async fn settle(
     let signed = voucher.verify(&lane)?;
     let now = chain.clock().await?.unix_timestamp;
     check_settleable(&lane, &signed, now)?;
-    let destination = transactions::recipient_token(&lane.keys);
+    let settlement = lane.accounts.settlement(lane.keys, signed);
+    let destination = settlement.destination;
     let mut instructions = Vec::with_capacity(3);
     if chain.account(&destination).await?.is_none() {
         instructions.push(create_recipient_token(chain, &lane));
     }
-    instructions.extend(settle_instructions(&lane, &signed, destination));
+    instructions.extend(settlement.instructions());
     // Settling needs no signature but the fee payer's (the chain's own).
     let signature = chain.send(&instructions, &[]).await?;
     let paid = signed.voucher.cumulative - lane.accounts.settled();
@@ -169,19 +169,6 @@ pub(crate) fn check_settleable(
         ));
     }
     Ok(())
-}
-
-/// `[ed25519, settle]` for the lane's kind.
-pub(crate) fn settle_instructions(
-    lane: &Lane,
-    signed: &SignedVoucher,
-    destination: Pubkey,
-) -> [Instruction; 2] {
-    let settle = match lane.accounts.delegate() {
-        Some(delegate) => ix::settle_delegated(&lane.keys, &delegate, destination),
-        None => ix::settle(&lane.keys, destination),
-    };
-    [signed.ed25519_instruction(&lane.accounts.signer()), settle]
 }
 
 pub(crate) fn create_recipient_token(chain: &dyn Chain, lane: &Lane) -> Instruction {

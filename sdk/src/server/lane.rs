@@ -11,6 +11,7 @@ use crate::chain::{Chain, ChainError, ChainExt};
 use crate::headers::Credential;
 use crate::instructions::ChannelKeys;
 use crate::store::{LaneId, LaneState};
+use crate::transactions::Settlement;
 use crate::voucher::{self, SignedVoucher, VoucherError};
 
 /// The on-chain accounts behind a lane address.
@@ -92,6 +93,18 @@ impl LaneAccounts {
             voucher,
             signature: credential.signature,
         })
+    }
+
+    /// The settlement of `signed` on this lane (a delegate's lane settles
+    /// through its Delegation account), paying the recipient's associated
+    /// token account; `keys` are [`keys`](Self::keys).
+    pub fn settlement(&self, keys: ChannelKeys, signed: SignedVoucher) -> Settlement {
+        match self.delegate() {
+            Some(delegate) => {
+                Settlement::delegated(keys, delegate, signed.voucher, signed.signature)
+            }
+            None => Settlement::new(keys, self.signer(), signed.voucher, signed.signature),
+        }
     }
 
     /// The key that signs this lane's vouchers.

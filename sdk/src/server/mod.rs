@@ -1014,7 +1014,7 @@ impl Core {
         let keys = accounts.keys(token_program);
         let signer: &crate::chain::TxSigner = self.wallet.as_ref();
         if let Some(delegate) = accounts.delegate() {
-            let mut instructions = settle::settle_instructions(&keys, state, accounts.settled());
+            let mut instructions = settle::settle_instructions(accounts, &keys, state);
             instructions.push(crate::instructions::close_delegation(
                 &keys,
                 &delegate,
@@ -1057,7 +1057,7 @@ impl Core {
                 continue;
             }
             let delegate = lane.delegate.unwrap_or_default();
-            let mut instructions = settle::settle_instructions(keys, lane, delegation.settled());
+            let mut instructions = settle::settle_instructions(&delegation, keys, lane);
             instructions.push(crate::instructions::close_delegation(
                 keys,
                 &delegate,
