@@ -33,6 +33,7 @@
 use std::fmt;
 
 use anchor_lang::prelude::Pubkey;
+use ed25519_dalek::VerifyingKey;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::decimal::{self, DecimalError};
@@ -254,8 +255,18 @@ impl Credential {
     /// Checks the credential against the lane's on-chain signer and
     /// generation and returns the voucher, ready to persist and settle.
     pub fn verify(&self, signer: &Pubkey, generation: u64) -> Result<SignedVoucher, VoucherError> {
+        self.verify_with_key(&voucher::signer_key(signer)?, generation)
+    }
+
+    /// [`verify`](Self::verify) with the signer's key already decompressed
+    /// (a server keeps it with the cached lane).
+    pub fn verify_with_key(
+        &self,
+        key: &VerifyingKey,
+        generation: u64,
+    ) -> Result<SignedVoucher, VoucherError> {
         let voucher = self.to_voucher(generation);
-        voucher::verify(signer, &voucher, &self.signature)?;
+        voucher::verify_with_key(key, &voucher, &self.signature)?;
         Ok(SignedVoucher {
             voucher,
             signature: self.signature,

@@ -132,9 +132,13 @@ fn verify_message(
     message: &[u8; VOUCHER_LEN],
     signature: &[u8; SIGNATURE_LEN],
 ) -> Result<(), VoucherError> {
-    let key =
-        VerifyingKey::from_bytes(signer.as_array()).map_err(|_| VoucherError::InvalidSignerKey)?;
-    verify_message_with_key(&key, message, signature)
+    verify_message_with_key(&signer_key(signer)?, message, signature)
+}
+
+/// `signer` decompressed into the key [`verify_with_key`] takes; an
+/// address that is not a point on the curve can sign nothing.
+pub fn signer_key(signer: &Pubkey) -> Result<VerifyingKey, VoucherError> {
+    VerifyingKey::from_bytes(signer.as_array()).map_err(|_| VoucherError::InvalidSignerKey)
 }
 
 /// [`verify`] with the signer's key already decompressed: a server checking

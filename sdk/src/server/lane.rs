@@ -79,7 +79,7 @@ impl LaneAccounts {
             channel_address,
             channel,
             delegation,
-            signer_key: VerifyingKey::from_bytes(signer.as_array()).ok(),
+            signer_key: voucher::signer_key(&signer).ok(),
         }
     }
 
@@ -87,12 +87,7 @@ impl LaneAccounts {
     /// of the lane, exactly as the program's Ed25519SigVerify check will.
     pub fn verify(&self, credential: &Credential) -> Result<SignedVoucher, VoucherError> {
         let key = self.signer_key.ok_or(VoucherError::InvalidSignerKey)?;
-        let voucher = credential.to_voucher(self.generation());
-        voucher::verify_with_key(&key, &voucher, &credential.signature)?;
-        Ok(SignedVoucher {
-            voucher,
-            signature: credential.signature,
-        })
+        credential.verify_with_key(&key, self.generation())
     }
 
     /// The settlement of `signed` on this lane (a delegate's lane settles
