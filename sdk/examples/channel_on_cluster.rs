@@ -1,6 +1,6 @@
 //! Opens a channel, settles a voucher and closes cooperatively on a real
 //! cluster through `RpcChain`: the same builders and `Chain` calls the
-//! embedded-bank tests (tests/tests/sdk_chain.rs) use. See docs/rpc.md.
+//! embedded-bank tests (tests/tests/sdk/chain.rs) use. See docs/rpc.md.
 //!
 //! ```text
 //! cargo run -p amp-sdk --example channel_on_cluster -- <cluster> <keypair.json> <mint>

@@ -17,7 +17,7 @@
 //! `cargo bench -p amp-tests --bench postgres`
 
 mod common;
-#[path = "../tests/support/postgres.rs"]
+#[path = "../tests/service/support/postgres.rs"]
 mod postgres;
 
 use std::sync::Arc;

@@ -77,7 +77,7 @@ fn errors_go_to_stderr_with_a_failure_code() {
 fn serve_reads_its_files_then_needs_its_cluster() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("prices.toml");
-    std::fs::write(&config, include_str!("../prices.example.toml")).unwrap();
+    std::fs::write(&config, include_str!("../../prices.example.toml")).unwrap();
     let config = config.to_str().unwrap();
 
     let out = amp(&[

@@ -313,7 +313,7 @@ fn reads_usage_from_openai_shaped_bodies() {
 
 #[test]
 fn the_example_price_file_parses() {
-    let text = include_str!("../prices.example.toml");
+    let text = include_str!("../../prices.example.toml");
     let file = FileConfig::from_toml(text).unwrap();
     assert_eq!(file.cluster, "devnet");
     assert_eq!(file.service.pricing.default.rate, 100);

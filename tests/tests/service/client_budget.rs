@@ -1,17 +1,14 @@
 //! The budget holds whatever the agent does: several services, many
 //! requests at once, and it is never passed, not even by one token.
 
-#[path = "support/client.rs"]
-mod support;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::support::client::*;
 use amp_sdk::client::{ClientError, CloseOutcome};
 use amp_sdk::manifest::ErrorCode;
 use amp_sdk::store::LaneQuery;
 use amp_tests::*;
-use support::*;
 
 const BUDGET: u64 = 2_345;
 const WORKERS_PER_SERVICE: usize = 6;

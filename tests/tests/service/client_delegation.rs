@@ -1,16 +1,13 @@
 //! Sub-agents: a funder hands a sub-agent a delegated lane, and the
 //! sub-agent's client spends only from it, up to its cap.
 
-#[path = "support/client.rs"]
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::client::*;
 use amp_sdk::client::{AmpClient, ClientError, CloseOutcome, Grant};
 use amp_tests::*;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sub_agent_spends_only_from_its_delegated_lane() {

@@ -2,12 +2,9 @@
 //! discovery, opening on the manifest's terms, paying every mode, topping
 //! up, closing; 1,000 calls over one channel settled in one transaction.
 
-#[path = "support/client.rs"]
-mod support;
-
+use crate::support::client::*;
 use amp_sdk::client::{ClientError, CloseOutcome, LaneStatus};
 use amp_tests::*;
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_calls_over_one_channel_settle_in_one_transaction() {

@@ -1,12 +1,9 @@
 //! A killed agent restarts from its lane file and continues on the same
 //! channel: no new channel, no seq used twice, nothing paid twice.
 
-#[path = "support/client.rs"]
-mod support;
-
+use crate::support::client::*;
 use amp_sdk::client::{CloseOutcome, LaneStatus};
 use amp_tests::*;
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_agent_continues_where_it_stopped() {

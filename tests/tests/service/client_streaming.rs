@@ -2,14 +2,11 @@
 //! the side, so the service's credit never runs dry; the bill ends within
 //! one price unit of what was really used.
 
-#[path = "support/client.rs"]
-mod support;
-
 use std::time::Instant;
 
+use crate::support::client::*;
 use amp_sdk::client::CloseOutcome;
 use amp_tests::*;
-use support::*;
 
 /// Reads a body to its end or its cut: the bytes received, and the error
 /// that ended it, if one did.

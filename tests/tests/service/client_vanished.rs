@@ -1,12 +1,9 @@
 //! A service that vanishes does not keep the agent's money: the agent
 //! requests the close on-chain and takes the refund after the grace period.
 
-#[path = "support/client.rs"]
-mod support;
-
+use crate::support::client::*;
 use amp_sdk::client::CloseOutcome;
 use amp_tests::*;
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_service_refunds_after_the_grace_period() {

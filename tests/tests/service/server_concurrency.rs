@@ -2,17 +2,14 @@
 //! each seq is accepted at most once and every accepted request is charged
 //! exactly once.
 
-#[path = "support/server.rs"]
-mod support;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use crate::support::server::*;
 use amp_sdk::manifest::ErrorCode;
 use amp_sdk::store::{LaneId, VoucherStore};
 use amp_tests::*;
 use http::StatusCode;
-use support::*;
 
 const REQUESTS: u64 = 1_000;
 

@@ -1,11 +1,9 @@
 //! The paywall on a real axum server on loopback, against the embedded bank:
 //! discovery, every paid flow, settlement and cooperative close.
 
-#[path = "support/server.rs"]
-mod support;
-
 use std::time::Duration;
 
+use crate::support::server::*;
 use amp_channel::state::DelegationTerms;
 use amp_sdk::instructions as ix;
 use amp_sdk::manifest::{ErrorCode, Manifest, MANIFEST_PATH};
@@ -15,7 +13,6 @@ use amp_tests::*;
 use http::HeaderMap;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_and_free_routes() {

@@ -2,13 +2,10 @@
 //! answer is a 4xx JSON error body — never a 500, never a panic — and the
 //! server keeps serving honest clients.
 
-#[path = "support/server.rs"]
-mod support;
-
+use crate::support::server::*;
 use amp_sdk::headers::Header;
 use amp_sdk::manifest::{ErrorCode, CLOSE_PATH};
 use http::{HeaderMap, HeaderValue};
-use support::*;
 
 /// Values no header may carry, with why.
 fn hostile_values() -> Vec<(&'static str, Vec<u8>)> {

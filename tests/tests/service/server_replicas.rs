@@ -24,11 +24,7 @@
 //!   settled to exactly what the database says is owed, and the recipient
 //!   holds exactly the sum.
 
-#[path = "support/postgres.rs"]
-mod postgres;
-#[path = "support/server.rs"]
-mod support;
-
+use crate::support::postgres;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -37,6 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::server::{builder, client, credential_headers, Server, PER_SECOND};
 use amp_sdk::chain::{Chain, ChainError, TransactionFailure, TxSigner};
 use amp_sdk::headers::Receipt;
 use amp_sdk::manifest::{ErrorBody, ErrorCode, Price, PricingMode};
@@ -59,7 +56,6 @@ use solana_keypair::Keypair;
 use solana_signature::Signature;
 use solana_signer::Signer;
 use solana_transaction_error::TransactionError;
-use support::{builder, client, credential_headers, Server, PER_SECOND};
 
 /// Every paid request here costs this much (`per_call`).
 const PRICE: u64 = 10;
@@ -613,6 +609,13 @@ async fn replica(config: ReplicaConfig) {
     println!("{LINE} STATUS {}", serde_json::to_string(&status).unwrap());
 }
 
+/// `replica_process_entry` as the harness names it: by its module path,
+/// without the crate's name.
+fn replica_entry_test() -> String {
+    let module = module_path!().split_once("::").map_or("", |(_, path)| path);
+    format!("{module}::replica_process_entry")
+}
+
 /// A replica process, killed when dropped.
 struct Replica {
     label: String,
@@ -627,7 +630,7 @@ impl Replica {
     fn spawn(config: &ReplicaConfig) -> Self {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
-                "replica_process_entry",
+                replica_entry_test().as_str(),
                 "--exact",
                 "--nocapture",
                 "--test-threads=1",

@@ -1,12 +1,9 @@
 //! A server stopped without warning resumes from its SQLite file: it
 //! settles exactly what was owed and keeps refusing old credentials.
 
-#[path = "support/server.rs"]
-mod support;
-
+use crate::support::server::*;
 use amp_sdk::manifest::ErrorCode;
 use amp_tests::*;
-use support::*;
 
 const PAID: u64 = 25;
 

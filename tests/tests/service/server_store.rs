@@ -15,8 +15,7 @@
 //! and gives each lane's settlement lease to one instance at a time, taken
 //! over when the holder dies.
 
-#[path = "support/postgres.rs"]
-mod postgres;
+use crate::support::postgres;
 
 use std::collections::HashSet;
 use std::future::Future;

@@ -2,7 +2,6 @@
 //! one or more [`Paywall`]s in front of a small axum app on ephemeral ports
 //! of 127.0.0.1, and agents ([`AmpClient`]) paying them from lane files in
 //! a temporary directory.
-#![allow(dead_code)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -167,6 +166,7 @@ impl Server {
         h: &mut Harness,
         configure: impl FnOnce(PaywallBuilder) -> PaywallBuilder,
     ) -> Self {
+        logs();
         let recipient = h.party(0).await;
         let paywall = configure(service(h, &recipient.wallet))
             .start()
@@ -206,11 +206,6 @@ impl Server {
     pub async fn vanish(self) {
         let paywall = self.close().await;
         drop(paywall);
-    }
-
-    /// Stops serving and shuts the paywall down (settling what is due).
-    pub async fn stop(self) -> amp_sdk::settle::SettlerStatus {
-        self.close().await.shutdown().await.unwrap()
     }
 
     /// Stops serving, with every connection closed; the paywall is left.
@@ -303,7 +298,7 @@ pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 }
 
 /// Logs to the test's output when `RUST_LOG` is set (`RUST_LOG=amp_sdk=debug`).
-pub fn logs() {
+fn logs() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()

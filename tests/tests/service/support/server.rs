@@ -1,7 +1,6 @@
 //! A paid service on loopback for the server tests: an embedded bank with
 //! an open channel, a [`Paywall`] in front of a small axum app on an
 //! ephemeral port of 127.0.0.1, and a reqwest client that signs credentials.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::Path;

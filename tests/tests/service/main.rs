@@ -1,0 +1,18 @@
+//! The service middleware and the agent client on loopback: a real axum
+//! server with the paywall, reqwest agents, the embedded bank, and the
+//! SQLite and PostgreSQL voucher stores.
+
+mod support;
+
+mod client_budget;
+mod client_delegation;
+mod client_flows;
+mod client_restart;
+mod client_streaming;
+mod client_vanished;
+mod server_concurrency;
+mod server_flows;
+mod server_hostile;
+mod server_replicas;
+mod server_restart;
+mod server_store;
