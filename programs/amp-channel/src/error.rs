@@ -92,3 +92,95 @@ pub enum AmpError {
     #[msg("the account already exists")]
     AccountExists,
 }
+
+/// The first error's code: Anchor numbers custom errors from here, in
+/// declaration order.
+pub const FIRST_ERROR_CODE: u32 = 6000;
+
+impl AmpError {
+    /// The error a failed transaction reports as custom code `code`, when
+    /// `code` is one of this program's.
+    pub fn from_code(code: u32) -> Option<Self> {
+        let index = usize::try_from(code.checked_sub(FIRST_ERROR_CODE)?).ok()?;
+        Self::ALL.get(index).copied()
+    }
+}
+
+/// Lists every error once, in declaration order, as [`AmpError::ALL`]; the
+/// exhaustive match (in tests) fails the build until a new error is listed.
+macro_rules! list_errors {
+    ($($variant:ident),* $(,)?) => {
+        impl AmpError {
+            /// Every error, in code order.
+            pub const ALL: &'static [AmpError] = &[$(AmpError::$variant),*];
+        }
+
+        #[cfg(test)]
+        #[allow(dead_code)]
+        fn every_error_is_listed(e: AmpError) {
+            match e {
+                $(AmpError::$variant)|* => {}
+            }
+        }
+    };
+}
+
+list_errors!(
+    InvalidGracePeriod,
+    InvalidExpiry,
+    ZeroAmount,
+    UnsupportedMintExtension,
+    ArithmeticOverflow,
+    ChannelClosing,
+    ChannelTooYoung,
+    GracePeriodEnded,
+    CloseNotRequested,
+    GracePeriodNotOver,
+    InvalidInstructionsSysvar,
+    MissingEd25519Instruction,
+    Ed25519SignatureCount,
+    Ed25519InstructionIndex,
+    Ed25519Offsets,
+    MalformedVoucher,
+    WrongSigner,
+    WrongLane,
+    WrongGeneration,
+    VoucherExpired,
+    StaleVoucher,
+    VoucherExceedsDeposit,
+    VoucherExceedsCap,
+    NotFunder,
+    NotRecipient,
+    WrongRecipientTokenAccount,
+    WrongFunderTokenAccount,
+    WrongMint,
+    WrongTokenProgram,
+    DelegationsOutstanding,
+    WrongChannel,
+    DelegationRevoked,
+    DelegationNotClosable,
+    SelfChannel,
+    NotDownstream,
+    SupplyChainCycle,
+    AccountExists,
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_maps_back_to_its_error() {
+        for (i, e) in AmpError::ALL.iter().enumerate() {
+            let code = FIRST_ERROR_CODE + u32::try_from(i).unwrap();
+            // Listed in declaration order, so the codes are consecutive.
+            assert_eq!(u32::from(*e), code, "{}", e.name());
+            assert_eq!(AmpError::from_code(code).map(|e| e.name()), Some(e.name()));
+        }
+        assert!(AmpError::from_code(0).is_none());
+        assert!(AmpError::from_code(FIRST_ERROR_CODE - 1).is_none());
+        let past = FIRST_ERROR_CODE + u32::try_from(AmpError::ALL.len()).unwrap();
+        assert!(AmpError::from_code(past).is_none());
+        assert!(AmpError::from_code(u32::MAX).is_none());
+    }
+}
