@@ -13,7 +13,9 @@ use http::{HeaderName, HeaderValue, Method};
 use solana_keypair::Keypair;
 
 use crate::amount::Amount;
-use crate::commands::{self, AgentPayRequest, OpenRequest, PayRequest, VoucherValues};
+use crate::commands::{
+    self, AgentPayRequest, DelegateRequest, OpenRequest, PayRequest, VoucherValues,
+};
 use crate::config::{self, SolanaConfig};
 use crate::error::CliError;
 use crate::output::{self, OutputFormat};
@@ -125,6 +127,40 @@ pub enum Command {
     Refund {
         /// The channel's address.
         channel: Pubkey,
+    },
+
+    /// Give a sub-agent key its own lane on a channel, with a cap (funder).
+    ///
+    /// The cap is deposited from the wallet and reserved for the delegate,
+    /// whose vouchers name the delegation's address as their lane: it pays
+    /// with `amp pay --channel DELEGATION` and its own keypair.
+    Delegate {
+        /// The channel's address.
+        channel: Pubkey,
+        /// The sub-agent's key, which signs the delegation's vouchers.
+        delegate: Pubkey,
+        /// The cap, in tokens (e.g. 5 or 0.5).
+        cap: Amount,
+        /// Revoke the delegation automatically this long from now (e.g. 7d).
+        #[arg(long, value_parser = config::parse_duration, value_name = "DURATION")]
+        expires_in: Option<u32>,
+    },
+
+    /// Revoke a delegation: its grace period starts (funder).
+    ///
+    /// The recipient may settle the delegate's vouchers until it ends; then
+    /// `amp close-delegation` returns the unspent cap to the channel.
+    Revoke {
+        /// The delegation's address.
+        delegation: Pubkey,
+    },
+
+    /// Close a delegation: the unspent cap returns to the channel, the rent to
+    /// the funder (the recipient any time; anyone after a revocation's grace).
+    #[command(name = "close-delegation")]
+    CloseDelegation {
+        /// The delegation's address.
+        delegation: Pubkey,
     },
 
     /// Settle a voucher: pay the recipient what it adds (anyone).
@@ -569,6 +605,33 @@ async fn run_with_wallet(
         }
         Command::Settle { lane, voucher } => {
             let report = commands::settle(chain, lane, voucher.into()).await?;
+            output::print(&report, format).map_err(io)
+        }
+        Command::Delegate {
+            channel,
+            delegate,
+            cap,
+            expires_in,
+        } => {
+            let expires_at = match expires_in {
+                Some(seconds) => chain.clock().await?.unix_timestamp + i64::from(*seconds),
+                None => 0,
+            };
+            let request = DelegateRequest {
+                channel: *channel,
+                delegate: *delegate,
+                cap: cap.clone(),
+                expires_at,
+            };
+            let report = commands::delegate(chain, wallet, request).await?;
+            output::print(&report, format).map_err(io)
+        }
+        Command::Revoke { delegation } => {
+            let report = commands::revoke(chain, wallet, delegation).await?;
+            output::print(&report, format).map_err(io)
+        }
+        Command::CloseDelegation { delegation } => {
+            let report = commands::close_delegation(chain, wallet, delegation).await?;
             output::print(&report, format).map_err(io)
         }
         Command::Channel(_)

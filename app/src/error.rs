@@ -21,6 +21,8 @@ pub enum CliError {
     NoLane(Pubkey),
     #[error("{0} is a delegation; {1} works on channels only (use the channel address)")]
     NotAChannel(Pubkey, &'static str),
+    #[error("{0} is not a delegation; {1} works on delegations only (see `amp channel show`)")]
+    NotADelegation(Pubkey, &'static str),
     #[error("only the {role} ({expected}) can {action}; the wallet is {actual}")]
     WrongWallet {
         role: &'static str,

@@ -367,7 +367,7 @@ fn check_no_delegations(lane: &Lane) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn lamports(chain: &dyn Chain, address: &Pubkey) -> Result<u64, CliError> {
+pub(super) async fn lamports(chain: &dyn Chain, address: &Pubkey) -> Result<u64, CliError> {
     Ok(chain.account(address).await?.map_or(0, |a| a.lamports))
 }
 

@@ -3,6 +3,7 @@
 //! tests call these functions directly), and returns a report that prints
 //! for people ([`Display`](std::fmt::Display)) and as JSON ([`Serialize`]).
 
+mod delegation;
 pub mod lanes;
 mod lifecycle;
 mod pay;
@@ -20,6 +21,10 @@ use solana_keypair::Keypair;
 
 use crate::error::CliError;
 
+pub use delegation::{
+    close_delegation, delegate, revoke, CloseDelegationReport, DelegateReport, DelegateRequest,
+    RevokeReport,
+};
 pub use lifecycle::{
     close, open, refund, request_close, top_up, CloseReport, OpenReport, OpenRequest, RefundReport,
     RequestCloseReport, TopUpReport,

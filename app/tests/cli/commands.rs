@@ -2,11 +2,12 @@
 //! chain: the same code `amp` runs against an RPC node.
 
 use amp_cli::amount::Amount;
-use amp_cli::commands::{self, LaneKind, OpenRequest, StatusView, VoucherValues};
+use amp_cli::commands::{self, DelegateRequest, LaneKind, OpenRequest, StatusView, VoucherValues};
 use amp_cli::sandbox;
 use amp_cli::CliError;
-use amp_sdk::chain::Chain;
+use amp_sdk::chain::{Chain, ChainExt};
 use amp_sdk::embedded::EmbeddedBank;
+use amp_sdk::program::state::Delegation;
 use amp_sdk::voucher::{SignedVoucher, Voucher};
 use anchor_lang::prelude::Pubkey;
 use solana_keypair::Keypair;
@@ -61,6 +62,34 @@ impl World {
             .await
             .unwrap()
             .unwrap_or(0)
+    }
+
+    /// A voucher of `delegate`'s, on its delegation's lane.
+    async fn delegate_voucher(
+        &self,
+        delegate: &Keypair,
+        delegation: &Pubkey,
+        seq: u64,
+        cumulative: u64,
+    ) -> VoucherValues {
+        let generation = self
+            .bank
+            .anchor_account::<Delegation>(delegation)
+            .await
+            .unwrap()
+            .unwrap()
+            .generation;
+        let signed = SignedVoucher::sign(
+            delegate,
+            Voucher {
+                lane: *delegation,
+                generation,
+                seq,
+                cumulative,
+                expires_at: 0,
+            },
+        );
+        VoucherValues::from_credential(&signed.into())
     }
 
     async fn voucher(&self, channel: &Pubkey, seq: u64, cumulative: u64) -> VoucherValues {
@@ -273,4 +302,143 @@ async fn open_refuses_bad_terms_before_sending() {
         matches!(&twice, Err(CliError::State(m)) if m.contains("already exists")),
         "{twice:?}"
     );
+}
+
+#[tokio::test]
+async fn delegate_revoke_and_close_delegation() {
+    let w = world().await;
+    let chain: &dyn Chain = &w.bank;
+    let channel = commands::open(chain, &w.funder, w.open_request("2"))
+        .await
+        .unwrap()
+        .channel;
+    let sub_agent = Keypair::new();
+    let request = |delegate: Pubkey, cap: &str| DelegateRequest {
+        channel,
+        delegate,
+        cap: cap.parse().unwrap(),
+        expires_at: 0,
+    };
+
+    // Refused before sending: not the funder, more than the wallet holds,
+    // a delegation address where a channel is expected.
+    let stranger = Keypair::new();
+    let refused = commands::delegate(chain, &stranger, request(sub_agent.pubkey(), "1")).await;
+    assert!(
+        matches!(refused, Err(CliError::WrongWallet { .. })),
+        "{refused:?}"
+    );
+    let too_much = commands::delegate(chain, &w.funder, request(sub_agent.pubkey(), "9")).await;
+    assert!(
+        matches!(&too_much, Err(CliError::State(m)) if m.contains("less than the cap")),
+        "{too_much:?}"
+    );
+
+    let past = DelegateRequest {
+        expires_at: w.bank.now() - 1,
+        ..request(sub_agent.pubkey(), "1")
+    };
+    let expired = commands::delegate(chain, &w.funder, past).await;
+    assert!(matches!(expired, Err(CliError::Usage(_))), "{expired:?}");
+
+    let delegated = commands::delegate(chain, &w.funder, request(sub_agent.pubkey(), "1"))
+        .await
+        .unwrap();
+    let delegation = delegated.delegation;
+    assert_eq!(
+        delegation,
+        amp_sdk::pda::delegation(&channel, &sub_agent.pubkey()).0
+    );
+    assert_eq!(delegated.cap, USDC);
+    assert!(delegated.rent > 0);
+    assert!(delegated.to_string().contains("amp pay --channel"));
+    assert_eq!(w.balance(&w.funder.pubkey()).await, 7 * USDC);
+    let shown = commands::show(chain, &delegation).await.unwrap();
+    assert_eq!(shown.kind, LaneKind::Delegation);
+    let again = commands::delegate(chain, &w.funder, request(sub_agent.pubkey(), "1")).await;
+    assert!(
+        matches!(&again, Err(CliError::State(m)) if m.contains("already has a delegation")),
+        "{again:?}"
+    );
+    let on_delegation = commands::top_up(chain, &w.funder, &delegation, Amount::Base(1)).await;
+    assert!(
+        matches!(on_delegation, Err(CliError::NotAChannel(..))),
+        "{on_delegation:?}"
+    );
+    let on_channel = commands::revoke(chain, &w.funder, &channel).await;
+    assert!(
+        matches!(on_channel, Err(CliError::NotADelegation(..))),
+        "{on_channel:?}"
+    );
+
+    // The sub-agent's vouchers settle on the delegation's lane.
+    let voucher = w
+        .delegate_voucher(&sub_agent, &delegation, 1, 300_000)
+        .await;
+    assert_eq!(
+        commands::settle(chain, &delegation, voucher)
+            .await
+            .unwrap()
+            .paid,
+        300_000
+    );
+
+    // A live delegation closes only by the recipient, or after a revocation's grace.
+    let live = commands::close_delegation(chain, &stranger, &delegation).await;
+    assert!(
+        matches!(&live, Err(CliError::State(m)) if m.contains("amp revoke")),
+        "{live:?}"
+    );
+    let refused = commands::revoke(chain, &w.recipient, &delegation).await;
+    assert!(
+        matches!(refused, Err(CliError::WrongWallet { .. })),
+        "{refused:?}"
+    );
+    let revoked = commands::revoke(chain, &w.funder, &delegation)
+        .await
+        .unwrap();
+    assert_eq!(revoked.closable_at, w.bank.now() + 3_600);
+    let twice = commands::revoke(chain, &w.funder, &delegation).await;
+    assert!(matches!(twice, Err(CliError::State(_))), "{twice:?}");
+    let early = commands::close_delegation(chain, &stranger, &delegation).await;
+    assert!(
+        matches!(&early, Err(CliError::State(m)) if m.contains("grace period runs until")),
+        "{early:?}"
+    );
+    // During the grace period the recipient still settles the delegate's vouchers.
+    let voucher = w
+        .delegate_voucher(&sub_agent, &delegation, 2, 400_000)
+        .await;
+    commands::settle(chain, &delegation, voucher).await.unwrap();
+
+    w.bank.advance_time(3_600);
+    let closed = commands::close_delegation(chain, &stranger, &delegation)
+        .await
+        .unwrap();
+    assert_eq!(closed.channel, channel);
+    assert_eq!(closed.settled, 400_000);
+    assert_eq!(closed.unspent, 600_000);
+    assert!(closed.rent_returned > 0);
+    assert!(w.bank.account(&delegation).await.unwrap().is_none());
+    let after = w.bank.channel(&channel).await.unwrap().unwrap();
+    assert_eq!(after.delegations, 0);
+
+    // The recipient closes a live delegation at once (the whole cap is unspent).
+    let second = Keypair::new();
+    let delegated = commands::delegate(chain, &w.funder, request(second.pubkey(), "0.5"))
+        .await
+        .unwrap();
+    let closed = commands::close_delegation(chain, &w.recipient, &delegated.delegation)
+        .await
+        .unwrap();
+    assert_eq!((closed.settled, closed.unspent), (0, 500_000));
+
+    // With no delegation left, the channel closes: everything not paid is back.
+    let refund = commands::close(chain, &w.recipient, &channel, None)
+        .await
+        .unwrap()
+        .refund;
+    assert_eq!(refund.refunded, 2 * USDC + USDC + 500_000 - 400_000);
+    assert_eq!(w.balance(&w.funder.pubkey()).await, 10 * USDC - 400_000);
+    assert_eq!(w.balance(&w.recipient.pubkey()).await, 400_000);
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use amp_cli::commands::lanes::{self, CloseLaneReport};
-use amp_cli::commands::{self, AgentPayRequest, OpenRequest, PayRequest};
+use amp_cli::commands::{self, AgentPayRequest, DelegateRequest, OpenRequest, PayRequest};
 use amp_cli::proxy::{self, Upstream};
 use amp_cli::sandbox;
 use amp_sdk::chain::Chain;
@@ -207,11 +207,51 @@ async fn charges_for_an_existing_api() {
     let refused = commands::pay(&bank, &agent, &http, capped).await;
     assert!(refused.is_err(), "{refused:?}");
 
-    // The settler pays the recipient the best voucher.
+    // A sub-agent pays from a delegation of the channel (`amp delegate`,
+    // then `amp pay --channel DELEGATION` with the sub-agent's keypair).
+    let sub_agent = Keypair::new();
+    let delegation = commands::delegate(
+        &bank,
+        &agent,
+        DelegateRequest {
+            channel,
+            delegate: sub_agent.pubkey(),
+            cap: "0.5".parse().unwrap(),
+            expires_at: 0,
+        },
+    )
+    .await
+    .unwrap()
+    .delegation;
+    for owed in [100, 200] {
+        let request = PayRequest {
+            lane: delegation,
+            ..pay(Method::GET, "/v1/hello", None)
+        };
+        let paid = commands::pay(&bank, &sub_agent, &http, request)
+            .await
+            .unwrap();
+        assert_eq!(
+            paid.body,
+            format!("hello; paid by {delegation}; credential forwarded: false")
+        );
+        assert_eq!(paid.owed, Some(owed));
+    }
+    // The funder's key cannot sign for the delegate's lane.
+    let request = PayRequest {
+        lane: delegation,
+        ..pay(Method::GET, "/v1/hello", None)
+    };
+    let refused = commands::pay(&bank, &agent, &http, request).await;
+    assert!(refused.is_err(), "{refused:?}");
+
+    // The settler pays the recipient the best voucher of each lane.
     let status = paywall.settle_now().await;
-    assert_eq!(status.amount_settled, 184, "{status:?}");
+    assert_eq!(status.amount_settled, 184 + 200, "{status:?}");
     let shown = commands::show(&bank, &channel).await.unwrap();
     assert_eq!(shown.channel.settled, 184);
+    let shown = commands::show(&bank, &delegation).await.unwrap();
+    assert_eq!(shown.delegation.map(|d| d.settled), Some(200));
 
     // As an agent with a lane file: the SDK's client discovers the service,
     // opens its own channel within the budget, and pays.
