@@ -5,9 +5,9 @@ use amp_cli::amount::Amount;
 use amp_cli::commands::{self, DelegateRequest, LaneKind, OpenRequest, StatusView, VoucherValues};
 use amp_cli::sandbox;
 use amp_cli::CliError;
-use amp_sdk::chain::{Chain, ChainExt};
+use amp_sdk::chain::Chain;
 use amp_sdk::embedded::EmbeddedBank;
-use amp_sdk::program::state::Delegation;
+use amp_sdk::server::LaneAccounts;
 use amp_sdk::voucher::{SignedVoucher, Voucher};
 use anchor_lang::prelude::Pubkey;
 use solana_keypair::Keypair;
@@ -64,46 +64,29 @@ impl World {
             .unwrap_or(0)
     }
 
-    /// A voucher of `delegate`'s, on its delegation's lane.
-    async fn delegate_voucher(
+    /// The funder's voucher on its channel.
+    async fn voucher(&self, channel: &Pubkey, seq: u64, cumulative: u64) -> VoucherValues {
+        self.lane_voucher(&self.funder, channel, seq, cumulative)
+            .await
+    }
+
+    /// A voucher `signer` signs on `lane` (a channel, or a delegation for its delegate).
+    async fn lane_voucher(
         &self,
-        delegate: &Keypair,
-        delegation: &Pubkey,
+        signer: &Keypair,
+        lane: &Pubkey,
         seq: u64,
         cumulative: u64,
     ) -> VoucherValues {
-        let generation = self
-            .bank
-            .anchor_account::<Delegation>(delegation)
+        let generation = LaneAccounts::fetch(&self.bank, lane)
             .await
             .unwrap()
             .unwrap()
-            .generation;
+            .generation();
         let signed = SignedVoucher::sign(
-            delegate,
+            signer,
             Voucher {
-                lane: *delegation,
-                generation,
-                seq,
-                cumulative,
-                expires_at: 0,
-            },
-        );
-        VoucherValues::from_credential(&signed.into())
-    }
-
-    async fn voucher(&self, channel: &Pubkey, seq: u64, cumulative: u64) -> VoucherValues {
-        let generation = self
-            .bank
-            .channel(channel)
-            .await
-            .unwrap()
-            .unwrap()
-            .generation;
-        let signed = SignedVoucher::sign(
-            &self.funder,
-            Voucher {
-                lane: *channel,
+                lane: *lane,
                 generation,
                 seq,
                 cumulative,
@@ -372,9 +355,7 @@ async fn delegate_revoke_and_close_delegation() {
     );
 
     // The sub-agent's vouchers settle on the delegation's lane.
-    let voucher = w
-        .delegate_voucher(&sub_agent, &delegation, 1, 300_000)
-        .await;
+    let voucher = w.lane_voucher(&sub_agent, &delegation, 1, 300_000).await;
     assert_eq!(
         commands::settle(chain, &delegation, voucher)
             .await
@@ -406,9 +387,7 @@ async fn delegate_revoke_and_close_delegation() {
         "{early:?}"
     );
     // During the grace period the recipient still settles the delegate's vouchers.
-    let voucher = w
-        .delegate_voucher(&sub_agent, &delegation, 2, 400_000)
-        .await;
+    let voucher = w.lane_voucher(&sub_agent, &delegation, 2, 400_000).await;
     commands::settle(chain, &delegation, voucher).await.unwrap();
 
     w.bank.advance_time(3_600);
