@@ -29,7 +29,7 @@ use crate::chain::{Chain, ChainError, ChainExt};
 use crate::decimal::u64_string;
 use crate::instructions::ChannelKeys;
 use crate::server::{LaneAccounts, SettleConfig};
-use crate::store::{self, LaneId, LaneQuery, LaneState, VoucherStore};
+use crate::store::{self, LaneId, LaneQuery, LaneState, StoreError, VoucherStore};
 use crate::transactions::{self, Settlement};
 
 /// What the settler has done since it started.
@@ -78,13 +78,7 @@ impl Signal {
 
     /// Settles `lane` at the next pass whatever its value (it is closing).
     pub fn urgent(&self, lane: Pubkey) {
-        let added = self
-            .shared
-            .urgent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(lane);
-        if added {
+        if self.shared.mark_urgent(lane) {
             tracing::info!(%lane, "lane closing: settling urgently");
             self.wake();
         }
@@ -124,29 +118,40 @@ struct Memory {
 }
 
 impl Settler {
-    /// Starts settling the lanes of `store` on `chain`; the first pass
-    /// settles everything a previous run left unsettled.
-    pub fn start(
+    /// Starts settling the lanes of `store` on `chain`. What a previous run
+    /// left unsettled is read here, before the server takes requests, and
+    /// settled by the first pass; what is paid from then on waits for the
+    /// usual triggers.
+    pub async fn start(
         chain: Arc<dyn Chain>,
         store: Arc<dyn VoucherStore>,
         config: SettleConfig,
-    ) -> Self {
+    ) -> Result<Self, StoreError> {
+        let left: HashSet<Pubkey> = store
+            .find(LaneQuery::Unsettled)
+            .await?
+            .iter()
+            .map(|lane| lane.id.lane)
+            .collect();
+        if !left.is_empty() {
+            tracing::info!(lanes = left.len(), "settling what a previous run left");
+        }
         let shared = Arc::new(Shared {
             chain,
             store,
             config,
             status: Mutex::new(SettlerStatus::default()),
             wake: Notify::new(),
-            urgent: Mutex::new(HashSet::new()),
+            urgent: Mutex::new(left),
             memory: tokio::sync::Mutex::new(Memory::default()),
         });
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(run(Arc::clone(&shared), stopped));
-        Self {
+        Ok(Self {
             shared,
             stop,
             task: Some(task),
-        }
+        })
     }
 
     /// A handle the server uses to wake the settler or mark a lane urgent.
@@ -198,7 +203,7 @@ impl Drop for Settler {
 }
 
 async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
-    shared.pass(true).await;
+    shared.pass(false).await;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(shared.config.tick) => {}
@@ -226,6 +231,15 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Settles `lane` at the next pass it is not backing off in; whether it
+    /// was not urgent already.
+    fn mark_urgent(&self, lane: Pubkey) -> bool {
+        self.urgent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(lane)
     }
 
     fn update_status(&self, f: impl FnOnce(&mut SettlerStatus)) {
@@ -275,6 +289,9 @@ impl Shared {
                 || now.duration_since(first_seen) >= self.config.interval;
             if is_due && (!waiting || all) {
                 due.push(lane);
+            } else if is_urgent {
+                // Backing off after a failure: still urgent at the retry.
+                self.mark_urgent(lane.id.lane);
             }
         }
         // Several servers may share the store: settle only the lanes this
@@ -547,6 +564,10 @@ impl Shared {
             state.id,
             (attempts.saturating_add(1), Instant::now() + delay),
         );
+        // Due once, due until settled: an urgent lane (closing, left by a
+        // previous run, asked for by `settle_all`) keeps its urgency for the
+        // retry, which waits out the backoff.
+        self.mark_urgent(state.id.lane);
         self.failed(Some(&state.id.lane), &error.to_string());
     }
 }

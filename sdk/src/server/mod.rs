@@ -310,13 +310,17 @@ impl PaywallBuilder {
             serde_json::to_vec(&manifest).map_err(|e| ServerError::Config(e.to_string()))?,
         );
 
-        let settler = config.settle.enabled.then(|| {
-            Settler::start(
-                Arc::clone(&chain),
-                Arc::clone(&store),
-                config.settle.clone(),
-            )
-        });
+        let settler = match config.settle.enabled {
+            true => Some(
+                Settler::start(
+                    Arc::clone(&chain),
+                    Arc::clone(&store),
+                    config.settle.clone(),
+                )
+                .await?,
+            ),
+            false => None,
+        };
         let core = Arc::new(Core {
             prices: pricing::PriceTable::new(&config.pricing, &config.free),
             limiter: config.rate_limit.map(meter::RateLimiter::new),
