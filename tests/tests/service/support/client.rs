@@ -14,7 +14,7 @@ use std::time::Duration;
 use amp_sdk::chain::Chain;
 use amp_sdk::client::{AmpClient, AmpClientBuilder, Policy};
 use amp_sdk::manifest::{Price, PricingMode};
-use amp_sdk::server::{Paywall, PaywallBuilder, SettleConfig};
+use amp_sdk::server::{Paywall, PaywallBuilder};
 use amp_sdk::store::Durability;
 use amp_tests::*;
 use axum::body::{Body, Bytes};
@@ -25,6 +25,9 @@ use http_body::Frame;
 use solana_keypair::Keypair;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+use super::param;
+pub use super::{eventually, manual_settlement};
 
 pub const PER_CALL: Price = Price {
     mode: PricingMode::PerCall,
@@ -47,18 +50,6 @@ pub const PER_SECOND: Price = Price {
 pub const CREDIT: u64 = 400;
 /// Tokens each agent's wallet starts with.
 pub const AGENT_FUNDS: u64 = 1_000_000;
-
-/// Settlement that never triggers by itself: tests call `settle_now`.
-pub fn manual_settlement() -> SettleConfig {
-    SettleConfig {
-        threshold: u64::MAX,
-        interval: Duration::from_secs(3_600),
-        tick: Duration::from_millis(20),
-        retry_min: Duration::from_millis(10),
-        retry_max: Duration::from_millis(100),
-        ..SettleConfig::default()
-    }
-}
 
 /// The routes every test service has.
 pub fn app() -> Router {
@@ -119,18 +110,6 @@ impl http_body::Body for Chunks {
             .poll_recv(cx)
             .map(|chunk| chunk.map(|b| Ok(Frame::data(b))))
     }
-}
-
-fn param(request: &Request, name: &str) -> u64 {
-    request
-        .uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// A service paid in the harness's mint: per_call by default, metered routes.
@@ -284,17 +263,6 @@ pub fn http() -> reqwest::Client {
 /// The lane file as JSON, for the tests that look inside.
 pub fn lane_file(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-/// Waits (bounded) until `check` holds.
-pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..400 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// Logs to the test's output when `RUST_LOG` is set (`RUST_LOG=amp_sdk=debug`).

@@ -5,3 +5,44 @@
 pub mod client;
 pub mod postgres;
 pub mod server;
+
+use std::time::Duration;
+
+use amp_sdk::server::SettleConfig;
+use axum::extract::Request;
+
+/// Waits (10 s at most) until `check` holds.
+pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..400 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Settlement that never triggers by itself: tests call `settle_now`.
+pub fn manual_settlement() -> SettleConfig {
+    SettleConfig {
+        threshold: u64::MAX,
+        interval: Duration::from_secs(3_600),
+        tick: Duration::from_millis(20),
+        retry_min: Duration::from_millis(10),
+        retry_max: Duration::from_millis(100),
+        ..SettleConfig::default()
+    }
+}
+
+/// The query parameter `name` of `request` as a number (0 when absent).
+fn param(request: &Request, name: &str) -> u64 {
+    request
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}

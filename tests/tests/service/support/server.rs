@@ -10,7 +10,7 @@ use std::time::Duration;
 use amp_sdk::chain::Chain;
 use amp_sdk::headers::{Credential, Receipt};
 use amp_sdk::manifest::{ErrorBody, ErrorCode, Price, PricingMode};
-use amp_sdk::server::{Payment, Paywall, PaywallBuilder, SettleConfig};
+use amp_sdk::server::{Payment, Paywall, PaywallBuilder};
 use amp_sdk::store::{Durability, SqliteStore};
 use amp_sdk::voucher::Voucher;
 use amp_tests::*;
@@ -22,6 +22,9 @@ use http::{HeaderMap, StatusCode};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use tokio::task::JoinHandle;
+
+use super::param;
+pub use super::{eventually, manual_settlement};
 
 pub const PER_CALL: Price = Price {
     mode: PricingMode::PerCall,
@@ -41,18 +44,6 @@ pub const PER_SECOND: Price = Price {
     rate: 1_000,
 };
 pub const CREDIT: u64 = 100;
-
-/// Settlement that never triggers by itself: tests call `settle_now`.
-pub fn manual_settlement() -> SettleConfig {
-    SettleConfig {
-        threshold: u64::MAX,
-        interval: Duration::from_secs(3_600),
-        tick: Duration::from_millis(20),
-        retry_min: Duration::from_millis(10),
-        retry_max: Duration::from_millis(100),
-        ..SettleConfig::default()
-    }
-}
 
 /// The routes every test server has.
 pub fn app() -> Router {
@@ -84,18 +75,6 @@ pub fn app() -> Router {
                 "slept"
             }),
         )
-}
-
-fn param(request: &Request, name: &str) -> u64 {
-    request
-        .uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// The default service: per_call by default, one route per metered mode.
@@ -292,17 +271,6 @@ pub async fn send(
 /// A SQLite store in `dir`, durable.
 pub fn sqlite(dir: &Path) -> SqliteStore {
     SqliteStore::open(dir.join("vouchers.sqlite"), Durability::Full).unwrap()
-}
-
-/// Waits (bounded) until `check` holds.
-pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..200 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 pub fn random_key() -> Pubkey {
