@@ -227,21 +227,6 @@ pub async fn close_delegation(
     })
 }
 
-impl Lane {
-    /// Reads the delegation at `address`, refusing a channel address.
-    async fn delegation(
-        chain: &dyn Chain,
-        address: &Pubkey,
-        command: &'static str,
-    ) -> Result<(Self, Delegation), CliError> {
-        let lane = Self::fetch(chain, address).await?;
-        match lane.accounts.delegation.clone() {
-            Some(state) => Ok((lane, state)),
-            None => Err(CliError::NotADelegation(*address, command)),
-        }
-    }
-}
-
 impl fmt::Display for DelegateReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "Delegated to {}", self.delegate)?;

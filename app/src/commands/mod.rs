@@ -12,7 +12,7 @@ mod show;
 
 use amp_sdk::chain::{Chain, ChainError, ChainExt, TxSigner};
 use amp_sdk::instructions::ChannelKeys;
-use amp_sdk::program::state::LaneStatus;
+use amp_sdk::program::state::{Delegation, LaneStatus};
 use amp_sdk::server::LaneAccounts;
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::AccountDeserialize;
@@ -103,6 +103,20 @@ impl Lane {
             return Err(CliError::NotAChannel(*address, command));
         }
         Ok(lane)
+    }
+
+    /// Reads the delegation at `address` (with its state), refusing a
+    /// channel address.
+    pub async fn delegation(
+        chain: &dyn Chain,
+        address: &Pubkey,
+        command: &'static str,
+    ) -> Result<(Self, Delegation), CliError> {
+        let lane = Self::fetch(chain, address).await?;
+        match lane.accounts.delegation.clone() {
+            Some(state) => Ok((lane, state)),
+            None => Err(CliError::NotADelegation(*address, command)),
+        }
     }
 
     pub fn require_funder(&self, wallet: &Pubkey, action: &'static str) -> Result<(), CliError> {
