@@ -310,16 +310,11 @@ impl PaywallBuilder {
             serde_json::to_vec(&manifest).map_err(|e| ServerError::Config(e.to_string()))?,
         );
 
-        let settler = match config.settle.enabled {
-            true => Some(
-                Settler::start(
-                    Arc::clone(&chain),
-                    Arc::clone(&store),
-                    config.settle.clone(),
-                )
-                .await?,
-            ),
-            false => None,
+        let settler = if config.settle.enabled {
+            let settle = config.settle.clone();
+            Some(Settler::start(Arc::clone(&chain), Arc::clone(&store), settle).await?)
+        } else {
+            None
         };
         let core = Arc::new(Core {
             prices: pricing::PriceTable::new(&config.pricing, &config.free),
