@@ -155,8 +155,10 @@ pub enum Command {
         delegation: Pubkey,
     },
 
-    /// Close a delegation: the unspent cap returns to the channel, the rent to
-    /// the funder (the recipient any time; anyone after a revocation's grace).
+    /// Close a delegation: unspent cap back to the channel, rent to the funder.
+    ///
+    /// The recipient may at any time (settle the delegate's vouchers first);
+    /// anyone may once a revocation's grace period is over.
     #[command(name = "close-delegation")]
     CloseDelegation {
         /// The delegation's address.
