@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use amp_sdk::chain::Chain;
 use amp_sdk::client::{AmpClient, AmpClientBuilder, Policy};
-use amp_sdk::manifest::{Price, PricingMode};
 use amp_sdk::server::{Paywall, PaywallBuilder};
 use amp_sdk::store::Durability;
 use amp_tests::*;
@@ -27,25 +26,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::param;
-pub use super::{eventually, manual_settlement};
+pub use super::{eventually, manual_settlement, PER_BYTE, PER_CALL, PER_SECOND, PER_TOKEN};
 
-pub const PER_CALL: Price = Price {
-    mode: PricingMode::PerCall,
-    rate: 10,
-};
-pub const PER_TOKEN: Price = Price {
-    mode: PricingMode::PerToken,
-    rate: 2,
-};
-pub const PER_BYTE: Price = Price {
-    mode: PricingMode::PerByte,
-    rate: 1,
-};
-/// One token per millisecond.
-pub const PER_SECOND: Price = Price {
-    mode: PricingMode::PerSecond,
-    rate: 1_000,
-};
 /// What a service serves beyond the highest amount signed.
 pub const CREDIT: u64 = 400;
 /// Tokens each agent's wallet starts with.

@@ -8,8 +8,28 @@ pub mod server;
 
 use std::time::Duration;
 
+use amp_sdk::manifest::{Price, PricingMode};
 use amp_sdk::server::SettleConfig;
 use axum::extract::Request;
+
+/// The test services' prices, in base units of the test mint.
+pub const PER_CALL: Price = Price {
+    mode: PricingMode::PerCall,
+    rate: 10,
+};
+pub const PER_TOKEN: Price = Price {
+    mode: PricingMode::PerToken,
+    rate: 2,
+};
+pub const PER_BYTE: Price = Price {
+    mode: PricingMode::PerByte,
+    rate: 1,
+};
+/// One token per millisecond.
+pub const PER_SECOND: Price = Price {
+    mode: PricingMode::PerSecond,
+    rate: 1_000,
+};
 
 /// Waits (10 s at most) until `check` holds.
 pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {

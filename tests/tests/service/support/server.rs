@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use amp_sdk::chain::Chain;
 use amp_sdk::headers::{Credential, Receipt};
-use amp_sdk::manifest::{ErrorBody, ErrorCode, Price, PricingMode};
+use amp_sdk::manifest::{ErrorBody, ErrorCode};
 use amp_sdk::server::{Payment, Paywall, PaywallBuilder};
 use amp_sdk::store::{Durability, SqliteStore};
 use amp_sdk::voucher::Voucher;
@@ -24,25 +24,8 @@ use solana_signer::Signer;
 use tokio::task::JoinHandle;
 
 use super::param;
-pub use super::{eventually, manual_settlement};
+pub use super::{eventually, manual_settlement, PER_BYTE, PER_CALL, PER_SECOND, PER_TOKEN};
 
-pub const PER_CALL: Price = Price {
-    mode: PricingMode::PerCall,
-    rate: 10,
-};
-pub const PER_TOKEN: Price = Price {
-    mode: PricingMode::PerToken,
-    rate: 2,
-};
-pub const PER_BYTE: Price = Price {
-    mode: PricingMode::PerByte,
-    rate: 1,
-};
-/// One token unit per millisecond.
-pub const PER_SECOND: Price = Price {
-    mode: PricingMode::PerSecond,
-    rate: 1_000,
-};
 pub const CREDIT: u64 = 100;
 
 /// The routes every test server has.
