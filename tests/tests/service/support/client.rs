@@ -7,11 +7,9 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use amp_sdk::chain::Chain;
 use amp_sdk::client::{AmpClient, AmpClientBuilder, Policy};
 use amp_sdk::server::{Paywall, PaywallBuilder};
 use amp_sdk::store::Durability;
@@ -25,8 +23,8 @@ use solana_keypair::Keypair;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::param;
-pub use super::{eventually, manual_settlement, PER_BYTE, PER_CALL, PER_SECOND, PER_TOKEN};
+pub use super::{eventually, PER_BYTE, PER_CALL, PER_SECOND, PER_TOKEN};
+use super::{param, paywall};
 
 /// What a service serves beyond the highest amount signed.
 pub const CREDIT: u64 = 400;
@@ -96,18 +94,10 @@ impl http_body::Body for Chunks {
 
 /// A service paid in the harness's mint: per_call by default, metered routes.
 pub fn service(h: &Harness, recipient: &Keypair) -> PaywallBuilder {
-    let chain: Arc<dyn Chain> = Arc::new(h.bank.clone());
-    Paywall::builder(chain, recipient.insecure_clone())
-        .mint(h.mint, Some("TEST"))
-        .price(PER_CALL)
+    paywall(h, recipient, CREDIT)
         .route("/v1/tokens", PER_TOKEN)
         .route("/v1/stream/bytes", PER_BYTE)
         .route("/v1/stream/seconds", PER_SECOND)
-        .free("/free")
-        .credit(CREDIT)
-        .min_deposit(100)
-        .min_grace_period(GRACE)
-        .settle(manual_settlement())
 }
 
 /// A running service.

@@ -6,11 +6,15 @@ pub mod client;
 pub mod postgres;
 pub mod server;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use amp_sdk::chain::Chain;
 use amp_sdk::manifest::{Price, PricingMode};
-use amp_sdk::server::SettleConfig;
+use amp_sdk::server::{Paywall, PaywallBuilder, SettleConfig};
+use amp_tests::{Harness, GRACE};
 use axum::extract::Request;
+use solana_keypair::Keypair;
 
 /// The test services' prices, in base units of the test mint.
 pub const PER_CALL: Price = Price {
@@ -40,6 +44,21 @@ pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// A paywall on the harness's bank, paid in its mint: per call by default,
+/// `/free` free, settled only when a test asks; the caller adds the metered
+/// routes its app serves.
+fn paywall(h: &Harness, recipient: &Keypair, credit: u64) -> PaywallBuilder {
+    let chain: Arc<dyn Chain> = Arc::new(h.bank.clone());
+    Paywall::builder(chain, recipient.insecure_clone())
+        .mint(h.mint, Some("TEST"))
+        .price(PER_CALL)
+        .free("/free")
+        .credit(credit)
+        .min_deposit(100)
+        .min_grace_period(GRACE)
+        .settle(manual_settlement())
 }
 
 /// Settlement that never triggers by itself: tests call `settle_now`.

@@ -4,10 +4,8 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use amp_sdk::chain::Chain;
 use amp_sdk::headers::{Credential, Receipt};
 use amp_sdk::manifest::{ErrorBody, ErrorCode};
 use amp_sdk::server::{Payment, Paywall, PaywallBuilder};
@@ -23,8 +21,8 @@ use solana_keypair::Keypair;
 use solana_signer::Signer;
 use tokio::task::JoinHandle;
 
-use super::param;
 pub use super::{eventually, manual_settlement, PER_BYTE, PER_CALL, PER_SECOND, PER_TOKEN};
+use super::{param, paywall};
 
 pub const CREDIT: u64 = 100;
 
@@ -62,18 +60,10 @@ pub fn app() -> Router {
 
 /// The default service: per_call by default, one route per metered mode.
 pub fn builder(h: &Harness, recipient: &Keypair) -> PaywallBuilder {
-    let chain: Arc<dyn Chain> = Arc::new(h.bank.clone());
-    Paywall::builder(chain, recipient.insecure_clone())
-        .mint(h.mint, Some("TEST"))
-        .price(PER_CALL)
+    paywall(h, recipient, CREDIT)
         .route("/v1/tokens", PER_TOKEN)
         .route("/v1/bytes", PER_BYTE)
         .route("/v1/slow", PER_SECOND)
-        .free("/free")
-        .credit(CREDIT)
-        .min_deposit(100)
-        .min_grace_period(GRACE)
-        .settle(manual_settlement())
 }
 
 /// A running service.
