@@ -16,7 +16,7 @@ use solana_signature::Signature;
 use solana_signer::Signer;
 
 use super::lifecycle::lamports;
-use super::{display, signer, utc, Lane};
+use super::{display, refundable_at, signer, utc, Lane};
 use crate::amount::{format_tokens, Amount};
 use crate::error::CliError;
 
@@ -151,13 +151,12 @@ pub async fn revoke(
     }
     let instruction = ix::revoke(&lane.keys, &state.delegate);
     let signature = chain.send(&[instruction], &[signer(wallet)]).await?;
-    let closable_at = match chain.anchor_account::<Delegation>(delegation).await? {
-        Some(after) => match after.status(&lane.accounts.channel, after.revoke_requested_at) {
-            LaneStatus::Closing { refundable_at } => refundable_at,
-            _ => now + i64::from(lane.accounts.channel.grace_period),
-        },
-        None => now + i64::from(lane.accounts.channel.grace_period),
-    };
+    let closable_at = chain
+        .anchor_account::<Delegation>(delegation)
+        .await?
+        .map(|after| after.status(&lane.accounts.channel, after.revoke_requested_at))
+        .and_then(refundable_at)
+        .unwrap_or(now + i64::from(lane.accounts.channel.grace_period));
     Ok(RevokeReport {
         delegation: *delegation,
         closable_at,

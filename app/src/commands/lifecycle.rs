@@ -17,7 +17,7 @@ use solana_signer::Signer;
 
 use super::settle::{check_settleable, create_recipient_token, VoucherValues};
 use super::show::seconds;
-use super::{display, display_option, random_nonce, signer, utc, Lane, MintInfo};
+use super::{display, display_option, random_nonce, refundable_at, signer, utc, Lane, MintInfo};
 use crate::amount::{format_tokens, Amount};
 use crate::error::CliError;
 
@@ -228,10 +228,7 @@ pub async fn request_close(
         .channel(channel)
         .await?
         .map(|c| c.status(c.close_requested_at))
-        .and_then(|status| match status {
-            LaneStatus::Closing { refundable_at } => Some(refundable_at),
-            _ => None,
-        })
+        .and_then(refundable_at)
         .unwrap_or(now + i64::from(lane.accounts.channel.grace_period));
     Ok(RequestCloseReport {
         channel: *channel,

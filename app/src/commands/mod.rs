@@ -185,6 +185,14 @@ impl std::fmt::Display for StatusView {
     }
 }
 
+/// When a closing lane becomes refundable; `None` for any other status.
+pub(crate) fn refundable_at(status: LaneStatus) -> Option<i64> {
+    match status {
+        LaneStatus::Closing { refundable_at } => Some(refundable_at),
+        _ => None,
+    }
+}
+
 /// Serde helper: any value by its `Display` (addresses, signatures).
 pub(crate) fn display<T: std::fmt::Display, S: Serializer>(
     value: &T,
