@@ -29,6 +29,8 @@ use solana_signer::{Signer, SignerError};
 use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
 
+use crate::mint::{is_token_program, MintAccount};
+
 /// A transaction signer a [`Chain`] can hold across an `await`: any
 /// [`Signer`] that may be shared between threads (a `Keypair`, a remote signer).
 pub type TxSigner = dyn Signer + Send + Sync;
@@ -92,28 +94,28 @@ pub trait ChainExt: Chain {
         }
     }
 
+    /// Reads a mint: its token program, decimals, freeze authority, and
+    /// whether channels accept it.
+    fn mint(
+        &self,
+        mint: &Pubkey,
+    ) -> impl std::future::Future<Output = Result<MintAccount, ChainError>> + Send {
+        async move {
+            let account = self
+                .account(mint)
+                .await?
+                .ok_or_else(|| invalid(mint, "mint", "account does not exist"))?;
+            MintAccount::parse(mint, &account).map_err(|e| invalid(mint, "mint", &e.to_string()))
+        }
+    }
+
     /// The token program (SPL Token or Token-2022) that owns `mint`, which
     /// [`ChannelKeys`](crate::instructions::ChannelKeys) need.
     fn mint_token_program(
         &self,
         mint: &Pubkey,
     ) -> impl std::future::Future<Output = Result<Pubkey, ChainError>> + Send {
-        async move {
-            let account = self
-                .account(mint)
-                .await?
-                .ok_or_else(|| invalid(mint, "mint", "account does not exist"))?;
-            if !is_token_program(&account.owner) {
-                return Err(invalid(
-                    mint,
-                    "mint",
-                    &format!("owned by {}, not a token program", account.owner),
-                ));
-            }
-            anchor_spl::token_interface::Mint::try_deserialize(&mut account.data.as_slice())
-                .map_err(|e| invalid(mint, "mint", &e.to_string()))?;
-            Ok(account.owner)
-        }
+        async move { Ok(self.mint(mint).await?.token_program) }
     }
 }
 
@@ -348,10 +350,6 @@ fn decode_token_account(address: &Pubkey, account: &Account) -> Result<TokenAcco
     }
     TokenAccount::try_deserialize(&mut account.data.as_slice())
         .map_err(|e| invalid(address, "token account", &e.to_string()))
-}
-
-fn is_token_program(program: &Pubkey) -> bool {
-    *program == anchor_spl::token::ID || *program == anchor_spl::token_2022::ID
 }
 
 fn invalid(address: &Pubkey, expected: &'static str, reason: &str) -> ChainError {

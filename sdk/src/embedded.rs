@@ -204,6 +204,14 @@ impl EmbeddedBank {
         Ok(ctx.banks_client.get_account(*address).await?)
     }
 
+    /// Overwrites an account, for tests that need a state no transaction can
+    /// make any more (for example a channel opened under an older program
+    /// rule). Takes effect from the next transaction on.
+    pub async fn set_account(&self, address: &Pubkey, account: Account) {
+        let mut ctx = self.inner.ctx.lock().await;
+        ctx.set_account(address, &account.into());
+    }
+
     /// Lamports held by an address (0 when it does not exist).
     pub async fn lamports(&self, address: &Pubkey) -> Result<u64, BankError> {
         let ctx = self.inner.ctx.lock().await;

@@ -13,6 +13,7 @@ pub mod headers;
 pub mod instructions;
 pub mod keypair;
 pub mod manifest;
+pub mod mint;
 pub mod pda;
 pub mod rpc;
 pub mod server;

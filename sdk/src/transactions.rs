@@ -9,7 +9,9 @@
 
 use std::sync::OnceLock;
 
+use amp_channel::error::AmpError;
 use amp_channel::instructions::OpenArgs;
+use amp_channel::state::{Channel, ChannelTerms, Delegation, DelegationTerms};
 use amp_channel::voucher::Voucher;
 use anchor_lang::prelude::Pubkey;
 use anchor_spl::associated_token::spl_associated_token_account::instruction::create_associated_token_account_idempotent;
@@ -89,6 +91,43 @@ pub fn open(
     let funder_token = options.funder_token.unwrap_or_else(|| funder_token(&keys));
     instructions.push(ix::open(&keys, funder_token, args));
     (keys, instructions)
+}
+
+/// The program's own checks of `open`'s terms, run before sending: a
+/// self-channel, a grace period or expiry out of bounds, a zero deposit, the
+/// recipient as the signer. (The mint and the funder's token account are
+/// checked with [`crate::mint`].)
+pub fn check_open(funder: Pubkey, mint: Pubkey, args: &OpenArgs, now: i64) -> Result<(), AmpError> {
+    let terms = ChannelTerms {
+        funder,
+        recipient: args.recipient,
+        mint,
+        authorized_signer: args.authorized_signer.unwrap_or(funder),
+        nonce: args.nonce,
+        deposit: args.deposit,
+        grace_period: args.grace_period,
+        expires_at: args.expires_at,
+    };
+    Channel::new(terms, 0, now, 0, 0)
+        .map(drop)
+        .map_err(program_error)
+}
+
+/// The program's own checks of `delegate`'s terms on `channel`, run before
+/// sending: a zero cap, an expiry out of bounds, the recipient as the delegate.
+pub fn check_delegate(channel: &Channel, terms: DelegationTerms, now: i64) -> Result<(), AmpError> {
+    Delegation::new(Pubkey::default(), channel, terms, 0, now, 0)
+        .map(drop)
+        .map_err(program_error)
+}
+
+/// The program error a pure state check returned (they return nothing else).
+fn program_error(error: anchor_lang::error::Error) -> AmpError {
+    match error {
+        anchor_lang::error::Error::AnchorError(e) => AmpError::from_code(e.error_code_number),
+        anchor_lang::error::Error::ProgramError(_) => None,
+    }
+    .unwrap_or(AmpError::ArithmeticOverflow)
 }
 
 /// Adds `amount` to the deposit from the funder's associated token account.
@@ -414,5 +453,80 @@ mod tests {
         let (_, with_atas) = open(funder, mint, anchor_spl::token::ID, args, options);
         assert_eq!(with_atas.len(), 3);
         assert_eq!(with_atas[2], plain[0]);
+    }
+
+    #[test]
+    fn open_and_delegate_terms_are_checked_by_the_programs_rule() {
+        let funder = Pubkey::new_unique();
+        let recipient = Pubkey::new_unique();
+        let mint = Pubkey::new_unique();
+        let args = OpenArgs {
+            recipient,
+            nonce: 1,
+            deposit: 10,
+            grace_period: 3_600,
+            expires_at: 0,
+            authorized_signer: None,
+        };
+        check_open(funder, mint, &args, 1_000).unwrap();
+        let refused =
+            |args: OpenArgs| u32::from(check_open(funder, mint, &args, 1_000).unwrap_err());
+        assert_eq!(
+            refused(OpenArgs {
+                authorized_signer: Some(recipient),
+                ..args
+            }),
+            u32::from(AmpError::RecipientCannotSign)
+        );
+        assert_eq!(
+            refused(OpenArgs {
+                recipient: funder,
+                ..args
+            }),
+            u32::from(AmpError::SelfChannel)
+        );
+        assert_eq!(
+            refused(OpenArgs {
+                grace_period: 1,
+                ..args
+            }),
+            u32::from(AmpError::InvalidGracePeriod)
+        );
+
+        let channel = Channel::new(
+            ChannelTerms {
+                funder,
+                recipient,
+                mint,
+                authorized_signer: funder,
+                nonce: 1,
+                deposit: 10,
+                grace_period: 3_600,
+                expires_at: 0,
+            },
+            5,
+            1_000,
+            0,
+            0,
+        )
+        .unwrap();
+        let terms = DelegationTerms {
+            delegate: Pubkey::new_unique(),
+            cap: 5,
+            expires_at: 0,
+        };
+        check_delegate(&channel, terms, 1_000).unwrap();
+        let refused = check_delegate(
+            &channel,
+            DelegationTerms {
+                delegate: recipient,
+                ..terms
+            },
+            1_000,
+        );
+        assert_eq!(
+            refused.map_err(u32::from),
+            Err(u32::from(AmpError::RecipientCannotSign))
+        );
     }
 }

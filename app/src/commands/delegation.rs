@@ -16,7 +16,7 @@ use solana_signature::Signature;
 use solana_signer::Signer;
 
 use super::lifecycle::lamports;
-use super::{display, refundable_at, signer, utc, Lane};
+use super::{check_depositor, display, refundable_at, signer, utc, Lane};
 use crate::amount::{format_tokens, Amount};
 use crate::error::CliError;
 
@@ -100,6 +100,9 @@ pub async fn delegate(
         cap,
         expires_at: request.expires_at,
     };
+    transactions::check_delegate(&lane.accounts.channel, terms, now)
+        .map_err(|e| CliError::usage(format!("the delegation's terms are refused: {e}")))?;
+    check_depositor(chain, &funder_token).await?;
     let instruction = ix::delegate(&lane.keys, funder_token, terms);
     let signature = chain.send(&[instruction], &[signer(wallet)]).await?;
     Ok(DelegateReport {

@@ -6,6 +6,7 @@ use std::fmt;
 use amp_sdk::chain::Chain;
 use amp_sdk::decimal::u64_string;
 use amp_sdk::program::constants::{MAX_GRACE_PERIOD, MIN_GRACE_PERIOD};
+use amp_sdk::program::error::AmpError;
 use amp_sdk::program::instructions::OpenArgs;
 use amp_sdk::program::state::LaneStatus;
 use amp_sdk::transactions::{self, OpenOptions, Settlement};
@@ -17,7 +18,10 @@ use solana_signer::Signer;
 
 use super::settle::{check_settleable, create_recipient_token, VoucherValues};
 use super::show::seconds;
-use super::{display, display_option, random_nonce, refundable_at, signer, utc, Lane, MintInfo};
+use super::{
+    check_depositor, display, display_option, random_nonce, refundable_at, signer, utc, Lane,
+    MintInfo,
+};
 use crate::amount::{format_tokens, Amount};
 use crate::error::CliError;
 
@@ -85,7 +89,7 @@ pub async fn open(
             seconds(MAX_GRACE_PERIOD)
         )));
     }
-    let mint = MintInfo::fetch(chain, &request.mint).await?;
+    let mint = MintInfo::fetch_supported(chain, &request.mint).await?;
     let deposit = request.amount.to_base_units(mint.decimals)?;
     if deposit == 0 {
         return Err(CliError::usage("the deposit must be more than 0"));
@@ -108,6 +112,10 @@ pub async fn open(
         expires_at: request.expires_at,
         authorized_signer: request.signer,
     };
+    let now = chain.clock().await?.unix_timestamp;
+    transactions::check_open(funder, mint.address, &args, now)
+        .map_err(|e| CliError::usage(format!("the channel's terms are refused: {e}")))?;
+    check_depositor(chain, &funder_token).await?;
     let options = OpenOptions {
         funder_token: None,
         create_token_accounts: Some(chain.fee_payer()),
@@ -177,6 +185,7 @@ pub async fn top_up(
             "the channel is closing: it takes no more deposits",
         ));
     }
+    check_depositor(chain, &transactions::funder_token(&lane.keys)).await?;
     let instructions = transactions::top_up(&lane.keys, amount);
     let signature = chain.send(&instructions, &[signer(wallet)]).await?;
     Ok(TopUpReport {
@@ -318,9 +327,14 @@ pub async fn close(
         lamports(chain, &lane.keys.channel).await? + lamports(chain, &lane.keys.vault).await?;
     let mut instructions = Vec::with_capacity(3);
     let destination = transactions::recipient_token(&lane.keys);
-    let paid = match final_voucher {
-        Some(values) => {
-            let signed = values.verify(&lane)?;
+    let signed = final_voucher
+        .map(|values| values.verify(&lane))
+        .transpose()?;
+    // A voucher is public: anyone may have settled it already, leaving nothing to pay.
+    let signed = signed.filter(|s| s.voucher.cumulative != lane.accounts.settled());
+    let with_voucher = signed.is_some();
+    let paid = match signed {
+        Some(signed) => {
             check_settleable(&lane, &signed, now)?;
             if chain.account(&destination).await?.is_none() {
                 instructions.push(create_recipient_token(chain, &lane));
@@ -339,7 +353,13 @@ pub async fn close(
             0
         }
     };
-    let signature = chain.send(&instructions, &[signer(wallet)]).await?;
+    let signature = match chain.send(&instructions, &[signer(wallet)]).await {
+        // Settled by someone else since the lane was read: close without it.
+        Err(error) if with_voucher && error.is_amp_error(AmpError::StaleVoucher) => {
+            return Box::pin(close(chain, wallet, channel, None)).await;
+        }
+        sent => sent?,
+    };
     Ok(CloseReport {
         paid,
         destination: (paid > 0).then_some(destination),

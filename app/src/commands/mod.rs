@@ -10,12 +10,12 @@ mod pay;
 mod settle;
 mod show;
 
-use amp_sdk::chain::{Chain, ChainError, ChainExt, TxSigner};
+use amp_sdk::chain::{Chain, ChainExt, TxSigner};
 use amp_sdk::instructions::ChannelKeys;
+use amp_sdk::mint::MintAccount;
 use amp_sdk::program::state::{Delegation, LaneStatus};
 use amp_sdk::server::LaneAccounts;
 use anchor_lang::prelude::Pubkey;
-use anchor_lang::AccountDeserialize;
 use serde::{Serialize, Serializer};
 use solana_keypair::Keypair;
 
@@ -41,27 +41,30 @@ pub struct MintInfo {
     #[serde(serialize_with = "display")]
     pub token_program: Pubkey,
     pub decimals: u8,
+    /// Who can freeze the channel's vault (a trust assumption; SPEC section 2).
+    #[serde(serialize_with = "display_option")]
+    pub freeze_authority: Option<Pubkey>,
 }
 
 impl MintInfo {
     pub async fn fetch(chain: &dyn Chain, mint: &Pubkey) -> Result<Self, CliError> {
-        let token_program = chain.mint_token_program(mint).await?;
-        let account = chain
-            .account(mint)
-            .await?
-            .ok_or_else(|| CliError::state(format!("mint {mint} does not exist")))?;
-        let state =
-            anchor_spl::token_interface::Mint::try_deserialize(&mut account.data.as_slice())
-                .map_err(|e| ChainError::InvalidAccount {
-                    address: *mint,
-                    expected: "mint",
-                    reason: e.to_string(),
-                })?;
-        Ok(Self {
-            address: *mint,
-            token_program,
-            decimals: state.decimals,
-        })
+        Ok(Self::of(&chain.mint(mint).await?))
+    }
+
+    /// Reads a mint for a new channel, refusing one that `open` would refuse.
+    pub async fn fetch_supported(chain: &dyn Chain, mint: &Pubkey) -> Result<Self, CliError> {
+        let account = chain.mint(mint).await?;
+        account.check_supported().map_err(CliError::state)?;
+        Ok(Self::of(&account))
+    }
+
+    fn of(account: &MintAccount) -> Self {
+        Self {
+            address: account.address,
+            token_program: account.token_program,
+            decimals: account.decimals,
+            freeze_authority: account.freeze_authority,
+        }
     }
 
     /// Base units written as tokens of this mint.
@@ -238,6 +241,18 @@ pub fn utc(unix: i64) -> String {
 pub fn random_nonce() -> u64 {
     let key = solana_signer::Signer::pubkey(&Keypair::new()).to_bytes();
     u64::from_le_bytes(key[..8].try_into().unwrap_or_default())
+}
+
+/// Refuses a funder token account that cannot pay a deposit (a Token-2022
+/// account with the CPI Guard on), before anything is sent.
+pub(crate) async fn check_depositor(
+    chain: &dyn Chain,
+    token_account: &Pubkey,
+) -> Result<(), CliError> {
+    if let Some(account) = chain.account(token_account).await? {
+        amp_sdk::mint::check_depositor(token_account, &account).map_err(CliError::state)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

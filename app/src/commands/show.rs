@@ -166,6 +166,14 @@ impl fmt::Display for LaneView {
             self.mint.decimals,
             program_name(&self.mint.token_program)
         )?;
+        // Whoever holds it can freeze the vault and block settle, close and refund.
+        match &self.mint.freeze_authority {
+            Some(authority) => writeln!(
+                f,
+                "  freeze authority    {authority} (can freeze the vault)"
+            )?,
+            None => writeln!(f, "  freeze authority    none")?,
+        }
         writeln!(f, "  deposited           {}", t(c.deposited))?;
         writeln!(f, "  settled             {}", t(c.settled))?;
         if c.delegations > 0 || c.delegated > 0 {

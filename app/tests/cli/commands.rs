@@ -122,6 +122,10 @@ async fn open_top_up_settle_and_close() {
     assert_eq!(json["status"]["state"], "open");
     assert_eq!(json["address"], channel.to_string());
     assert!(shown.to_string().contains("deposited           5"));
+    // The sandbox mint has no freeze authority; `show` says whom a channel trusts.
+    assert_eq!(shown.mint.freeze_authority, None);
+    assert!(json["mint"]["freeze_authority"].is_null());
+    assert!(shown.to_string().contains("freeze authority    none"));
 
     let topped = commands::top_up(chain, &w.funder, &channel, "1.5".parse().unwrap())
         .await
@@ -267,6 +271,15 @@ async fn open_refuses_bad_terms_before_sending() {
         Err(CliError::Usage(_))
     ));
 
+    // The recipient would sign its own payments: refused by the program's rule.
+    let mut recipient_signs = w.open_request("1");
+    recipient_signs.signer = Some(w.recipient.pubkey());
+    let refused = commands::open(chain, &w.funder, recipient_signs).await;
+    assert!(
+        matches!(&refused, Err(CliError::Usage(m)) if m.contains("recipient cannot sign")),
+        "{refused:?}"
+    );
+
     // A hot key signs vouchers; a chosen nonce is used as given, once.
     let hot = Keypair::new();
     let mut request = w.open_request("1");
@@ -306,6 +319,12 @@ async fn delegate_revoke_and_close_delegation() {
     // Refused before sending: not the funder, more than the wallet holds,
     // a delegation address where a channel is expected.
     let stranger = Keypair::new();
+    let to_recipient =
+        commands::delegate(chain, &w.funder, request(w.recipient.pubkey(), "1")).await;
+    assert!(
+        matches!(&to_recipient, Err(CliError::Usage(m)) if m.contains("recipient cannot sign")),
+        "{to_recipient:?}"
+    );
     let refused = commands::delegate(chain, &stranger, request(sub_agent.pubkey(), "1")).await;
     assert!(
         matches!(refused, Err(CliError::WrongWallet { .. })),

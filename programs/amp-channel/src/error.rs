@@ -91,6 +91,12 @@ pub enum AmpError {
     // --- account creation ---
     #[msg("the account already exists")]
     AccountExists,
+
+    // --- added later: codes above keep their numbers ---
+    #[msg("the funder's token account has the CPI Guard on: turn it off to deposit")]
+    CpiGuardEnabled,
+    #[msg("the recipient cannot sign the vouchers that pay it")]
+    RecipientCannotSign,
 }
 
 /// The first error's code: Anchor numbers custom errors from here, in
@@ -163,6 +169,8 @@ list_errors!(
     NotDownstream,
     SupplyChainCycle,
     AccountExists,
+    CpiGuardEnabled,
+    RecipientCannotSign,
 );
 
 #[cfg(test)]

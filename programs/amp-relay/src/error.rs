@@ -10,4 +10,10 @@ pub enum RelayError {
     WrongDownstream,
     #[msg("arithmetic overflow")]
     ArithmeticOverflow,
+    #[msg("the relay has no downstream channel yet")]
+    NoDownstream,
+    #[msg("this is not the relay's token account")]
+    WrongTokenAccount,
+    #[msg("the amount exceeds the operator's share")]
+    InsufficientOperatorShare,
 }

@@ -3,14 +3,23 @@ use anchor_lang::prelude::*;
 use crate::constants::BPS_DENOMINATOR;
 use crate::error::RelayError;
 
+/// A relay's terms and its books. The relay's token account holds the
+/// operator's share (`operator_share`) plus whatever arrived since the last
+/// split; every split forwards `share_bps` of the arrivals downstream and
+/// credits the rest to the operator, so the books never depend on how the
+/// tokens arrived (through `forward`, a direct `settle`, a refund, a gift).
 #[account]
 #[derive(InitSpace, Debug, PartialEq, Eq)]
 pub struct Relay {
     pub operator: Pubkey,
     /// The downstream channel (default until `open_downstream`).
     pub downstream: Pubkey,
-    /// Share of each upstream settlement forwarded downstream.
+    /// The authority's token account that receives and funds (set by `open_downstream`).
+    pub token_account: Pubkey,
+    /// Share of each arrival forwarded downstream.
     pub share_bps: u16,
+    /// Tokens in `token_account` that belong to the operator.
+    pub operator_share: u64,
     pub bump: u8,
     pub authority_bump: u8,
 }
@@ -24,7 +33,9 @@ impl Relay {
         Ok(Self {
             operator,
             downstream: Pubkey::default(),
+            token_account: Pubkey::default(),
             share_bps,
+            operator_share: 0,
             bump,
             authority_bump,
         })
@@ -37,6 +48,39 @@ impl Relay {
             .ok_or(RelayError::ArithmeticOverflow)?
             / u128::from(BPS_DENOMINATOR);
         u64::try_from(share).map_err(|_| error!(RelayError::ArithmeticOverflow))
+    }
+
+    /// Splits what arrived in the token account (now holding `balance`) since
+    /// the last split: returns the share to forward, and credits the rest to
+    /// the operator. When the downstream channel cannot take a top-up (not
+    /// opened yet, closing or closed), the whole arrival is the operator's.
+    pub fn split(&mut self, balance: u64, forwardable: bool) -> Result<u64> {
+        let arrived = balance
+            .checked_sub(self.operator_share)
+            .ok_or(RelayError::ArithmeticOverflow)?;
+        let share = if forwardable {
+            self.share_of(arrived)?
+        } else {
+            0
+        };
+        let kept = arrived
+            .checked_sub(share)
+            .ok_or(RelayError::ArithmeticOverflow)?;
+        self.operator_share = self
+            .operator_share
+            .checked_add(kept)
+            .ok_or(RelayError::ArithmeticOverflow)?;
+        Ok(share)
+    }
+
+    /// Takes `amount` out of the operator's share (a withdrawal, or the
+    /// downstream channel's deposit, which is the operator's money).
+    pub fn spend_operator_share(&mut self, amount: u64) -> Result<()> {
+        self.operator_share = self
+            .operator_share
+            .checked_sub(amount)
+            .ok_or(RelayError::InsufficientOperatorShare)?;
+        Ok(())
     }
 }
 
@@ -61,6 +105,46 @@ mod tests {
         assert_eq!(
             Relay::new(Pubkey::default(), 10_001, 0, 0).unwrap_err(),
             RelayError::InvalidShare.into()
+        );
+    }
+
+    #[test]
+    fn splits_only_what_arrived_since_the_last_split() {
+        let mut r = relay(2_500);
+        // 1,000 arrived: 250 goes on, 750 is the operator's.
+        assert_eq!(r.split(1_000, true).unwrap(), 250);
+        assert_eq!(r.operator_share, 750);
+        // After the top-up the account holds 750; nothing new arrived.
+        assert_eq!(r.split(750, true).unwrap(), 0);
+        assert_eq!(r.operator_share, 750);
+        // 400 more arrived (a direct settle, say).
+        assert_eq!(r.split(1_150, true).unwrap(), 100);
+        assert_eq!(r.operator_share, 1_050);
+    }
+
+    #[test]
+    fn what_cannot_be_forwarded_is_the_operators() {
+        let mut r = relay(2_500);
+        assert_eq!(r.split(1_000, false).unwrap(), 0);
+        assert_eq!(r.operator_share, 1_000);
+    }
+
+    #[test]
+    fn the_operator_spends_at_most_its_share() {
+        let mut r = relay(2_500);
+        r.split(1_000, true).unwrap();
+        r.spend_operator_share(700).unwrap();
+        assert_eq!(
+            r.spend_operator_share(51).unwrap_err(),
+            RelayError::InsufficientOperatorShare.into()
+        );
+        r.spend_operator_share(50).unwrap();
+        assert_eq!(r.operator_share, 0);
+        // A balance below the operator's share means the books are broken.
+        r.operator_share = 10;
+        assert_eq!(
+            r.split(9, true).unwrap_err(),
+            RelayError::ArithmeticOverflow.into()
         );
     }
 }

@@ -63,7 +63,7 @@ use crate::manifest::{
     ErrorBody, ErrorCode, Manifest, Price, CLOSE_PATH, CREDIT_PATH, MANIFEST_PATH,
 };
 use crate::voucher::{Voucher, VoucherSigner};
-use crate::{instructions, pda, transactions};
+use crate::{instructions, mint, pda, transactions};
 
 use book::{Book, Ledger, Refusal};
 
@@ -195,6 +195,10 @@ pub enum ClientError {
     /// another key); the message says what.
     #[error("{0}")]
     Config(String),
+    /// The wallet's token account cannot pay a deposit (a Token-2022 account
+    /// with the CPI Guard on); the message says what to do.
+    #[error("{0}")]
+    CannotDeposit(String),
     /// A retry was needed but the request's body is a stream that cannot be replayed.
     #[error("the request cannot be sent again (its body is a stream)")]
     NotRetryable,
@@ -892,6 +896,17 @@ impl AmpClient {
                 "a delegated lane cannot be delegated again".into(),
             ));
         }
+        let keys = self.record(&lane)?.keys();
+        let terms = DelegationTerms {
+            delegate,
+            cap,
+            expires_at,
+        };
+        if let Some(channel) = chain.channel(&keys.channel).await? {
+            transactions::check_delegate(&channel, terms, unix_now())
+                .map_err(|e| ClientError::Config(format!("cannot delegate: {e}")))?;
+        }
+        check_depositor(chain.as_ref(), &transactions::funder_token(&keys)).await?;
         self.inner.ledger.with(|b| {
             let available = b.available();
             if cap > available {
@@ -909,12 +924,6 @@ impl AmpClient {
         // Recorded before sending, so a crash never forgets a cap handed out.
         self.inner.ledger.save().await?;
         let record = self.record(&lane)?;
-        let keys = record.keys();
-        let terms = DelegationTerms {
-            delegate,
-            cap,
-            expires_at,
-        };
         let ix = instructions::delegate(&keys, transactions::funder_token(&keys), terms);
         let address = pda::delegation(&keys.channel, &delegate).0;
         let sent = chain.send(&[ix], &[wallet.as_ref() as &TxSigner]).await;
@@ -1158,7 +1167,20 @@ impl AmpClient {
             .grace_period
             .max(manifest.min_grace_period)
             .clamp(MIN_GRACE_PERIOD, MAX_GRACE_PERIOD);
-        let token_program = chain.mint_token_program(&policy.mint).await?;
+        let mint = chain.mint(&policy.mint).await?;
+        let refuse = |reason: String| ClientError::Terms {
+            service: service.to_owned(),
+            reason,
+        };
+        mint.check_supported().map_err(refuse)?;
+        if let Some(freeze_authority) = mint.freeze_authority {
+            // A trust assumption of the channel (SPEC section 2): say it.
+            tracing::info!(
+                %service, mint = %mint.address, %freeze_authority,
+                "the mint's freeze authority can freeze the channel's vault"
+            );
+        }
+        let token_program = mint.token_program;
         let funder = wallet.pubkey();
         let signer = self.signer();
         let args = OpenArgs {
@@ -1169,6 +1191,10 @@ impl AmpClient {
             expires_at: 0,
             authorized_signer: (signer != funder).then_some(signer),
         };
+        transactions::check_open(funder, policy.mint, &args, unix_now())
+            .map_err(|e| refuse(e.to_string()))?;
+        let funder_token = pda::associated_token(&funder, &policy.mint, &token_program);
+        check_depositor(chain.as_ref(), &funder_token).await?;
         let options = transactions::OpenOptions {
             create_token_accounts: Some(chain.fee_payer()),
             ..Default::default()
@@ -1383,6 +1409,7 @@ impl AmpClient {
         let chain = self.chain()?;
         let wallet = self.wallet()?;
         let keys = record.keys();
+        check_depositor(chain.as_ref(), &transactions::funder_token(&keys)).await?;
         let signature = chain
             .send(
                 &transactions::top_up(&keys, amount),
@@ -1621,4 +1648,20 @@ fn parse_url(text: &str) -> Result<Url, ClientError> {
 fn random_nonce() -> u64 {
     let key = Keypair::new().pubkey().to_bytes();
     u64::from_le_bytes(key[..8].try_into().expect("8 bytes"))
+}
+
+/// Refuses a funder token account that the program would refuse to take a
+/// deposit from (CPI Guard on), before anything is sent.
+async fn check_depositor(chain: &dyn Chain, token_account: &Pubkey) -> Result<(), ClientError> {
+    if let Some(account) = chain.account(token_account).await? {
+        mint::check_depositor(token_account, &account).map_err(ClientError::CannotDeposit)?;
+    }
+    Ok(())
+}
+
+/// The wall clock in unix seconds, for the program's checks of terms.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

@@ -71,6 +71,8 @@ use tokio::task::JoinHandle;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use amp_channel::error::AmpError;
+
 use crate::chain::{Chain, ChainError, ChainExt};
 use crate::decimal::u64_string;
 use crate::headers::{Credential, Receipt};
@@ -1024,15 +1026,32 @@ impl Core {
         if accounts.channel.delegations > 0 {
             self.close_delegations(accounts, &keys).await?;
         }
-        let instructions = match state.best {
-            Some(best) if best.voucher.cumulative > accounts.settled() => {
-                let settlement =
-                    transactions::Settlement::new(keys, state.signer, best.voucher, best.signature);
-                transactions::close_with_voucher(&settlement)
-            }
-            _ => transactions::close(&keys),
+        let Some(best) = state
+            .best
+            .filter(|best| best.voucher.cumulative > accounts.settled())
+        else {
+            return self
+                .chain
+                .send(&transactions::close(&keys), &[signer])
+                .await;
         };
-        self.chain.send(&instructions, &[signer]).await
+        let settlement =
+            transactions::Settlement::new(keys, state.signer, best.voucher, best.signature);
+        let closed = self
+            .chain
+            .send(&transactions::close_with_voucher(&settlement), &[signer])
+            .await;
+        match closed {
+            // The voucher is public: anyone may have settled it (or more)
+            // since the lane was read, which a program before the final-voucher
+            // rule refuses as stale. What it pays is on-chain already.
+            Err(error) if error.is_amp_error(AmpError::StaleVoucher) => {
+                self.chain
+                    .send(&transactions::close(&keys), &[signer])
+                    .await
+            }
+            other => other,
+        }
     }
 
     /// Settles and closes every delegation of the channel this server has seen.

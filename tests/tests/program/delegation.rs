@@ -389,3 +389,41 @@ async fn lamports_sent_ahead_do_not_block_a_delegation() {
     assert_eq!(delegation(&mut s.h, &address).await.unwrap().cap, 50);
     s.h.assert_conserved().await;
 }
+
+#[tokio::test]
+async fn the_recipient_cannot_be_a_delegate() {
+    for kind in TokenKind::ALL {
+        let mut s = Setup::new(kind).await;
+        // It could otherwise sign its own payments out of the funder's cap.
+        let terms = DelegationTerms {
+            delegate: s.recipient.key(),
+            cap: CAP,
+            expires_at: 0,
+        };
+        let delegate = ix::delegate(&s.lane.keys, s.funder.token, terms);
+        s.h.watch(pda::delegation(&s.lane.keys.channel, &s.recipient.key()).0);
+        s.h.expect_failure(
+            &[delegate],
+            &[&s.funder.wallet],
+            Expected::Amp(AmpError::RecipientCannotSign),
+        )
+        .await;
+        s.h.assert_conserved().await;
+    }
+}
+
+#[tokio::test]
+async fn revoking_on_a_closing_channel_says_the_channel_is_closing() {
+    for kind in TokenKind::ALL {
+        let mut s = Setup::new(kind).await;
+        s.h.request_close(&s.lane, &s.funder.wallet).await;
+        let revoke = ix::revoke(&s.lane.keys, &s.delegate.pubkey());
+        s.h.expect_failure(
+            &[revoke],
+            &[&s.funder.wallet],
+            Expected::Amp(AmpError::ChannelClosing),
+        )
+        .await;
+        s.h.assert_conserved().await;
+    }
+}

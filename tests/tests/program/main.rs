@@ -6,10 +6,12 @@
 //! take far less disk.
 
 mod adversarial;
+mod close;
 mod cpi_relay;
 mod delegation;
 mod donations;
 mod ed25519;
 mod lifecycle;
 mod mints;
+mod open;
 mod supply_chain;

@@ -12,13 +12,15 @@ use amp_sdk::instructions::{self as ix, ChannelKeys};
 use amp_tests::*;
 use anchor_lang::prelude::Pubkey;
 use solana_instruction::Instruction;
+use solana_keypair::Keypair;
 use solana_signer::Signer;
 use spl_token_2022_interface::extension::{
     confidential_transfer, default_account_state, interest_bearing_mint, metadata_pointer,
-    pausable, transfer_fee, transfer_hook, ExtensionType, StateWithExtensions,
+    mint_close_authority::MintCloseAuthority, pausable, transfer_fee, transfer_hook,
+    BaseStateWithExtensionsMut, ExtensionType, StateWithExtensions, StateWithExtensionsMut,
 };
 use spl_token_2022_interface::instruction as token_ix;
-use spl_token_2022_interface::state::{Account, AccountState};
+use spl_token_2022_interface::state::{Account, AccountState, Mint};
 
 const TOKEN_2022: Pubkey = spl_token_2022_interface::ID;
 
@@ -242,15 +244,26 @@ async fn confidential_transfer_is_refused() {
     .await;
 }
 
-// --- accepted ----------------------------------------------------------------
-
 #[tokio::test]
-async fn mint_close_authority_is_accepted() {
-    accepted(&[ExtensionType::MintCloseAuthority], |mint| {
+async fn a_mint_that_can_be_closed_is_refused() {
+    // Closed once its supply is zero, it could come back at the same address
+    // with a permanent delegate while the channel lives on.
+    refused(ExtensionType::MintCloseAuthority, |mint| {
         vec![
             token_ix::initialize_mint_close_authority(&TOKEN_2022, mint, Some(&authority()))
                 .unwrap(),
         ]
+    })
+    .await;
+}
+
+// --- accepted ----------------------------------------------------------------
+
+#[tokio::test]
+async fn a_mint_without_a_close_authority_is_accepted() {
+    // The extension is there, but nobody can ever close the mint.
+    accepted(&[ExtensionType::MintCloseAuthority], |mint| {
+        vec![token_ix::initialize_mint_close_authority(&TOKEN_2022, mint, None).unwrap()]
     })
     .await;
 }
@@ -300,10 +313,114 @@ async fn interest_bearing_with_close_authority_is_accepted() {
                     500,
                 )
                 .unwrap(),
-                token_ix::initialize_mint_close_authority(&TOKEN_2022, mint, Some(&authority()))
-                    .unwrap(),
+                token_ix::initialize_mint_close_authority(&TOKEN_2022, mint, None).unwrap(),
             ]
         },
     )
     .await;
+}
+
+// --- a mint closed under a live channel ----------------------------------------
+
+/// How an emptied channel ends after its mint was closed.
+#[derive(Clone, Copy, Debug)]
+enum Ending {
+    Close,
+    Refund,
+}
+
+/// A channel opened before closable mints were refused (the mint's close
+/// authority is hidden from `open`, as the older rule ignored it), emptied,
+/// and then its mint closed: both the recipient's close and the funder's
+/// refund still close the channel and return every lamport of rent.
+#[tokio::test]
+async fn an_empty_channel_still_ends_after_its_mint_is_closed() {
+    for ending in [Ending::Close, Ending::Refund] {
+        let closer = Keypair::new();
+        let close_authority = closer.pubkey();
+        let mut s = Scene::new(&[ExtensionType::MintCloseAuthority], |mint| {
+            vec![token_ix::initialize_mint_close_authority(
+                &TOKEN_2022,
+                mint,
+                Some(&close_authority),
+            )
+            .unwrap()]
+        })
+        .await;
+        let mint = s.keys.mint;
+        let lamports_before = s.h.lamports(&s.funder.key()).await;
+
+        let genuine = s.h.bank.account(&mint).await.unwrap().unwrap();
+        let mut hidden = genuine.clone();
+        {
+            let mut state = StateWithExtensionsMut::<Mint>::unpack(&mut hidden.data).unwrap();
+            state
+                .get_extension_mut::<MintCloseAuthority>()
+                .unwrap()
+                .close_authority = Default::default();
+        }
+        s.h.bank.set_account(&mint, hidden).await;
+        let open = s.open_ix();
+        s.h.bank
+            .process(&[open], &[&s.funder.wallet])
+            .await
+            .unwrap();
+        s.h.bank.set_account(&mint, genuine).await;
+
+        // The whole deposit is settled, every token burnt, the mint closed.
+        let generation = s.h.channel(&s.keys.channel).await.unwrap().generation;
+        let lane = Lane {
+            keys: s.keys,
+            nonce: s.args.nonce,
+            generation,
+        };
+        let voucher = lane.voucher(1, DEPOSIT);
+        s.h.settle(&lane, &s.funder.wallet, &voucher, &s.recipient.token)
+            .await
+            .unwrap();
+        for (party, amount) in [(&s.funder, FUNDS - DEPOSIT), (&s.recipient, DEPOSIT)] {
+            let burn = token_ix::burn_checked(
+                &TOKEN_2022,
+                &party.token,
+                &mint,
+                &party.key(),
+                &[],
+                amount,
+                DECIMALS,
+            )
+            .unwrap();
+            s.h.bank.process(&[burn], &[&party.wallet]).await.unwrap();
+        }
+        let close_mint =
+            token_ix::close_account(&TOKEN_2022, &mint, &closer.pubkey(), &closer.pubkey(), &[])
+                .unwrap();
+        s.h.bank.process(&[close_mint], &[&closer]).await.unwrap();
+        assert!(s.h.bank.account(&mint).await.unwrap().is_none());
+
+        match ending {
+            Ending::Close => {
+                let close = ix::close(&s.keys, s.recipient.token, s.funder.token, false);
+                s.h.bank
+                    .process(&[close], &[&s.recipient.wallet])
+                    .await
+                    .expect("close after the mint is gone");
+            }
+            Ending::Refund => {
+                s.h.request_close(&lane, &s.funder.wallet).await;
+                s.h.bank.advance_time(i64::from(GRACE));
+                let refund = ix::refund(&s.keys, s.funder.token);
+                s.h.bank
+                    .process(&[refund], &[])
+                    .await
+                    .expect("refund after the mint is gone");
+            }
+        }
+        assert!(s.h.channel(&s.keys.channel).await.is_none(), "{ending:?}");
+        assert!(s.h.bank.account(&s.keys.vault).await.unwrap().is_none());
+        assert_eq!(
+            s.h.lamports(&s.funder.key()).await,
+            lamports_before,
+            "{ending:?}: all rent back to the funder"
+        );
+    }
 }

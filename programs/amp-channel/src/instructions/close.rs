@@ -1,16 +1,20 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+use anchor_spl::token_interface::{TokenAccount, TokenInterface};
 use solana_sdk_ids::sysvar::instructions as instructions_sysvar;
 
-use super::settle::settle_from_voucher;
 use crate::constants::VAULT_SEED;
 use crate::error::AmpError;
-use crate::events::ChannelClosed;
+use crate::events::{ChannelClosed, ChannelSettled};
 use crate::state::Channel;
-use crate::vault::ChannelVault;
+use crate::vault::{token_account_of, ChannelVault, LiveMint};
+use crate::voucher::ed25519::verified_voucher;
 
 /// Cooperative close by the recipient: optionally settle a final voucher,
 /// refund everything else to the funder at once, and close both accounts.
+///
+/// The token accounts and the mint are checked by the handler, and only when
+/// tokens move: an empty channel must close even after its mint was closed
+/// (when no token account of it can exist any more).
 #[event_cpi]
 #[derive(Accounts)]
 pub struct Close<'info> {
@@ -32,22 +36,19 @@ pub struct Close<'info> {
     #[account(mut, seeds = [VAULT_SEED, channel.key().as_ref()], bump = channel.vault_bump)]
     pub vault: Box<InterfaceAccount<'info, TokenAccount>>,
 
-    #[account(
-        mut,
-        constraint = recipient_token.owner == channel.recipient @ AmpError::WrongRecipientTokenAccount,
-        constraint = recipient_token.mint == channel.mint @ AmpError::WrongMint,
-    )]
-    pub recipient_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// CHECK: the recipient's token account of the channel's mint; checked by
+    /// the handler when a final voucher pays into it.
+    #[account(mut)]
+    pub recipient_token: UncheckedAccount<'info>,
 
-    #[account(
-        mut,
-        constraint = funder_token.owner == channel.funder @ AmpError::WrongFunderTokenAccount,
-        constraint = funder_token.mint == channel.mint @ AmpError::WrongMint,
-    )]
-    pub funder_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// CHECK: the funder's token account of the channel's mint; checked by the
+    /// handler when the vault has anything to refund.
+    #[account(mut)]
+    pub funder_token: UncheckedAccount<'info>,
 
-    #[account(constraint = *mint.to_account_info().owner == token_program.key() @ AmpError::WrongTokenProgram)]
-    pub mint: Box<InterfaceAccount<'info, Mint>>,
+    /// CHECK: the channel's mint (`has_one`), owned by `token_program` or
+    /// closed; read by the handler ([`LiveMint::read`]).
+    pub mint: UncheckedAccount<'info>,
 
     pub token_program: Interface<'info, TokenInterface>,
 
@@ -57,33 +58,57 @@ pub struct Close<'info> {
 }
 
 pub(crate) fn handler(ctx: Context<Close>, final_voucher: bool) -> Result<()> {
-    ctx.accounts.channel.check_close(Clock::get()?.slot)?;
+    let clock = Clock::get()?;
+    ctx.accounts.channel.check_close(clock.slot)?;
+    let mint = LiveMint::read(&ctx.accounts.mint, &ctx.accounts.token_program.key())?;
     if final_voucher {
         let accounts = &mut *ctx.accounts;
-        let event = settle_from_voucher(
-            &mut accounts.channel,
-            None,
-            &accounts.vault,
-            &accounts.recipient_token,
-            &accounts.mint,
-            &accounts.token_program,
-            &accounts.instructions,
-        )?;
-        accounts.vault.reload()?;
-        emit_cpi!(event);
+        let voucher =
+            verified_voucher(&accounts.instructions, &accounts.channel.authorized_signer)?;
+        let channel_key = accounts.channel.key();
+        // A final voucher that anyone settled first pays nothing here rather
+        // than failing: `settle` is permissionless and the voucher is public.
+        let amount = accounts
+            .channel
+            .settle_final(&channel_key, &voucher, clock.unix_timestamp)?;
+        if amount > 0 {
+            let to = token_account_of(
+                &accounts.recipient_token,
+                &accounts.channel.recipient,
+                &accounts.channel.mint,
+                AmpError::WrongRecipientTokenAccount,
+            )?;
+            ChannelVault {
+                channel: &accounts.channel,
+                vault: &accounts.vault,
+                token_program: &accounts.token_program,
+            }
+            .pay(
+                mint.as_ref().ok_or(AmpError::WrongTokenProgram)?,
+                to,
+                amount,
+            )?;
+            accounts.vault.reload()?;
+            let event = ChannelSettled {
+                channel: channel_key,
+                lane: channel_key,
+                amount,
+                settled: accounts.channel.settled,
+                destination: accounts.recipient_token.key(),
+            };
+            emit_cpi!(event);
+        }
     }
 
     let accounts = &ctx.accounts;
-    let refunded = accounts.vault.amount;
-    ChannelVault {
+    let refunded = ChannelVault {
         channel: &accounts.channel,
         vault: &accounts.vault,
-        mint: &accounts.mint,
         token_program: &accounts.token_program,
     }
     .refund_and_close(
-        refunded,
-        accounts.funder_token.to_account_info(),
+        mint.as_ref(),
+        &accounts.funder_token,
         accounts.funder.to_account_info(),
     )?;
     emit_cpi!(ChannelClosed {

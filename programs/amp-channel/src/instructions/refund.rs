@@ -1,14 +1,18 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+use anchor_spl::token_interface::{TokenAccount, TokenInterface};
 
 use crate::constants::VAULT_SEED;
 use crate::error::AmpError;
 use crate::events::ChannelClosed;
 use crate::state::Channel;
-use crate::vault::ChannelVault;
+use crate::vault::{ChannelVault, LiveMint};
 
 /// Permissionless once the grace period is over: the funder gets its money
 /// back even when the recipient has vanished.
+///
+/// As in `close`, the funder's token account and the mint are checked only
+/// when the vault has anything to refund, so an empty channel whose mint was
+/// closed still returns its rent.
 #[event_cpi]
 #[derive(Accounts)]
 pub struct Refund<'info> {
@@ -27,15 +31,14 @@ pub struct Refund<'info> {
     #[account(mut, seeds = [VAULT_SEED, channel.key().as_ref()], bump = channel.vault_bump)]
     pub vault: Box<InterfaceAccount<'info, TokenAccount>>,
 
-    #[account(
-        mut,
-        constraint = funder_token.owner == channel.funder @ AmpError::WrongFunderTokenAccount,
-        constraint = funder_token.mint == channel.mint @ AmpError::WrongMint,
-    )]
-    pub funder_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// CHECK: the funder's token account of the channel's mint; checked by the
+    /// handler when the vault has anything to refund.
+    #[account(mut)]
+    pub funder_token: UncheckedAccount<'info>,
 
-    #[account(constraint = *mint.to_account_info().owner == token_program.key() @ AmpError::WrongTokenProgram)]
-    pub mint: Box<InterfaceAccount<'info, Mint>>,
+    /// CHECK: the channel's mint (`has_one`), owned by `token_program` or
+    /// closed; read by the handler ([`LiveMint::read`]).
+    pub mint: UncheckedAccount<'info>,
 
     pub token_program: Interface<'info, TokenInterface>,
 }
@@ -46,17 +49,15 @@ pub(crate) fn handler(ctx: Context<Refund>) -> Result<()> {
     accounts
         .channel
         .check_refund(clock.slot, clock.unix_timestamp)?;
-
-    let refunded = accounts.vault.amount;
-    ChannelVault {
+    let mint = LiveMint::read(&accounts.mint, &accounts.token_program.key())?;
+    let refunded = ChannelVault {
         channel: &accounts.channel,
         vault: &accounts.vault,
-        mint: &accounts.mint,
         token_program: &accounts.token_program,
     }
     .refund_and_close(
-        refunded,
-        accounts.funder_token.to_account_info(),
+        mint.as_ref(),
+        &accounts.funder_token,
         accounts.funder.to_account_info(),
     )?;
     emit_cpi!(ChannelClosed {

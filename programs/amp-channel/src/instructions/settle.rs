@@ -6,7 +6,7 @@ use crate::constants::VAULT_SEED;
 use crate::error::AmpError;
 use crate::events::ChannelSettled;
 use crate::state::{Channel, Delegation};
-use crate::vault::ChannelVault;
+use crate::vault::{ChannelVault, LiveMint};
 use crate::voucher::ed25519::verified_voucher;
 
 /// Permissionless: whoever lands it, the tokens can only go to the recipient,
@@ -44,15 +44,28 @@ pub struct Settle<'info> {
 
 pub(crate) fn handler(ctx: Context<Settle>) -> Result<()> {
     let accounts = &mut *ctx.accounts;
-    let event = settle_from_voucher(
+    let settlement = record_voucher(
         &mut accounts.channel,
         accounts.delegation.as_deref_mut(),
-        &accounts.vault,
-        &accounts.recipient_token,
-        &accounts.mint,
-        &accounts.token_program,
         &accounts.instructions,
     )?;
+    ChannelVault {
+        channel: &accounts.channel,
+        vault: &accounts.vault,
+        token_program: &accounts.token_program,
+    }
+    .pay(
+        &LiveMint::of(&accounts.mint),
+        accounts.recipient_token.to_account_info(),
+        settlement.amount,
+    )?;
+    let event = ChannelSettled {
+        channel: accounts.channel.key(),
+        lane: settlement.lane,
+        amount: settlement.amount,
+        settled: settlement.settled,
+        destination: accounts.recipient_token.key(),
+    };
     emit_cpi!(event);
     Ok(())
 }
@@ -95,32 +108,4 @@ pub(crate) fn record_voucher(
             })
         }
     }
-}
-
-/// Records the voucher and pays the recipient what it adds. Shared by
-/// `settle` and `close`.
-pub(crate) fn settle_from_voucher<'info>(
-    channel: &mut Account<'info, Channel>,
-    delegation: Option<&mut Account<'info, Delegation>>,
-    vault: &InterfaceAccount<'info, TokenAccount>,
-    recipient_token: &InterfaceAccount<'info, TokenAccount>,
-    mint: &InterfaceAccount<'info, Mint>,
-    token_program: &Interface<'info, TokenInterface>,
-    instructions: &AccountInfo<'info>,
-) -> Result<ChannelSettled> {
-    let settlement = record_voucher(channel, delegation, instructions)?;
-    ChannelVault {
-        channel,
-        vault,
-        mint,
-        token_program,
-    }
-    .pay(recipient_token.to_account_info(), settlement.amount)?;
-    Ok(ChannelSettled {
-        channel: channel.key(),
-        lane: settlement.lane,
-        amount: settlement.amount,
-        settled: settlement.settled,
-        destination: recipient_token.key(),
-    })
 }

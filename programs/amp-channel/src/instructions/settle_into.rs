@@ -7,7 +7,7 @@ use crate::constants::VAULT_SEED;
 use crate::error::AmpError;
 use crate::events::SettledInto;
 use crate::state::{Channel, Delegation};
-use crate::vault::ChannelVault;
+use crate::vault::{ChannelVault, LiveMint};
 
 /// Agent supply chains: the recipient of an upstream channel settles an
 /// upstream voucher straight into a downstream channel it funds, so the tokens
@@ -65,10 +65,10 @@ pub(crate) fn handler(ctx: Context<SettleInto>) -> Result<()> {
     ChannelVault {
         channel: &accounts.upstream,
         vault: &accounts.upstream_vault,
-        mint: &accounts.mint,
         token_program: &accounts.token_program,
     }
     .pay(
+        &LiveMint::of(&accounts.mint),
         accounts.downstream_vault.to_account_info(),
         settlement.amount,
     )?;

@@ -62,6 +62,12 @@ impl Channel {
     pub fn new(terms: ChannelTerms, slot: u64, now: i64, bump: u8, vault_bump: u8) -> Result<Self> {
         require!(terms.deposit > 0, AmpError::ZeroAmount);
         require_keys_neq!(terms.funder, terms.recipient, AmpError::SelfChannel);
+        // Otherwise the recipient could sign its own payments from the deposit.
+        require_keys_neq!(
+            terms.authorized_signer,
+            terms.recipient,
+            AmpError::RecipientCannotSign
+        );
         require!(
             (MIN_GRACE_PERIOD..=MAX_GRACE_PERIOD).contains(&terms.grace_period),
             AmpError::InvalidGracePeriod
@@ -143,10 +149,9 @@ impl Channel {
         Ok(now.saturating_add(i64::from(self.grace_period)))
     }
 
-    /// Checks a verified voucher for this channel's own lane and records its
-    /// settlement; returns the amount to pay the recipient.
-    pub fn settle(&mut self, channel: &Pubkey, voucher: &Voucher, now: i64) -> Result<u64> {
-        let amount = LaneTerms {
+    /// The rule the own lane's vouchers settle by.
+    pub fn own_lane<'a>(&self, channel: &'a Pubkey, now: i64) -> LaneTerms<'a> {
+        LaneTerms {
             address: channel,
             generation: self.generation,
             settled: self.settled,
@@ -154,7 +159,21 @@ impl Channel {
             over_limit: AmpError::VoucherExceedsDeposit,
             status: self.status(now),
         }
-        .settlement(voucher, now)?;
+    }
+
+    /// Checks a verified voucher for this channel's own lane and records its
+    /// settlement; returns the amount to pay the recipient.
+    pub fn settle(&mut self, channel: &Pubkey, voucher: &Voucher, now: i64) -> Result<u64> {
+        let amount = self.own_lane(channel, now).settlement(voucher, now)?;
+        self.settled = voucher.cumulative;
+        Ok(amount)
+    }
+
+    /// As [`Channel::settle`] for the final voucher of a cooperative close,
+    /// which pays nothing when it was settled exactly already
+    /// ([`LaneTerms::final_settlement`]).
+    pub fn settle_final(&mut self, channel: &Pubkey, voucher: &Voucher, now: i64) -> Result<u64> {
+        let amount = self.own_lane(channel, now).final_settlement(voucher, now)?;
         self.settled = voucher.cumulative;
         Ok(amount)
     }
@@ -268,6 +287,10 @@ mod tests {
         bad(|t| t.expires_at = NOW, AmpError::InvalidExpiry);
         bad(|t| t.expires_at = -1, AmpError::InvalidExpiry);
         bad(|t| t.expires_at = i64::MAX, AmpError::InvalidExpiry);
+        bad(
+            |t| t.authorized_signer = t.recipient,
+            AmpError::RecipientCannotSign,
+        );
         let mut t = terms();
         t.grace_period = MIN_GRACE_PERIOD;
         t.expires_at = NOW + 1;
@@ -286,6 +309,39 @@ mod tests {
             c.settle(&lane(), &voucher(1_000), NOW).unwrap_err(),
             AmpError::StaleVoucher.into()
         );
+    }
+
+    #[test]
+    fn a_final_voucher_settled_exactly_already_pays_nothing() {
+        let mut c = channel();
+        assert_eq!(c.settle(&lane(), &voucher(300), NOW).unwrap(), 300);
+        // Someone settled the final voucher first: the close goes on.
+        assert_eq!(c.settle_final(&lane(), &voucher(300), NOW).unwrap(), 0);
+        assert_eq!(c.settle_final(&lane(), &voucher(500), NOW).unwrap(), 200);
+        assert_eq!(c.settled, 500);
+        let before = c.clone();
+        // Anything else is refused as by `settle`.
+        let refused = [
+            (voucher(499), AmpError::StaleVoucher),
+            (
+                Voucher {
+                    lane: Pubkey::default(),
+                    ..voucher(500)
+                },
+                AmpError::WrongLane,
+            ),
+            (
+                Voucher {
+                    generation: SLOT + 1,
+                    ..voucher(500)
+                },
+                AmpError::WrongGeneration,
+            ),
+        ];
+        for (v, e) in refused {
+            assert_eq!(c.settle_final(&lane(), &v, NOW).unwrap_err(), e.into());
+            assert_eq!(c, before);
+        }
     }
 
     #[test]

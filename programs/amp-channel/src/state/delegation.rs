@@ -48,6 +48,12 @@ impl Delegation {
         bump: u8,
     ) -> Result<Self> {
         require!(terms.cap > 0, AmpError::ZeroAmount);
+        // Otherwise the recipient could sign its own payments from the cap.
+        require_keys_neq!(
+            terms.delegate,
+            channel.recipient,
+            AmpError::RecipientCannotSign
+        );
         require!(
             terms.expires_at == 0
                 || (terms.expires_at > now
@@ -109,6 +115,8 @@ impl Delegation {
 
     /// Starts the grace period after which the unspent cap returns to the channel.
     pub fn revoke(&mut self, channel: &Channel, now: i64) -> Result<i64> {
+        // A closing channel ends its delegations with it: say that, not "revoked".
+        require!(channel.status(now).is_open(), AmpError::ChannelClosing);
         match self.status(channel, now) {
             LaneStatus::Open => {
                 self.revoke_requested_at = now;
@@ -226,6 +234,29 @@ mod tests {
             AmpError::InvalidExpiry.into()
         );
         assert_eq!(new(terms(1, NOW + 1)).unwrap().expires_at, NOW + 1);
+        let recipient_as_delegate = DelegationTerms {
+            delegate: c.recipient,
+            ..terms(1, 0)
+        };
+        assert_eq!(
+            new(recipient_as_delegate).unwrap_err(),
+            AmpError::RecipientCannotSign.into()
+        );
+    }
+
+    #[test]
+    fn revoking_on_a_closing_channel_says_the_channel_is_closing() {
+        let mut c = channel();
+        let mut d = delegation();
+        c.request_close(NOW).unwrap();
+        let before = d.clone();
+        for now in [NOW, NOW + i64::from(GRACE)] {
+            assert_eq!(
+                d.revoke(&c, now).unwrap_err(),
+                AmpError::ChannelClosing.into()
+            );
+        }
+        assert_eq!(d, before);
     }
 
     #[test]
@@ -249,6 +280,14 @@ mod tests {
         assert_eq!(d.revoke(&c, NOW).unwrap(), NOW + i64::from(GRACE));
         assert_eq!(
             d.revoke(&c, NOW + 1).unwrap_err(),
+            AmpError::DelegationRevoked.into()
+        );
+        let mut expiring = Delegation {
+            expires_at: NOW + 10,
+            ..delegation()
+        };
+        assert_eq!(
+            expiring.revoke(&c, NOW + 10).unwrap_err(),
             AmpError::DelegationRevoked.into()
         );
         assert_eq!(

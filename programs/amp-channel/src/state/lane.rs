@@ -96,6 +96,19 @@ impl LaneTerms<'_> {
             .checked_sub(self.settled)
             .ok_or(AmpError::ArithmeticOverflow)?)
     }
+
+    /// As [`LaneTerms::settlement`], except that a voucher of this lane
+    /// already settled exactly pays nothing instead of failing: a final
+    /// voucher may have been settled by anyone before the close lands.
+    pub fn final_settlement(&self, voucher: &Voucher, now: i64) -> Result<u64> {
+        let settled_exactly = voucher.lane == *self.address
+            && voucher.generation == self.generation
+            && voucher.cumulative == self.settled;
+        if settled_exactly {
+            return Ok(0);
+        }
+        self.settlement(voucher, now)
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@ use amp_channel::program::AmpChannel;
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
+use crate::authority::as_authority;
 use crate::constants::AUTHORITY_SEED;
 use crate::error::RelayError;
 use crate::state::Relay;
@@ -10,6 +11,7 @@ use crate::state::Relay;
 /// Opens the relay's downstream channel with its PDA as the funder: the PDA
 /// signs the CPI, pays the rent from its lamports and the deposit from its
 /// token account; `args.authorized_signer` names the operator's hot key.
+/// The token account becomes the relay's: what arrives in it is split.
 #[derive(Accounts)]
 pub struct OpenDownstream<'info> {
     pub operator: Signer<'info>,
@@ -42,33 +44,37 @@ pub struct OpenDownstream<'info> {
 }
 
 pub(crate) fn handler(ctx: Context<OpenDownstream>, args: OpenArgs) -> Result<()> {
-    let accounts = &ctx.accounts;
+    let accounts = &mut *ctx.accounts;
     require_keys_eq!(
         accounts.relay.downstream,
         Pubkey::default(),
         RelayError::DownstreamExists
     );
-    let relay = accounts.relay.key();
-    let bump = [accounts.relay.authority_bump];
-    let seeds: &[&[u8]] = &[AUTHORITY_SEED, relay.as_ref(), &bump];
-    amp_channel::cpi::open(
-        CpiContext::new_with_signer(
-            accounts.amp_program.key(),
-            amp_channel::cpi::accounts::Open {
-                funder: accounts.authority.to_account_info(),
-                channel: accounts.channel.to_account_info(),
-                vault: accounts.vault.to_account_info(),
-                funder_token: accounts.authority_token.to_account_info(),
-                mint: accounts.mint.to_account_info(),
-                token_program: accounts.token_program.to_account_info(),
-                system_program: accounts.system_program.to_account_info(),
-                event_authority: accounts.amp_event_authority.to_account_info(),
-                program: accounts.amp_program.to_account_info(),
-            },
-            &[seeds],
-        ),
-        args,
-    )?;
-    ctx.accounts.relay.downstream = ctx.accounts.channel.key();
-    Ok(())
+    // Everything in the account so far is the operator's (its funding, and
+    // anything earned before there was a downstream channel to share with);
+    // the deposit is paid out of it.
+    let balance = accounts.authority_token.amount;
+    let relay = &mut accounts.relay;
+    relay.split(balance, false)?;
+    relay.spend_operator_share(args.deposit)?;
+    relay.downstream = accounts.channel.key();
+    relay.token_account = accounts.authority_token.key();
+
+    let open = amp_channel::cpi::accounts::Open {
+        funder: accounts.authority.to_account_info(),
+        channel: accounts.channel.to_account_info(),
+        vault: accounts.vault.to_account_info(),
+        funder_token: accounts.authority_token.to_account_info(),
+        mint: accounts.mint.to_account_info(),
+        token_program: accounts.token_program.to_account_info(),
+        system_program: accounts.system_program.to_account_info(),
+        event_authority: accounts.amp_event_authority.to_account_info(),
+        program: accounts.amp_program.to_account_info(),
+    };
+    as_authority(&accounts.relay, |signer| {
+        amp_channel::cpi::open(
+            CpiContext::new_with_signer(accounts.amp_program.key(), open, signer),
+            args,
+        )
+    })
 }
