@@ -4,6 +4,7 @@
 // Every public item says what it is for; CI's clippy -D warnings keeps it so.
 #![warn(missing_docs)]
 
+pub mod base58;
 pub mod chain;
 pub mod client;
 pub mod decimal;

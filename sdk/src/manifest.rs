@@ -1,6 +1,8 @@
-//! The JSON documents of AMP's HTTP side (SPEC section 5): the manifest a
-//! service publishes at [`MANIFEST_PATH`], and the error body (with its code
-//! and HTTP status) of every refused request.
+//! The JSON documents of AMP's HTTP side (SPEC section 5), each defined once
+//! for servers, clients and the CLI: the manifest a service publishes at
+//! [`MANIFEST_PATH`], the error body (with its code and HTTP status) of every
+//! refused request, and the answers of the close and credit endpoints. Every
+//! well-known path is here too.
 //!
 //! Amounts are decimal strings of the mint's smallest unit
 //! ([`crate::decimal::u64_string`]) because a u64 does not survive a
@@ -21,6 +23,8 @@ pub const CLOSE_PATH: &str = "/.well-known/amp/close";
 /// Where a client pays for a metered response while it streams: a fresh
 /// credential that extends the server's credit (docs/streaming.md).
 pub const CREDIT_PATH: &str = "/.well-known/amp/credit";
+/// Where a service reports its settler's state (for operators).
+pub const STATUS_PATH: &str = "/.well-known/amp/status";
 /// The protocol version this crate speaks.
 pub const AMP_VERSION: &str = "1";
 
@@ -33,10 +37,10 @@ pub struct Manifest {
     /// The cluster, e.g. `solana:devnet`.
     pub network: String,
     /// The AMP program the service settles with.
-    #[serde(with = "base58")]
+    #[serde(with = "crate::base58")]
     pub program_id: Pubkey,
     /// The channel recipient a lane must pay.
-    #[serde(with = "base58")]
+    #[serde(with = "crate::base58")]
     pub recipient: Pubkey,
     /// Accepted mints.
     pub mints: Vec<MintInfo>,
@@ -57,7 +61,7 @@ pub struct Manifest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MintInfo {
     /// The mint's address; a lane's channel must hold this token.
-    #[serde(with = "base58")]
+    #[serde(with = "crate::base58")]
     pub mint: Pubkey,
     /// The mint's decimals, for showing whole tokens; amounts stay in the smallest unit.
     pub decimals: u8,
@@ -102,6 +106,7 @@ pub enum PricingMode {
 
 /// The `error` field of an error body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// A header is missing or unparsable.
     Malformed,
@@ -123,11 +128,14 @@ pub enum ErrorCode {
     Closed,
     /// Server policy.
     RateExceeded,
+    /// The server cannot do its part right now (its chain or store is
+    /// down); the same request may succeed later.
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every code, in the SPEC's order.
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::Malformed,
         ErrorCode::NoChannel,
         ErrorCode::Underfunded,
@@ -137,6 +145,7 @@ impl ErrorCode {
         ErrorCode::InvalidSeq,
         ErrorCode::Closed,
         ErrorCode::RateExceeded,
+        ErrorCode::Unavailable,
     ];
 
     /// The code as it appears in JSON.
@@ -151,6 +160,7 @@ impl ErrorCode {
             ErrorCode::InvalidSeq => "AMP_INVALID_SEQ",
             ErrorCode::Closed => "AMP_CLOSED",
             ErrorCode::RateExceeded => "AMP_RATE_EXCEEDED",
+            ErrorCode::Unavailable => "AMP_UNAVAILABLE",
         }
     }
 
@@ -165,6 +175,7 @@ impl ErrorCode {
             ErrorCode::InvalidSeq => StatusCode::CONFLICT,
             ErrorCode::Closed => StatusCode::GONE,
             ErrorCode::RateExceeded => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -265,6 +276,46 @@ impl ErrorBody {
     }
 }
 
+/// The AMP refusal in a response, if it is one: a JSON error body whose
+/// code answers with the response's status. Anything else (the service's own
+/// errors, which may be JSON too) is not AMP's to interpret.
+pub fn refusal(status: StatusCode, body: &[u8]) -> Option<ErrorBody> {
+    let body: ErrorBody = serde_json::from_slice(body).ok()?;
+    (body.status() == status).then_some(body)
+}
+
+/// What `POST /.well-known/amp/close` answers when the lane was closed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloseAnswer {
+    /// The lane that was closed.
+    #[serde(with = "crate::base58")]
+    pub lane: Pubkey,
+    /// Always true in a success answer.
+    pub closed: bool,
+    /// What the lane paid the service in all.
+    #[serde(with = "crate::decimal::u64_string")]
+    pub settled: u64,
+    /// The closing transaction; empty when the lane was gone already.
+    #[serde(default)]
+    pub signature: String,
+}
+
+/// What `POST /.well-known/amp/credit` answers when it took a credential.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditAnswer {
+    /// The lane the credential pays on.
+    #[serde(with = "crate::base58")]
+    pub lane: Pubkey,
+    /// The credential's seq.
+    pub seq: u64,
+    /// The cumulative amount it signs.
+    #[serde(with = "crate::decimal::u64_string")]
+    pub amount: u64,
+    /// What the lane owes so far.
+    #[serde(with = "crate::decimal::u64_string")]
+    pub owed: u64,
+}
+
 /// Deserialises a borrowed string through [`FromStr`] without allocating.
 struct FromStrVisitor<T> {
     expecting: &'static str,
@@ -290,19 +341,6 @@ impl<T: FromStr> serde::de::Visitor<'_> for FromStrVisitor<T> {
     fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
         text.parse()
             .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(text), &self))
-    }
-}
-
-/// Serde helper: a [`Pubkey`] as a base58 string.
-mod base58 {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(key: &Pubkey, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(key)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Pubkey, D::Error> {
-        deserializer.deserialize_str(FromStrVisitor::<Pubkey>::new("a base58 address"))
     }
 }
 

@@ -22,7 +22,7 @@ use amp_sdk::chain::Chain;
 use amp_sdk::client::{AmpClient, Policy};
 use amp_sdk::decimal::u64_string;
 use amp_sdk::headers::{Credential, Receipt};
-use amp_sdk::manifest::{ErrorBody, ErrorCode, Manifest, MANIFEST_PATH};
+use amp_sdk::manifest::{self, ErrorCode, Manifest, MANIFEST_PATH};
 use amp_sdk::voucher::Voucher;
 use anchor_lang::prelude::Pubkey;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -240,7 +240,10 @@ pub async fn pay(
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.bytes().await?;
-        if status.is_success() || !is_amp_error(&headers, &bytes) {
+        let refusal = (!status.is_success())
+            .then(|| manifest::refusal(status, &bytes))
+            .flatten();
+        let Some(error) = refusal else {
             let receipt = Receipt::from_headers(&headers).ok();
             return Ok(PayReport {
                 status: status.as_u16(),
@@ -253,9 +256,7 @@ pub async fn pay(
                 remaining: receipt.map(|r| r.remaining),
                 decimals: lane.mint.decimals,
             });
-        }
-        let error: ErrorBody = serde_json::from_slice(&bytes)
-            .map_err(|e| CliError::state(format!("unreadable AMP error body: {e}")))?;
+        };
         match (error.error, error.required) {
             (ErrorCode::Underfunded, Some(required)) if required > amount && attempt < 2 => {
                 let owed = error.owed.unwrap_or(amount);
@@ -303,15 +304,6 @@ async fn send(
         builder = builder.body(body.clone());
     }
     Ok(builder.send().await?)
-}
-
-/// An AMP refusal: JSON with an `error` code the SDK knows.
-fn is_amp_error(headers: &HeaderMap, body: &[u8]) -> bool {
-    let json = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    json && serde_json::from_slice::<ErrorBody>(body).is_ok()
 }
 
 fn micros_now() -> u64 {

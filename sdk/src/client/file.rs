@@ -85,7 +85,7 @@ pub enum LaneStatus {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantedLane {
     /// The sub-agent's key, which the Delegation authorises.
-    #[serde(with = "base58")]
+    #[serde(with = "crate::base58")]
     pub delegate: Pubkey,
     /// Counted against the funder's budget: the sub-agent may spend it all.
     #[serde(with = "u64_string")]
@@ -98,19 +98,19 @@ pub struct LaneRecord {
     /// The service's origin (`https://api.example.com`).
     pub service: String,
     /// The address vouchers name: the Channel, or the Delegation of a sub-agent.
-    #[serde(with = "base58")]
+    #[serde(with = "crate::base58")]
     pub lane: Pubkey,
     /// The channel's funder: this agent, or the funder that delegated to it.
-    #[serde(with = "base58")]
+    #[serde(with = "crate::base58")]
     pub funder: Pubkey,
     /// The channel's recipient: the service's payee.
-    #[serde(with = "base58")]
+    #[serde(with = "crate::base58")]
     pub recipient: Pubkey,
     /// The token the channel pays in.
-    #[serde(with = "base58")]
+    #[serde(with = "crate::base58")]
     pub mint: Pubkey,
     /// The mint's token program (SPL Token or Token-2022).
-    #[serde(with = "base58")]
+    #[serde(with = "crate::base58")]
     pub token_program: Pubkey,
     /// The channel's nonce, which with funder and recipient derives its address.
     #[serde(with = "u64_string")]
@@ -118,7 +118,7 @@ pub struct LaneRecord {
     /// Set when this agent is the delegate of a funder's channel.
     #[serde(
         default,
-        with = "base58::option",
+        with = "crate::base58::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub delegate: Option<Pubkey>,
@@ -291,47 +291,6 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
-}
-
-/// Serde helper: a [`Pubkey`] as a base58 string.
-pub(crate) mod base58 {
-    use std::str::FromStr;
-
-    use anchor_lang::prelude::Pubkey;
-    use serde::{de, Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(key: &Pubkey, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(key)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Pubkey, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Pubkey::from_str(&text).map_err(|_| de::Error::custom("not a base58 address"))
-    }
-
-    pub mod option {
-        use super::*;
-
-        pub fn serialize<S: Serializer>(
-            key: &Option<Pubkey>,
-            serializer: S,
-        ) -> Result<S::Ok, S::Error> {
-            match key {
-                Some(key) => serializer.collect_str(key),
-                None => serializer.serialize_none(),
-            }
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(
-            deserializer: D,
-        ) -> Result<Option<Pubkey>, D::Error> {
-            Option::<std::borrow::Cow<'de, str>>::deserialize(deserializer)?
-                .map(|text| {
-                    Pubkey::from_str(&text).map_err(|_| de::Error::custom("not a base58 address"))
-                })
-                .transpose()
-        }
-    }
 }
 
 #[cfg(test)]

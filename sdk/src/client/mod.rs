@@ -60,7 +60,8 @@ use crate::chain::{Chain, ChainError, ChainExt, TxSigner};
 use crate::decimal::u64_string;
 use crate::headers::{Credential, Receipt};
 use crate::manifest::{
-    ErrorBody, ErrorCode, Manifest, Price, CLOSE_PATH, CREDIT_PATH, MANIFEST_PATH,
+    self, CloseAnswer, ErrorBody, ErrorCode, Manifest, Price, CLOSE_PATH, CREDIT_PATH,
+    MANIFEST_PATH,
 };
 use crate::voucher::{Voucher, VoucherSigner};
 use crate::{instructions, mint, pda, transactions};
@@ -223,25 +224,25 @@ pub struct Grant {
     /// The service's origin.
     pub service: String,
     /// The channel's funder (the agent that delegated).
-    #[serde(with = "file::base58")]
+    #[serde(with = "crate::base58")]
     pub funder: Pubkey,
     /// The channel's recipient: the service's payee.
-    #[serde(with = "file::base58")]
+    #[serde(with = "crate::base58")]
     pub recipient: Pubkey,
     /// The token the channel pays in.
-    #[serde(with = "file::base58")]
+    #[serde(with = "crate::base58")]
     pub mint: Pubkey,
     /// The mint's token program (SPL Token or Token-2022).
-    #[serde(with = "file::base58")]
+    #[serde(with = "crate::base58")]
     pub token_program: Pubkey,
     /// The channel's nonce, which with funder and recipient derives its address.
     #[serde(with = "u64_string")]
     pub nonce: u64,
     /// The Delegation address: the lane the sub-agent's vouchers name.
-    #[serde(with = "file::base58")]
+    #[serde(with = "crate::base58")]
     pub delegation: Pubkey,
     /// The sub-agent's key, which signs those vouchers.
-    #[serde(with = "file::base58")]
+    #[serde(with = "crate::base58")]
     pub delegate: Pubkey,
     /// The Delegation's generation (its creation slot), which its vouchers carry.
     #[serde(with = "u64_string")]
@@ -721,7 +722,7 @@ impl AmpClient {
         let url = format!("{service}{CLOSE_PATH}");
         let failure = match self.post_credential(&lane, &url, 0).await {
             Ok(Answer::Passed(response)) if response.status().is_success() => {
-                match response.json::<ClosedBody>().await {
+                match response.json::<CloseAnswer>().await {
                     Ok(closed) if closed.closed => return self.closed(&lane, closed).await,
                     Ok(_) => "the service did not close the lane".to_owned(),
                     Err(e) => format!("unreadable close answer: {e}"),
@@ -763,7 +764,11 @@ impl AmpClient {
     }
 
     /// The service closed the lane: check that the channel is gone and retire it.
-    async fn closed(&self, lane: &Pubkey, closed: ClosedBody) -> Result<CloseOutcome, ClientError> {
+    async fn closed(
+        &self,
+        lane: &Pubkey,
+        closed: CloseAnswer,
+    ) -> Result<CloseOutcome, ClientError> {
         if let (Some(chain), true) = (&self.inner.chain, self.is_own(lane)) {
             if chain.channel(lane).await?.is_some() {
                 tracing::warn!(%lane, "the service says closed but the channel is still there");
@@ -1596,16 +1601,6 @@ impl AmpClient {
     }
 }
 
-/// What `POST /.well-known/amp/close` answers.
-#[derive(Deserialize)]
-struct ClosedBody {
-    closed: bool,
-    #[serde(with = "u64_string")]
-    settled: u64,
-    #[serde(default)]
-    signature: String,
-}
-
 /// Tells an AMP refusal (a JSON error body with an AMP code) from anything
 /// else, which is handed back untouched.
 async fn answer(response: reqwest::Response) -> Result<Answer, ClientError> {
@@ -1617,10 +1612,8 @@ async fn answer(response: reqwest::Response) -> Result<Answer, ClientError> {
     let headers = response.headers().clone();
     let version = response.version();
     let bytes = response.bytes().await?;
-    if let Ok(body) = serde_json::from_slice::<ErrorBody>(&bytes) {
-        if body.error.status() == status {
-            return Ok(Answer::Refused(status, Box::new(body)));
-        }
+    if let Some(body) = manifest::refusal(status, &bytes) {
+        return Ok(Answer::Refused(status, Box::new(body)));
     }
     // The service's own error: rebuild it for the caller.
     let mut rebuilt = http::Response::new(bytes);

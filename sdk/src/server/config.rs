@@ -33,7 +33,6 @@
 //! (fractions allowed). Relative paths are relative to the file.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use anchor_lang::prelude::Pubkey;
@@ -100,7 +99,7 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct MintConfig {
     /// The mint's address.
-    #[serde(with = "base58")]
+    #[serde(with = "crate::base58")]
     pub mint: Pubkey,
     /// A display name for the manifest (`USDC`); optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -330,20 +329,6 @@ mod seconds {
             Seconds::Fraction(s) => Duration::try_from_secs_f64(s)
                 .map_err(|_| serde::de::Error::custom("a duration must be a non-negative number")),
         }
-    }
-}
-
-/// Serde helper: a [`Pubkey`] as base58.
-mod base58 {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(key: &Pubkey, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(key)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Pubkey, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Pubkey::from_str(&text).map_err(|_| serde::de::Error::custom("not a base58 address"))
     }
 }
 

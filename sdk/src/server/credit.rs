@@ -16,15 +16,13 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use http::{HeaderMap, Response, StatusCode};
-use serde::Serialize;
 use tokio::sync::futures::OwnedNotified;
 use tokio::sync::Notify;
 use tokio::time::Sleep;
 
 use super::{body, meter, to_json, AmpBody, Core, Refusal};
-use crate::decimal::u64_string;
 use crate::headers::Receipt;
-use crate::manifest::{ErrorBody, ErrorCode};
+use crate::manifest::{CreditAnswer, ErrorBody, ErrorCode};
 use crate::store::{self, LaneState};
 use crate::voucher::SignedVoucher;
 
@@ -35,17 +33,6 @@ const CREDIT_WAIT: Duration = Duration::from_secs(2);
 /// Rung whenever a credit credential is accepted; streams waiting for room
 /// try again. One for the process: a spurious wake-up costs one store read.
 static POSTED: LazyLock<Arc<Notify>> = LazyLock::new(|| Arc::new(Notify::new()));
-
-/// The answer to an accepted credit credential.
-#[derive(Serialize)]
-struct Credited {
-    lane: String,
-    seq: u64,
-    #[serde(with = "u64_string")]
-    amount: u64,
-    #[serde(with = "u64_string")]
-    owed: u64,
-}
 
 impl Core {
     /// `POST /.well-known/amp/credit`.
@@ -73,8 +60,8 @@ impl Core {
         tracing::debug!(lane = %accounts.address, amount = signed.voucher.cumulative, owed, "credit credential accepted");
         let mut response = body::json(
             StatusCode::OK,
-            to_json(&Credited {
-                lane: accounts.address.to_string(),
+            to_json(&CreditAnswer {
+                lane: accounts.address,
                 seq: signed.voucher.seq,
                 amount: signed.voucher.cumulative,
                 owed,

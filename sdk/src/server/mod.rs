@@ -74,9 +74,10 @@ use tower_service::Service;
 use amp_channel::error::AmpError;
 
 use crate::chain::{Chain, ChainError, ChainExt};
-use crate::decimal::u64_string;
 use crate::headers::{Credential, Receipt};
-use crate::manifest::{ErrorBody, ErrorCode, Manifest, MintInfo, Price, CLOSE_PATH, MANIFEST_PATH};
+use crate::manifest::{
+    CloseAnswer, ErrorBody, ErrorCode, Manifest, MintInfo, Price, CLOSE_PATH, MANIFEST_PATH,
+};
 use crate::settle::{self, Settler, SettlerStatus};
 use crate::store::{self, LaneQuery, LaneState, MemoryStore, StoreError, VoucherStore};
 use crate::transactions;
@@ -88,7 +89,7 @@ pub use lane::LaneAccounts;
 pub use meter::RateLimit;
 
 /// Where the settler's status is served.
-pub const STATUS_PATH: &str = "/.well-known/amp/status";
+pub use crate::manifest::STATUS_PATH;
 
 /// Why a paywall could not start or stop.
 #[derive(Debug, thiserror::Error)]
@@ -703,11 +704,8 @@ impl Core {
     /// client error.
     fn unavailable(&self, what: &str, error: &dyn std::fmt::Display) -> Refusal {
         tracing::warn!(%error, "{what}");
-        let body = serde_json::json!({
-            "error": "AMP_UNAVAILABLE",
-            "message": format!("{what}; try again"),
-        });
-        body::json(StatusCode::SERVICE_UNAVAILABLE, to_json(&body))
+        let body = ErrorBody::new(ErrorCode::Unavailable, format!("{what}; try again"));
+        body::json(body.status(), to_json(&body))
     }
 
     /// The lane at `address`, from the cache unless `force` or too old.
@@ -977,8 +975,8 @@ impl Core {
                     .remove(&accounts.address);
                 let mut response = body::json(
                     StatusCode::OK,
-                    to_json(&Closed {
-                        lane: accounts.address.to_string(),
+                    to_json(&CloseAnswer {
+                        lane: accounts.address,
                         closed: true,
                         settled,
                         signature: signature.to_string(),
@@ -1142,16 +1140,6 @@ async fn refresh_loop(core: std::sync::Weak<Core>) {
             tracing::warn!(%error, "refreshing lanes failed");
         }
     }
-}
-
-/// The answer to a cooperative close.
-#[derive(Serialize)]
-struct Closed {
-    lane: String,
-    closed: bool,
-    #[serde(with = "u64_string")]
-    settled: u64,
-    signature: String,
 }
 
 fn to_json(value: &impl Serialize) -> Vec<u8> {
