@@ -20,8 +20,8 @@ use anchor_lang::prelude::Pubkey;
 use serde::{Deserialize, Serialize};
 
 use crate::decimal::u64_string;
+pub use crate::durability::Durability;
 use crate::manifest::Manifest;
-pub use crate::store::Durability;
 
 /// The format this client writes and reads.
 pub const FILE_VERSION: u32 = 1;

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{Durability, SqliteStore, StoreError, VoucherStore};
+use super::{Durability, StoreError, VoucherStore};
 
 /// Opens the store at `location`, as a configuration file's `store` names it:
 ///
@@ -12,8 +12,8 @@ use super::{Durability, SqliteStore, StoreError, VoucherStore};
 ///   [`PostgresStore`](super::PostgresStore) that several server replicas can
 ///   share (needs the `postgres` feature; its URL parameters are documented
 ///   in [`postgres`](super::postgres));
-/// * anything else: the path of a [`SqliteStore`] file, which one process
-///   at a time can open.
+/// * anything else: the path of a `SqliteStore` file, which one process
+///   at a time can open (needs the `sqlite` feature).
 ///
 /// `durability` applies to both.
 pub async fn open(
@@ -24,12 +24,30 @@ pub async fn open(
     if let Some(url) = location.to_str().filter(|l| is_url(l)) {
         return open_url(url, durability).await;
     }
-    let path = location.to_owned();
+    open_file(location, durability).await
+}
+
+#[cfg(feature = "sqlite")]
+async fn open_file(
+    path: &Path,
+    durability: Durability,
+) -> Result<Arc<dyn VoucherStore>, StoreError> {
+    let path = path.to_owned();
     // Opening reads and checks the file: keep it off the runtime's threads.
-    let store = tokio::task::spawn_blocking(move || SqliteStore::open(path, durability))
+    let store = tokio::task::spawn_blocking(move || super::SqliteStore::open(path, durability))
         .await
         .map_err(|e| StoreError::Corrupt(format!("opening the store: {e}")))??;
     Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "sqlite"))]
+async fn open_file(
+    _path: &Path,
+    _durability: Durability,
+) -> Result<Arc<dyn VoucherStore>, StoreError> {
+    Err(StoreError::Unsupported(
+        "a SQLite store file needs amp-sdk's `sqlite` feature".into(),
+    ))
 }
 
 /// Is `location` a PostgreSQL URL (rather than a SQLite file's path)?
@@ -49,7 +67,7 @@ async fn open_url(
     _url: &str,
     _durability: Durability,
 ) -> Result<Arc<dyn VoucherStore>, StoreError> {
-    Err(StoreError::Corrupt(
+    Err(StoreError::Unsupported(
         "a postgres:// store needs amp-sdk's `postgres` feature".into(),
     ))
 }

@@ -10,15 +10,17 @@
 //! function inside its own transaction (`SELECT … FOR UPDATE`), letting the
 //! database serialise a lane across several server processes.
 //!
-//! Two stores ship: [`SqliteStore`] (embedded, durable, the default) and
-//! [`MemoryStore`] (for tests and demos; forgets everything on exit).
-//! With the `postgres` feature, a third: [`PostgresStore`], which several
-//! server replicas share; [`open`] picks the store a location names.
+//! [`MemoryStore`] (for tests and demos; forgets everything on exit) is
+//! always there. With the `sqlite` feature, `SqliteStore` (embedded,
+//! durable, the default for a file path); with the `postgres` feature,
+//! `PostgresStore`, which several server replicas share. [`open`] picks the
+//! store a location names.
 
 mod location;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use std::sync::{Arc, Mutex};
@@ -28,11 +30,13 @@ use async_trait::async_trait;
 
 use crate::voucher::SignedVoucher;
 
+pub use crate::durability::Durability;
 pub use location::{is_url, open};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore};
-pub use sqlite::{Durability, SqliteStore};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
 
 /// One incarnation of a lane: its address and the generation of the account
 /// there (a lane re-opened at the same address is another lane).
@@ -123,10 +127,16 @@ impl LaneQuery {
 
 /// Why a store could not answer.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The SQLite database failed (open, query or commit).
+    #[cfg(feature = "sqlite")]
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// This build cannot open the store a location names (the feature it
+    /// needs, `sqlite` or `postgres`, is off).
+    #[error("{0}")]
+    Unsupported(String),
     /// An I/O error outside the database (such as starting the store's thread).
     #[error("store I/O: {0}")]
     Io(#[from] std::io::Error),

@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use tokio::sync::oneshot;
 
-use super::{LaneId, LaneQuery, LaneState, StoreError, Update, VoucherStore};
+use super::{Durability, LaneId, LaneQuery, LaneState, StoreError, Update, VoucherStore};
 use crate::voucher::{self, SignedVoucher, SIGNATURE_LEN};
 
 /// Most updates committed in one transaction.
@@ -34,19 +34,6 @@ const MAX_BATCH: usize = 512;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Schema version, in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 1;
-
-/// How hard a commit tries to survive a crash.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Durability {
-    /// `synchronous=FULL`: every commit is fsync'd before the request it
-    /// pays for is answered; survives a power loss.
-    #[default]
-    Full,
-    /// `synchronous=NORMAL`: commits reach the OS at once and the disk at
-    /// checkpoints; survives the process dying, not the machine.
-    Normal,
-}
 
 /// A [`VoucherStore`] in one SQLite file.
 pub struct SqliteStore {

@@ -1,0 +1,15 @@
+//! How hard a write tries to survive a crash: one choice shared by the
+//! agent's lane file and the service's voucher stores.
+
+/// How hard a commit tries to survive a crash.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Every commit reaches the disk (`fsync`; SQLite's `synchronous=FULL`)
+    /// before the request it pays for is answered; survives a power loss.
+    #[default]
+    Full,
+    /// Commits reach the OS at once and the disk later (SQLite's
+    /// `synchronous=NORMAL`); survives the process dying, not the machine.
+    Normal,
+}
