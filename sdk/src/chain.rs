@@ -123,6 +123,7 @@ impl<C: Chain + ?Sized> ChainExt for C {}
 
 /// Why a [`Chain`] call did not give an answer.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ChainError {
     /// The runtime or a program refused the transaction (at preflight or on
     /// chain). Nothing it did took effect (a fee is still paid once it is in a block).

@@ -12,6 +12,7 @@ pub const MAX_LEN: usize = 20;
 
 /// Why a decimal value was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecimalError {
     /// Empty, or holds something besides ASCII digits after an optional `-`
     /// (a `+`, whitespace, `1e3`, `0x10`...).

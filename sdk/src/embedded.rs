@@ -30,6 +30,7 @@ use crate::chain::{self, Chain, ChainError, TxSigner};
 
 /// What the embedded bank can answer instead of a result.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BankError {
     /// The runtime or a program refused the transaction.
     #[error("transaction failed: {0}")]

@@ -62,6 +62,7 @@ const SIGNATURE_BASE58_MAX: usize = 88;
 
 /// One of the AMP headers, for error reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Header {
     /// `AMP-Channel`: the lane address, base58.
     Channel,
@@ -133,6 +134,7 @@ impl fmt::Display for Header {
 
 /// Why AMP headers were refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HeaderError {
     /// None of the credential headers is present: the client has not paid
     /// yet and should be shown the manifest.

@@ -17,6 +17,7 @@ pub const MAX_FILE_LEN: u64 = 16 * 1024;
 
 /// Why keypair bytes were refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeypairFormatError {
     /// Not a JSON array of numbers from 0 to 255.
     #[error("not a JSON array of numbers from 0 to 255: {0}")]
@@ -31,6 +32,7 @@ pub enum KeypairFormatError {
 
 /// Why a keypair file could not be read or written.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeypairError {
     /// [`read()`] found no file at this path.
     #[error("no keypair file at {}", .0.display())]

@@ -31,6 +31,7 @@ use crate::chain::{self, Chain, ChainError, TxSigner};
 
 /// A Solana cluster, named as the Solana CLI's `--url` names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Cluster {
     /// `solana-test-validator` on this machine.
     Localnet,

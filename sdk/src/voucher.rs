@@ -22,6 +22,7 @@ pub const SIGNATURE_LEN: usize = 64;
 
 /// Why a voucher was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VoucherError {
     /// The bytes are not a 68-byte voucher starting with the magic.
     #[error("not a 68-byte AMP voucher")]

@@ -82,10 +82,6 @@ async fn main() {
             urls.push(serve(&servers, app().layer(paywall.layer())).await);
             paywalls.push(paywall);
         }
-        let durability = match durability {
-            Durability::Full => "full",
-            Durability::Normal => "normal",
-        };
         configs.push(Config {
             name: format!("postgres {durability}, {replicas} repl."),
             urls,

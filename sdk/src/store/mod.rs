@@ -108,6 +108,7 @@ pub type Update = Box<dyn FnOnce(&mut LaneState) -> bool + Send>;
 
 /// Which lanes [`VoucherStore::find`] returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LaneQuery {
     /// Open lanes whose best voucher is not fully settled.
     Unsettled,
