@@ -1,6 +1,6 @@
 //! A lane as the chain describes it: a Channel (the funder's own lane) or a
 //! Delegation with its Channel. The server checks credentials against it and
-//! the settler builds settlements from it.
+//! its settler builds settlements from it, so it sits below both.
 
 use amp_channel::state::{Channel, Delegation, LaneStatus};
 use anchor_lang::prelude::Pubkey;
