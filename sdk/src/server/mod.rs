@@ -1,5 +1,5 @@
-//! The service side of AMP (SPEC section 5): a tower [`Layer`] that makes any
-//! HTTP service paid.
+//! The service side of AMP (SPEC section 5): a tower
+//! [`Layer`](tower_layer::Layer) that makes any HTTP service paid.
 //!
 //! ```no_run
 //! # async fn example(chain: std::sync::Arc<dyn amp_sdk::chain::Chain>,
@@ -38,8 +38,9 @@
 //!   on-chain accounts (cached; re-read on a miss, when a voucher asks for
 //!   more than the cached lane can pay, on close requests and every
 //!   [`Config::refresh`]), then accepted or refused by the lane's
-//!   [`VoucherStore`] under the lane's lock, and persisted before the
-//!   service runs. Refusals are the SPEC's JSON error bodies.
+//!   [`VoucherStore`](crate::store::VoucherStore) under the lane's lock,
+//!   and persisted before the service runs. Refusals are the SPEC's JSON
+//!   error bodies.
 //! * The service sees the paying lane as a [`Payment`] request extension;
 //!   the response carries `AMP-Owed` and `AMP-Remaining`.
 //!
