@@ -30,13 +30,13 @@ use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
 
 use crate::mint::{is_token_program, MintAccount};
+use crate::transactions::transaction_size;
 
 /// A transaction signer a [`Chain`] can hold across an `await`: any
 /// [`Signer`] that may be shared between threads (a `Keypair`, a remote signer).
 pub type TxSigner = dyn Signer + Send + Sync;
 
-/// The largest serialised transaction a cluster accepts (one network packet).
-pub const MAX_TRANSACTION_SIZE: usize = solana_packet::PACKET_DATA_SIZE;
+pub use crate::transactions::MAX_TRANSACTION_SIZE;
 
 /// An async view of a Solana cluster.
 #[async_trait]
@@ -298,7 +298,7 @@ pub(crate) fn unsigned_transaction(
 
 /// Refuses a transaction no cluster would accept, before spending a round trip on it.
 pub(crate) fn check_size(transaction: &Transaction) -> Result<(), ChainError> {
-    let size = crate::transactions::transaction_size(transaction);
+    let size = transaction_size(transaction);
     if size > MAX_TRANSACTION_SIZE {
         return Err(ChainError::TransactionTooLarge {
             size,

@@ -21,14 +21,14 @@ pub mod embedded;
 pub mod headers;
 pub mod instructions;
 pub mod keypair;
+pub mod lane;
 pub mod manifest;
 pub mod mint;
 pub mod pda;
+pub mod pricing;
 pub mod rpc;
 #[cfg(feature = "server")]
 pub mod server;
-#[cfg(feature = "server")]
-pub mod settle;
 #[cfg(feature = "server")]
 pub mod store;
 pub mod transactions;

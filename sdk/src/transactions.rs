@@ -18,9 +18,13 @@ use anchor_spl::associated_token::spl_associated_token_account::instruction::cre
 use solana_instruction::Instruction;
 use solana_transaction::Transaction;
 
-use crate::chain::MAX_TRANSACTION_SIZE;
 use crate::instructions::{self as ix, ChannelKeys};
 use crate::pda;
+
+/// The largest serialised transaction a cluster accepts (one network packet).
+/// Defined here, below [`crate::chain`], because packing needs it and the
+/// chain checks it before sending.
+pub const MAX_TRANSACTION_SIZE: usize = solana_packet::PACKET_DATA_SIZE;
 
 /// Bytes of `transaction` on the wire (the legacy encoding a cluster receives).
 pub fn transaction_size(transaction: &Transaction) -> usize {

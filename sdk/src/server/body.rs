@@ -1,74 +1,29 @@
-//! Response bodies: the JSON the paywall answers itself, and the metered
-//! body that counts what a `per_byte` or `per_second` response uses, stops
-//! it when its allowance runs out, and charges the lane when it ends.
+//! The metered body: counts what a `per_byte` or `per_second` response
+//! uses, stops it when its allowance runs out (after asking for credit),
+//! and charges the lane through the meter when it ends.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full};
 use tokio::time::Sleep;
 
-use super::{pricing, Core};
+use super::credit::{Credit, Refill};
+use super::meter::{self, Ledger};
+use super::payment::Usage;
+use super::response::BoxError;
 use crate::manifest::{Price, PricingMode};
-use crate::store::{self, LaneState};
-
-/// Any error a body may end with.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The body of every response that passes through the paywall.
-pub type AmpBody = UnsyncBoxBody<Bytes, BoxError>;
-
-pub(crate) fn boxed<B>(body: B) -> AmpBody
-where
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    body.map_err(Into::into).boxed_unsync()
-}
-
-/// A JSON response the paywall writes itself.
-pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> Response<AmpBody> {
-    let mut response = Response::new(boxed(Full::new(Bytes::from(body))));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-/// Units a handler reports for a `per_token` price, through
-/// [`Payment::report`](super::Payment::report).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Usage(Arc<AtomicU64>);
-
-impl Usage {
-    pub(crate) fn add(&self, units: u64) {
-        // Saturating: a handler cannot wrap the count around to a small charge.
-        let _ = self
-            .0
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
-                Some(u.saturating_add(units))
-            });
-    }
-
-    pub(crate) fn get(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
-    }
-}
+use crate::pricing;
+use crate::store::LaneState;
 
 /// A metered request in flight. It is charged exactly once: when its body
 /// ends, or when it is dropped (the handler failed, the client went away).
-pub(crate) struct Meter {
-    core: Arc<Core>,
+pub(crate) struct InFlight {
+    ledger: Ledger,
     fresh: Option<LaneState>,
     price: Price,
     allowance: u64,
@@ -76,20 +31,20 @@ pub(crate) struct Meter {
     started: Instant,
     bytes: u64,
     /// Room that credit credentials add while the response runs.
-    refill: super::credit::Refill,
+    refill: Refill,
 }
 
-impl Meter {
+impl InFlight {
     pub(crate) fn new(
-        core: Arc<Core>,
+        credit: &Arc<Credit>,
         fresh: LaneState,
         price: Price,
         allowance: u64,
         usage: Usage,
     ) -> Self {
         Self {
-            refill: super::credit::Refill::new(Arc::clone(&core), fresh.clone()),
-            core,
+            ledger: credit.ledger().clone(),
+            refill: Refill::new(Arc::clone(credit), fresh.clone()),
             fresh: Some(fresh),
             price,
             allowance,
@@ -125,7 +80,7 @@ impl Meter {
             PricingMode::PerByte => self.bytes.saturating_add(extra_bytes),
             _ => self.units(),
         };
-        pricing::charge(&self.price, units, self.allowance)
+        meter::charge(&self.price, units, self.allowance)
     }
 
     /// When a per-second allowance runs out.
@@ -133,7 +88,7 @@ impl Meter {
         if self.price.mode != PricingMode::PerSecond {
             return None;
         }
-        let ms = pricing::max_units(&self.price, self.allowance)?;
+        let ms = pricing::units_for(&self.price, self.allowance)?;
         self.started
             .checked_add(std::time::Duration::from_millis(ms))
     }
@@ -150,19 +105,11 @@ impl Meter {
         let fresh = self.fresh.take()?;
         let charge = self.charge_with(0);
         let allowance = self.allowance;
-        let core = Arc::clone(&self.core);
+        let ledger = self.ledger.clone();
         Some(async move {
             let lane = fresh.id.lane;
-            let result = store::transact(core.store.as_ref(), fresh, move |state| {
-                super::meter::finish(state, allowance, charge);
-                (state.unsettled(), true)
-            })
-            .await;
-            match result {
-                Ok(unsettled) => {
-                    tracing::debug!(%lane, charge, "metered request charged");
-                    core.after_charge(unsettled);
-                }
+            match ledger.finish(fresh, allowance, charge).await {
+                Ok(()) => tracing::debug!(%lane, charge, "metered request charged"),
                 Err(error) => {
                     tracing::error!(%lane, charge, %error, "could not record a metered charge")
                 }
@@ -171,7 +118,7 @@ impl Meter {
     }
 }
 
-impl Drop for Meter {
+impl Drop for InFlight {
     fn drop(&mut self) {
         if let Some(finish) = self.finish() {
             match tokio::runtime::Handle::try_current() {
@@ -187,7 +134,7 @@ impl Drop for Meter {
 /// A response body charged by what it carries or how long it lasts.
 pub(crate) struct MeteredBody<B> {
     inner: B,
-    meter: Meter,
+    meter: InFlight,
     /// Most bytes the allowance pays for (`per_byte`).
     max_bytes: Option<u64>,
     /// When the allowance runs out (`per_second`).
@@ -203,9 +150,9 @@ pub(crate) struct MeteredBody<B> {
 }
 
 impl<B> MeteredBody<B> {
-    pub(crate) fn new(inner: B, meter: Meter) -> Self {
+    pub(crate) fn new(inner: B, meter: InFlight) -> Self {
         let max_bytes = match meter.price.mode {
-            PricingMode::PerByte => pricing::max_units(&meter.price, meter.allowance),
+            PricingMode::PerByte => pricing::units_for(&meter.price, meter.allowance),
             _ => None,
         };
         let deadline = meter
@@ -285,7 +232,7 @@ where
                     };
                     if refilled {
                         this.max_bytes =
-                            pricing::max_units(&this.meter.price, this.meter.allowance);
+                            pricing::units_for(&this.meter.price, this.meter.allowance);
                     }
                     Some(Ok(Frame::data(data)))
                 }

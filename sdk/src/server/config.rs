@@ -38,8 +38,8 @@ use std::time::Duration;
 use anchor_lang::prelude::Pubkey;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::meter::RateLimit;
-use super::ServerError;
+use super::error::ServerError;
+use super::rate_limit::RateLimit;
 use crate::decimal::u64_string;
 use crate::manifest::{Price, Pricing, PricingMode};
 use crate::store::Durability;

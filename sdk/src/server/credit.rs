@@ -20,45 +20,70 @@ use tokio::sync::futures::OwnedNotified;
 use tokio::sync::Notify;
 use tokio::time::Sleep;
 
-use super::{body, meter, to_json, AmpBody, Core, Refusal};
+use super::admission::Admission;
+use super::cache::LaneCache;
+use super::meter::Ledger;
+use super::response::{json, to_json, AmpBody, Refusal};
 use crate::headers::Receipt;
-use crate::manifest::{CreditAnswer, ErrorBody, ErrorCode};
-use crate::store::{self, LaneState};
-use crate::voucher::SignedVoucher;
+use crate::manifest::CreditAnswer;
+use crate::store::LaneState;
 
 /// Longest a `per_byte` response waits, with its allowance spent, for the
 /// client's next credit before it is cut.
 const CREDIT_WAIT: Duration = Duration::from_secs(2);
 
 /// Rung whenever a credit credential is accepted; streams waiting for room
-/// try again. One for the process: a spurious wake-up costs one store read.
+/// try again. One for the process, so replicas in one process sharing a
+/// store hear each other's credits; a spurious wake-up costs one store read.
 static POSTED: LazyLock<Arc<Notify>> = LazyLock::new(|| Arc::new(Notify::new()));
 
-impl Core {
+/// The credit endpoint and the room it gives metered responses.
+pub(crate) struct Credit {
+    admission: Arc<Admission>,
+    cache: Arc<LaneCache>,
+    ledger: Ledger,
+    /// Most served beyond the highest amount signed.
+    amount: u64,
+}
+
+impl Credit {
+    pub(crate) fn new(
+        admission: Arc<Admission>,
+        cache: Arc<LaneCache>,
+        ledger: Ledger,
+        amount: u64,
+    ) -> Self {
+        Self {
+            admission,
+            cache,
+            ledger,
+            amount,
+        }
+    }
+
+    /// The ledger metered responses charge through.
+    pub(crate) fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
     /// `POST /.well-known/amp/credit`.
-    pub(super) async fn credit(&self, headers: &HeaderMap) -> Response<AmpBody> {
-        match self.try_credit(headers).await {
+    pub(crate) async fn answer(&self, headers: &HeaderMap) -> Response<AmpBody> {
+        match self.try_answer(headers).await {
             Ok(response) | Err(response) => response,
         }
     }
 
-    async fn try_credit(&self, headers: &HeaderMap) -> Result<Response<AmpBody>, Refusal> {
-        let (accounts, signed) = self.verify(headers, false).await?;
+    async fn try_answer(&self, headers: &HeaderMap) -> Result<Response<AmpBody>, Refusal> {
+        let (accounts, signed) = self.admission.verify(headers, false).await?;
         let limit = accounts.limit();
-        let (owed, unsettled) =
-            store::transact(self.store.as_ref(), accounts.fresh_state(), move |state| {
-                match accept_credit(state, &signed, limit) {
-                    Ok(()) => (Ok((state.owed, state.unsettled())), true),
-                    Err(refusal) => (Err(refusal), false),
-                }
-            })
+        let owed = self
+            .ledger
+            .credit(accounts.fresh_state(), signed, limit)
             .await
-            .map_err(|e| self.unavailable("cannot record the voucher", &e))?
-            .map_err(|e| self.refuse(e))?;
-        self.after_charge(unsettled);
+            .map_err(|e| self.admission.refused(e))?;
         POSTED.notify_waiters();
         tracing::debug!(lane = %accounts.address, amount = signed.voucher.cumulative, owed, "credit credential accepted");
-        let mut response = body::json(
+        let mut response = json(
             StatusCode::OK,
             to_json(&CreditAnswer {
                 lane: accounts.address,
@@ -74,51 +99,38 @@ impl Core {
         .write(response.headers_mut());
         Ok(response)
     }
-}
 
-/// Records a credit credential: a new seq, an amount covering what is owed
-/// and within what the lane can pay.
-fn accept_credit(
-    state: &mut LaneState,
-    signed: &SignedVoucher,
-    limit: u64,
-) -> Result<(), Box<ErrorBody>> {
-    let voucher = &signed.voucher;
-    if state.closed {
-        return Err(Box::new(ErrorBody::new(
-            ErrorCode::Closed,
-            "the lane was closed by this server",
-        )));
+    /// Reserves the lane's room for one request ([`meter::claim`](super::meter::claim)),
+    /// if the lane is still the one `fresh` describes and open.
+    async fn claim(self: Arc<Self>, fresh: LaneState) -> u64 {
+        let lane = fresh.id.lane;
+        let limit = match self.cache.lane(&lane, false).await {
+            Ok(Some(accounts))
+                if accounts.id() == fresh.id && accounts.status(self.cache.now()).is_open() =>
+            {
+                accounts.limit()
+            }
+            _ => return 0,
+        };
+        match self.ledger.claim(fresh, self.amount, limit).await {
+            Ok(room) => {
+                if room > 0 {
+                    tracing::trace!(%lane, room, "metered response extended");
+                }
+                room
+            }
+            Err(error) => {
+                tracing::warn!(%lane, %error, "cannot extend a metered response");
+                0
+            }
+        }
     }
-    if voucher.seq <= state.last_seq {
-        return Err(Box::new(
-            ErrorBody::new(
-                ErrorCode::InvalidSeq,
-                format!(
-                    "seq {} is not above the last accepted seq {}",
-                    voucher.seq, state.last_seq
-                ),
-            )
-            .with_owed(state.owed),
-        ));
-    }
-    if voucher.cumulative > limit {
-        return Err(meter::over_limit(voucher.cumulative, limit, state.owed));
-    }
-    if voucher.cumulative < state.owed {
-        return Err(meter::underfunded(state.owed, state.owed));
-    }
-    state.last_seq = voucher.seq;
-    if voucher.cumulative > state.signed() {
-        state.best = Some(*signed);
-    }
-    Ok(())
 }
 
 /// Claims, for a metered response in flight, the room that credit
 /// credentials posted since made on its lane.
 pub(crate) struct Refill {
-    core: Arc<Core>,
+    credit: Arc<Credit>,
     fresh: LaneState,
     claim: Option<Pin<Box<dyn Future<Output = u64> + Send>>>,
     /// Enabled before each claim, so a credit posted meanwhile is not missed.
@@ -129,9 +141,9 @@ pub(crate) struct Refill {
 }
 
 impl Refill {
-    pub(crate) fn new(core: Arc<Core>, fresh: LaneState) -> Self {
+    pub(crate) fn new(credit: Arc<Credit>, fresh: LaneState) -> Self {
         Self {
-            core,
+            credit,
             fresh,
             claim: None,
             posted: None,
@@ -181,50 +193,12 @@ impl Refill {
         let mut posted = Box::pin(Arc::clone(&POSTED).notified_owned());
         posted.as_mut().enable();
         self.posted = Some(posted);
-        self.claim = Some(Box::pin(claim(Arc::clone(&self.core), self.fresh.clone())));
+        self.claim = Some(Box::pin(Arc::clone(&self.credit).claim(self.fresh.clone())));
     }
 
     fn reset(&mut self) {
         self.claim = None;
         self.posted = None;
         self.wait = None;
-    }
-}
-
-/// Reserves the lane's room for one request: up to `credit` beyond the
-/// highest amount signed (never beyond what the lane can pay), minus what
-/// is owed and what requests in flight hold.
-async fn claim(core: Arc<Core>, fresh: LaneState) -> u64 {
-    let lane = fresh.id.lane;
-    let limit = match core.lane(&lane, false).await {
-        Ok(Some(accounts))
-            if accounts.id() == fresh.id && accounts.status(core.now()).is_open() =>
-        {
-            accounts.limit()
-        }
-        _ => return 0,
-    };
-    let credit = core.config.credit;
-    let claimed = store::transact(core.store.as_ref(), fresh, move |state| {
-        if state.closed {
-            return (0, false);
-        }
-        let ceiling = state.signed().saturating_add(credit).min(limit);
-        let room = ceiling.saturating_sub(state.owed.saturating_add(state.reserved));
-        state.reserved = state.reserved.saturating_add(room);
-        (room, room > 0)
-    })
-    .await;
-    match claimed {
-        Ok(room) => {
-            if room > 0 {
-                tracing::trace!(%lane, room, "metered response extended");
-            }
-            room
-        }
-        Err(error) => {
-            tracing::warn!(%lane, %error, "cannot extend a metered response");
-            0
-        }
     }
 }

@@ -1,18 +1,16 @@
-//! The metering decisions: whether a credential is accepted and what it is
-//! charged, as pure functions over a lane's [`LaneState`]. They run inside
-//! [`VoucherStore::update`](crate::store::VoucherStore::update), under the
-//! lane's lock, so concurrent requests see each other's effects in order.
+//! The meter: whether a credential is accepted and what a request is
+//! charged, as pure functions over a lane's [`LaneState`], and the
+//! [`Ledger`] that applies them in the store. They run inside
+//! [`VoucherStore::update`], under the lane's lock, so concurrent requests
+//! see each other's effects in order. Every rule on seq, amount and limit
+//! lives here, once, for paid requests, credit and the cooperative close.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::Arc;
 
-use anchor_lang::prelude::Pubkey;
-use serde::{Deserialize, Serialize};
-
-use super::pricing;
+use super::settle::SettleHook;
 use crate::manifest::{ErrorBody, ErrorCode, Price};
-use crate::store::LaneState;
+use crate::pricing::{self, Rounding};
+use crate::store::{self, LaneState, StoreError, VoucherStore};
 use crate::voucher::SignedVoucher;
 
 /// An accepted credential.
@@ -57,10 +55,9 @@ pub(crate) fn accept(
         None
     } else {
         let committed = state.owed.saturating_add(state.reserved);
-        let ceiling = amount.saturating_add(credit).min(limit);
-        let allowance = ceiling.saturating_sub(committed);
+        let allowance = ceiling(amount, credit, limit).saturating_sub(committed);
         // Serve at least one unit, or nothing.
-        let one_unit = pricing::charge(price, 1, u64::MAX).max(1);
+        let one_unit = charge(price, 1, u64::MAX).max(1);
         if amount < state.owed || allowance < one_unit {
             let required = state
                 .owed
@@ -78,10 +75,44 @@ pub(crate) fn accept(
     })
 }
 
+/// What `units` of a metered request cost at `price`, rounded up (the
+/// payee's rounding) and capped at its `allowance`.
+pub(crate) fn charge(price: &Price, units: u64, allowance: u64) -> u64 {
+    pricing::cost(price, units, Rounding::Up).min(allowance)
+}
+
 /// Ends a metered request: releases its reservation and charges what it used.
 pub(crate) fn finish(state: &mut LaneState, allowance: u64, charge: u64) {
     state.reserved = state.reserved.saturating_sub(allowance);
     state.owed = state.owed.saturating_add(charge.min(allowance));
+}
+
+/// Accepts a credit credential (docs/streaming.md): a new seq, an amount
+/// covering what is owed and within what the lane can pay; serves nothing.
+pub(crate) fn accept_credit(
+    state: &mut LaneState,
+    signed: &SignedVoucher,
+    limit: u64,
+) -> Result<(), Box<ErrorBody>> {
+    check_common(state, signed, limit)?;
+    if signed.voucher.cumulative < state.owed {
+        return Err(underfunded(state.owed, state.owed));
+    }
+    record(state, signed);
+    Ok(())
+}
+
+/// Reserves, for a metered request in flight, the room left on the lane:
+/// up to `credit` beyond the highest amount signed (never beyond `limit`),
+/// minus what is owed and what requests in flight hold. 0 once closed.
+pub(crate) fn claim(state: &mut LaneState, credit: u64, limit: u64) -> u64 {
+    if state.closed {
+        return 0;
+    }
+    let committed = state.owed.saturating_add(state.reserved);
+    let room = ceiling(state.signed(), credit, limit).saturating_sub(committed);
+    state.reserved = state.reserved.saturating_add(room);
+    room
 }
 
 /// Accepts the final voucher of a cooperative close: it must cover all that
@@ -101,6 +132,13 @@ pub(crate) fn accept_final(
     Ok(())
 }
 
+/// The most metered requests may be served on `amount` signed.
+fn ceiling(amount: u64, credit: u64, limit: u64) -> u64 {
+    amount.saturating_add(credit).min(limit)
+}
+
+/// What every credential must meet: an open lane, a new seq, an amount the
+/// lane can pay.
 fn check_common(
     state: &LaneState,
     signed: &SignedVoucher,
@@ -139,7 +177,7 @@ fn record(state: &mut LaneState, signed: &SignedVoucher) {
     }
 }
 
-pub(crate) fn underfunded(required: u64, owed: u64) -> Box<ErrorBody> {
+fn underfunded(required: u64, owed: u64) -> Box<ErrorBody> {
     Box::new(
         ErrorBody::new(
             ErrorCode::Underfunded,
@@ -150,7 +188,7 @@ pub(crate) fn underfunded(required: u64, owed: u64) -> Box<ErrorBody> {
     )
 }
 
-pub(crate) fn over_limit(amount: u64, limit: u64, owed: u64) -> Box<ErrorBody> {
+fn over_limit(amount: u64, limit: u64, owed: u64) -> Box<ErrorBody> {
     Box::new(
         ErrorBody::new(
             ErrorCode::Underfunded,
@@ -160,56 +198,124 @@ pub(crate) fn over_limit(amount: u64, limit: u64, owed: u64) -> Box<ErrorBody> {
     )
 }
 
-/// A per-lane request rate: a token bucket refilled at `per_second`,
-/// holding at most `burst`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimit {
-    /// Requests per second the bucket refills; must be positive.
-    pub per_second: f64,
-    /// Most requests allowed at once after a quiet spell (the bucket's size;
-    /// 0 counts as 1).
-    pub burst: u32,
+/// Why the meter did not record a credential.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// The meter's decision, for the payer.
+    Meter(Box<ErrorBody>),
+    /// The store could not record it; the server's fault, not the payer's.
+    Store(StoreError),
 }
 
-/// Buckets beyond which idle ones are dropped.
-const MAX_BUCKETS: usize = 65_536;
-
-pub(crate) struct RateLimiter {
-    limit: RateLimit,
-    buckets: Mutex<HashMap<Pubkey, (f64, Instant)>>,
+/// The meter applied in the store: each decision runs under the lane's lock,
+/// and a charge tells the settler what the lane now holds.
+#[derive(Clone)]
+pub(crate) struct Ledger {
+    store: Arc<dyn VoucherStore>,
+    settler: SettleHook,
 }
 
-impl RateLimiter {
-    pub(crate) fn new(limit: RateLimit) -> Self {
-        Self {
-            limit,
-            buckets: Mutex::new(HashMap::new()),
-        }
+impl Ledger {
+    pub(crate) fn new(store: Arc<dyn VoucherStore>, settler: SettleHook) -> Self {
+        Self { store, settler }
     }
 
-    /// Takes one token from the lane's bucket; `false` when it is empty.
-    pub(crate) fn allow(&self, lane: &Pubkey) -> bool {
-        let now = Instant::now();
-        let burst = f64::from(self.limit.burst.max(1));
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() >= MAX_BUCKETS {
-            // A full bucket is the same as no bucket.
-            let per_second = self.limit.per_second;
-            buckets.retain(|_, (tokens, at)| {
-                *tokens + now.duration_since(*at).as_secs_f64() * per_second < burst
-            });
-        }
-        let (tokens, at) = buckets.entry(*lane).or_insert((burst, now));
-        *tokens =
-            (*tokens + now.duration_since(*at).as_secs_f64() * self.limit.per_second).min(burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+    /// The store the ledger writes to.
+    pub(crate) fn store(&self) -> &dyn VoucherStore {
+        self.store.as_ref()
+    }
+
+    /// Applies `decide` to the lane's state; records the change only when it is accepted.
+    async fn decide<T: Send + 'static>(
+        &self,
+        fresh: LaneState,
+        decide: impl FnOnce(&mut LaneState) -> Result<T, Box<ErrorBody>> + Send + 'static,
+    ) -> Result<T, Refused> {
+        store::transact(self.store(), fresh, move |state| match decide(state) {
+            Ok(accepted) => (Ok(accepted), true),
+            Err(refusal) => (Err(refusal), false),
+        })
+        .await
+        .map_err(Refused::Store)?
+        .map_err(Refused::Meter)
+    }
+
+    /// A paid request's credential ([`accept`]).
+    pub(crate) async fn charge(
+        &self,
+        fresh: LaneState,
+        signed: SignedVoucher,
+        price: Price,
+        limit: u64,
+        credit: u64,
+    ) -> Result<Accepted, Refused> {
+        let accepted = self
+            .decide(fresh, move |state| {
+                accept(state, &signed, &price, limit, credit)
+            })
+            .await?;
+        self.settler.charged(accepted.unsettled);
+        Ok(accepted)
+    }
+
+    /// A credit credential ([`accept_credit`]); returns what is owed.
+    pub(crate) async fn credit(
+        &self,
+        fresh: LaneState,
+        signed: SignedVoucher,
+        limit: u64,
+    ) -> Result<u64, Refused> {
+        let (owed, unsettled) = self
+            .decide(fresh, move |state| {
+                accept_credit(state, &signed, limit).map(|()| (state.owed, state.unsettled()))
+            })
+            .await?;
+        self.settler.charged(unsettled);
+        Ok(owed)
+    }
+
+    /// The final voucher of a cooperative close ([`accept_final`]); returns
+    /// the lane's state, now closed.
+    pub(crate) async fn close(
+        &self,
+        fresh: LaneState,
+        signed: SignedVoucher,
+        limit: u64,
+    ) -> Result<LaneState, Refused> {
+        self.decide(fresh, move |state| {
+            accept_final(state, &signed, limit).map(|()| state.clone())
+        })
+        .await
+    }
+
+    /// Ends a metered request ([`finish`]).
+    pub(crate) async fn finish(
+        &self,
+        fresh: LaneState,
+        allowance: u64,
+        charge: u64,
+    ) -> Result<(), StoreError> {
+        let unsettled = store::transact(self.store(), fresh, move |state| {
+            finish(state, allowance, charge);
+            (state.unsettled(), true)
+        })
+        .await?;
+        self.settler.charged(unsettled);
+        Ok(())
+    }
+
+    /// Reserves a metered request's room ([`claim`]).
+    pub(crate) async fn claim(
+        &self,
+        fresh: LaneState,
+        credit: u64,
+        limit: u64,
+    ) -> Result<u64, StoreError> {
+        store::transact(self.store(), fresh, move |state| {
+            let room = claim(state, credit, limit);
+            (room, room > 0)
+        })
+        .await
     }
 }
 
@@ -219,6 +325,7 @@ mod tests {
     use crate::manifest::PricingMode;
     use crate::store::LaneId;
     use crate::voucher::Voucher;
+    use anchor_lang::prelude::Pubkey;
 
     fn state() -> LaneState {
         let key = Pubkey::new_from_array([1; 32]);
@@ -310,15 +417,32 @@ mod tests {
     }
 
     #[test]
-    fn rate_limiter_allows_a_burst() {
-        let limiter = RateLimiter::new(RateLimit {
-            per_second: 0.001,
-            burst: 2,
-        });
-        let lane = Pubkey::new_unique();
-        assert!(limiter.allow(&lane));
-        assert!(limiter.allow(&lane));
-        assert!(!limiter.allow(&lane));
-        assert!(limiter.allow(&Pubkey::new_unique()));
+    fn credit_takes_a_new_seq_covering_what_is_owed() {
+        let mut s = state();
+        accept(&mut s, &signed(1, 10), &CALL, 1_000, 0).unwrap();
+        let e = accept_credit(&mut s, &signed(1, 20), 1_000).unwrap_err();
+        assert_eq!(e.error, ErrorCode::InvalidSeq);
+        let e = accept_credit(&mut s, &signed(2, 9), 1_000).unwrap_err();
+        assert_eq!((e.error, e.required), (ErrorCode::Underfunded, Some(10)));
+        let e = accept_credit(&mut s, &signed(2, 1_001), 1_000).unwrap_err();
+        assert_eq!(e.error, ErrorCode::Underfunded);
+        accept_credit(&mut s, &signed(2, 40), 1_000).unwrap();
+        assert_eq!((s.owed, s.last_seq, s.signed()), (10, 2, 40));
+    }
+
+    #[test]
+    fn claims_reserve_the_room_up_to_the_credit_and_the_limit() {
+        let mut s = state();
+        accept_credit(&mut s, &signed(1, 40), 1_000).unwrap();
+        assert_eq!(claim(&mut s, 100, 1_000), 140);
+        assert_eq!(claim(&mut s, 100, 1_000), 0, "all of it is reserved");
+        finish(&mut s, 140, 20);
+        assert_eq!(
+            claim(&mut s, 100, 50),
+            30,
+            "never beyond what the lane can pay"
+        );
+        s.closed = true;
+        assert_eq!(claim(&mut s, 100, 1_000), 0);
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::support::server::*;
 use amp_sdk::chain::Chain;
 use amp_sdk::manifest::ErrorCode;
-use amp_sdk::settle::Settler;
+use amp_sdk::server::Settler;
 use amp_sdk::store::{LaneId, LaneState, MemoryStore, VoucherStore};
 use amp_sdk::voucher::SignedVoucher;
 use amp_tests::*;

@@ -100,7 +100,7 @@ impl Server {
     }
 
     /// Stops serving and shuts the paywall down (settling what is due).
-    pub async fn stop(self) -> amp_sdk::settle::SettlerStatus {
+    pub async fn stop(self) -> amp_sdk::server::SettlerStatus {
         self.task.abort();
         let _ = self.task.await;
         self.paywall.shutdown().await.unwrap()

@@ -1,6 +1,6 @@
 //! A lane as the chain describes it: a Channel (the funder's own lane) or a
 //! Delegation with its Channel. The server checks credentials against it and
-//! the settler builds settlements from it.
+//! its settler builds settlements from it, so it sits below both.
 
 use amp_channel::state::{Channel, Delegation, LaneStatus};
 use anchor_lang::prelude::Pubkey;
@@ -10,6 +10,7 @@ use ed25519_dalek::VerifyingKey;
 use crate::chain::{Chain, ChainError, ChainExt};
 use crate::headers::Credential;
 use crate::instructions::ChannelKeys;
+#[cfg(feature = "server")]
 use crate::store::{LaneId, LaneState};
 use crate::transactions::Settlement;
 use crate::voucher::{self, SignedVoucher, VoucherError};
@@ -122,6 +123,7 @@ impl LaneAccounts {
     }
 
     /// The lane's identity in the voucher store: its address and generation.
+    #[cfg(feature = "server")]
     pub fn id(&self) -> LaneId {
         LaneId {
             lane: self.address,
@@ -164,6 +166,7 @@ impl LaneAccounts {
     }
 
     /// The state a store starts from for this lane.
+    #[cfg(feature = "server")]
     pub fn fresh_state(&self) -> LaneState {
         LaneState::new(
             self.id(),

@@ -25,10 +25,11 @@ use solana_instruction::Instruction;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use super::config::SettleConfig;
 use crate::chain::{Chain, ChainError, ChainExt};
 use crate::decimal::u64_string;
 use crate::instructions::ChannelKeys;
-use crate::server::{LaneAccounts, SettleConfig};
+use crate::lane::LaneAccounts;
 use crate::store::{self, LaneId, LaneQuery, LaneState, StoreError, VoucherStore};
 use crate::transactions::{self, Settlement};
 
@@ -87,6 +88,37 @@ impl Signal {
     /// The settler's counters so far.
     pub fn status(&self) -> SettlerStatus {
         self.shared.status()
+    }
+}
+
+/// What the request path tells the settler; nothing when it is disabled.
+#[derive(Clone, Default)]
+pub(crate) struct SettleHook(Option<Signal>);
+
+impl SettleHook {
+    pub(crate) fn new(signal: Option<Signal>) -> Self {
+        Self(signal)
+    }
+
+    /// A lane now holds `unsettled`: settle soon once that passes the threshold.
+    pub(crate) fn charged(&self, unsettled: u64) {
+        if let Some(signal) = &self.0 {
+            if unsettled >= signal.shared.config.threshold {
+                signal.wake();
+            }
+        }
+    }
+
+    /// `lane` is closing: settle it at the next pass.
+    pub(crate) fn closing(&self, lane: Pubkey) {
+        if let Some(signal) = &self.0 {
+            signal.urgent(lane);
+        }
+    }
+
+    /// The settler's counters (all zero when it is disabled).
+    pub(crate) fn status(&self) -> SettlerStatus {
+        self.0.as_ref().map(Signal::status).unwrap_or_default()
     }
 }
 

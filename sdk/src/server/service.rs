@@ -1,0 +1,193 @@
+//! The tower layer and the request path, which runs one way: the paywall's
+//! own endpoints first, then the price of the path, admission (credential,
+//! lane, meter, store), the service, and the receipt on its response.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::admission::{Admission, Admitted};
+use super::body::{InFlight, MeteredBody};
+use super::credit::Credit;
+use super::pricing::PriceTable;
+use super::response::{boxed, AmpBody, BoxError};
+use super::wellknown::WellKnown;
+use crate::headers::Receipt;
+use crate::manifest::{ErrorBody, ErrorCode};
+
+/// What every copy of the layer shares.
+pub(crate) struct Shared {
+    wellknown: WellKnown,
+    prices: PriceTable,
+    admission: Arc<Admission>,
+    credit: Arc<Credit>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        wellknown: WellKnown,
+        prices: PriceTable,
+        admission: Arc<Admission>,
+        credit: Arc<Credit>,
+    ) -> Self {
+        Self {
+            wellknown,
+            prices,
+            admission,
+            credit,
+        }
+    }
+}
+
+/// The tower layer of a [`Paywall`](super::Paywall).
+#[derive(Clone)]
+pub struct PaywallLayer {
+    shared: Arc<Shared>,
+}
+
+impl PaywallLayer {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+impl<S> Layer<S> for PaywallLayer {
+    type Service = PaywallService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PaywallService {
+            shared: Arc::clone(&self.shared),
+            inner,
+        }
+    }
+}
+
+/// A service behind the paywall.
+#[derive(Clone)]
+pub struct PaywallService<S> {
+    shared: Arc<Shared>,
+    inner: S,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for PaywallService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send,
+    ReqBody: Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<AmpBody>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response<AmpBody>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let shared = Arc::clone(&self.shared);
+        // The ready service goes into the future; a fresh clone stays behind.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let path = request.uri().path();
+            if let Some(endpoint) = shared.wellknown.route(request.method(), path) {
+                return Ok(shared.wellknown.serve(endpoint, request.headers()).await);
+            }
+            let Some(price) = shared.prices.price(path) else {
+                return Ok(inner.call(request).await?.map(boxed));
+            };
+            let admitted = match shared.admission.admit(request.headers(), price).await {
+                Ok(admitted) => admitted,
+                Err(refusal) => return Ok(refusal),
+            };
+            request.extensions_mut().insert(admitted.payment.clone());
+            let meter = in_flight(&shared.credit, &admitted);
+            // A per-second price also bounds the handler itself: when the
+            // allowance runs out first, the request is cut off and charged it.
+            let response = match meter.as_ref().and_then(InFlight::deadline) {
+                None => inner.call(request).await?,
+                Some(deadline) => {
+                    match tokio::time::timeout_at(deadline.into(), inner.call(request)).await {
+                        Ok(response) => response?,
+                        Err(_) => return Ok(timed_out(&shared.admission, &admitted, meter).await),
+                    }
+                }
+            };
+            Ok(respond(&admitted, response, meter))
+        })
+    }
+}
+
+/// The meter of a metered request; `None` for an upfront price.
+fn in_flight(credit: &Arc<Credit>, admitted: &Admitted) -> Option<InFlight> {
+    let allowance = admitted.payment.allowance?;
+    Some(InFlight::new(
+        credit,
+        admitted.fresh.clone(),
+        admitted.payment.price,
+        allowance,
+        admitted.payment.usage.clone(),
+    ))
+}
+
+/// The handler outlasted a per-second allowance: charge it all and say so.
+async fn timed_out(
+    admission: &Admission,
+    admitted: &Admitted,
+    meter: Option<InFlight>,
+) -> Response<AmpBody> {
+    let charged = admitted.payment.allowance.unwrap_or(0);
+    if let Some(meter) = meter {
+        meter.finish_now().await;
+    }
+    let owed = admitted.payment.owed.saturating_add(charged);
+    admission.refuse(
+        ErrorBody::new(
+            ErrorCode::Underfunded,
+            "the request outlasted what the voucher and the credit pay for",
+        )
+        .with_required(owed)
+        .with_owed(owed),
+    )
+}
+
+/// Adds the receipt and, for a metered price, meters the body.
+fn respond<B>(
+    admitted: &Admitted,
+    response: Response<B>,
+    meter: Option<InFlight>,
+) -> Response<AmpBody>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (mut parts, inner) = response.into_parts();
+    let (owed, body) = match meter {
+        None => (admitted.payment.owed, boxed(inner)),
+        Some(meter) => {
+            // As far as known: the body's size if it has one, the time so
+            // far, or the units reported so far.
+            let known = meter.charge_with(inner.size_hint().exact().unwrap_or(0));
+            let owed = admitted.payment.owed.saturating_add(known);
+            (owed, boxed(MeteredBody::new(boxed(inner), meter)))
+        }
+    };
+    Receipt {
+        owed,
+        remaining: admitted.limit.saturating_sub(owed),
+    }
+    .write(&mut parts.headers);
+    Response::from_parts(parts, body)
+}
