@@ -16,9 +16,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use amp_channel::state::Channel;
 use anchor_lang::prelude::Pubkey;
 
-use super::file::{LaneFile, LaneFileError, LaneRecord, LaneStatus, Snapshot, FILE_VERSION};
+use super::file::{
+    GrantedLane, LaneFile, LaneFileError, LaneRecord, LaneStatus, Snapshot, FILE_VERSION,
+};
 
 /// One lane as the client holds it: the persisted record, and what only
 /// this process knows.
@@ -135,7 +138,9 @@ impl Book {
         self.lanes.iter().find(|l| l.record.lane == *lane)
     }
 
-    pub(crate) fn lane_mut(&mut self, lane: &Pubkey) -> Option<&mut Lane> {
+    /// Private: callers say what happened through a verb below, so that a
+    /// lane's fields only change together with what depends on them.
+    fn lane_mut(&mut self, lane: &Pubkey) -> Option<&mut Lane> {
         self.lanes.iter_mut().find(|l| l.record.lane == *lane)
     }
 
@@ -145,6 +150,145 @@ impl Book {
             .iter()
             .find(|l| l.record.service == service && l.record.status == LaneStatus::Open)
             .map(|l| l.record.lane)
+    }
+
+    /// Lanes whose opening a previous run may have left unresolved.
+    pub(crate) fn opening(&self) -> Vec<Pubkey> {
+        self.lanes
+            .iter()
+            .filter(|l| l.record.status == LaneStatus::Opening)
+            .map(|l| l.record.lane)
+            .collect()
+    }
+
+    /// The services paid through an open lane.
+    pub(crate) fn open_services(&self) -> Vec<String> {
+        self.lanes
+            .iter()
+            .filter(|l| l.record.status == LaneStatus::Open)
+            .map(|l| l.record.service.clone())
+            .collect()
+    }
+
+    /// Closing lanes whose grace period is over at `now`.
+    pub(crate) fn refundable(&self, now: i64) -> Vec<LaneRecord> {
+        self.lanes
+            .iter()
+            .filter(|l| matches!(l.record.status, LaneStatus::Closing { refundable_at } if refundable_at <= now))
+            .map(|l| l.record.clone())
+            .collect()
+    }
+
+    /// Adds a lane (one being opened, or a delegated one adopted).
+    pub(crate) fn insert(&mut self, record: LaneRecord) {
+        self.lanes.push(Lane::new(record));
+        self.bump();
+    }
+
+    /// Drops a lane that never came to exist (an open that did not land):
+    /// nothing was signed on it, so nothing is counted as spent.
+    pub(crate) fn forget(&mut self, lane: &Pubkey) {
+        self.lanes.retain(|l| l.record.lane != *lane);
+        self.bump();
+    }
+
+    /// The chain shows the channel opened: the lane takes its terms and
+    /// starts paying.
+    pub(crate) fn mark_open(&mut self, lane: &Pubkey, channel: &Channel) {
+        if let Some(l) = self.lane_mut(lane) {
+            l.record.generation = channel.generation;
+            l.record.limit = channel.own_lane_limit();
+            l.record.deposited = channel.deposited;
+            l.record.grace_period = channel.grace_period;
+            l.record.status = LaneStatus::Open;
+        }
+        self.bump();
+    }
+
+    /// The lane is closing on-chain: it pays nothing more and is refundable
+    /// from `refundable_at`.
+    pub(crate) fn mark_closing(&mut self, lane: &Pubkey, refundable_at: i64) {
+        if let Some(l) = self.lane_mut(lane) {
+            l.record.status = LaneStatus::Closing { refundable_at };
+        }
+        self.bump();
+    }
+
+    /// The chain's figures for an own lane, which may be lower than ours
+    /// (a delegation takes its cap out of the channel's own lane).
+    pub(crate) fn refresh_funds(&mut self, lane: &Pubkey, limit: u64, deposited: u64) {
+        if let Some(l) = self.lane_mut(lane) {
+            l.record.limit = limit;
+            l.record.deposited = deposited;
+        }
+    }
+
+    /// A top-up landed: the lane can pay more. Only raises, since a read
+    /// after another top-up may already have recorded more.
+    pub(crate) fn topped_up(&mut self, lane: &Pubkey, limit: u64, deposited: u64) {
+        if let Some(l) = self.lane_mut(lane) {
+            l.record.limit = l.record.limit.max(limit);
+            l.record.deposited = l.record.deposited.max(deposited);
+        }
+    }
+
+    /// What `lane` may have cost the budget: what was committed for signing
+    /// and the caps it delegated.
+    pub(crate) fn spent_on(&self, lane: &Pubkey) -> u64 {
+        self.lane(lane)
+            .map_or(0, |l| l.signed.saturating_add(l.record.granted_total()))
+    }
+
+    /// Retires a lane that is gone without a figure from the chain,
+    /// counting [`spent_on`](Self::spent_on) it as spent; returns that.
+    pub(crate) fn retire_signed(&mut self, lane: &Pubkey) -> u64 {
+        let spent = self.spent_on(lane);
+        self.retire(lane, spent);
+        spent
+    }
+
+    /// Records a delegation of `cap` on `lane` to `delegate`, held against
+    /// the budget from now on (before it is sent, so a crash never forgets it).
+    pub(crate) fn grant(
+        &mut self,
+        lane: &Pubkey,
+        delegate: Pubkey,
+        cap: u64,
+    ) -> Result<(), Refusal> {
+        let available = self.available();
+        if cap > available {
+            return Err(Refusal::Budget {
+                needed: cap,
+                available,
+            });
+        }
+        let l = self.lane_mut(lane).ok_or(Refusal::NoLane)?;
+        l.record.granted.push(GrantedLane { delegate, cap });
+        self.bump();
+        Ok(())
+    }
+
+    /// Takes back a grant whose delegation was never created.
+    pub(crate) fn ungrant(&mut self, lane: &Pubkey, delegate: &Pubkey) {
+        if let Some(l) = self.lane_mut(lane) {
+            l.record.granted.retain(|g| g.delegate != *delegate);
+        }
+        self.bump();
+    }
+
+    /// A metered response started on the lane: figures the server gives
+    /// meanwhile may lag behind its usage.
+    pub(crate) fn stream_started(&mut self, lane: &Pubkey) {
+        if let Some(l) = self.lane_mut(lane) {
+            l.streams += 1;
+        }
+    }
+
+    /// A metered response on the lane ended.
+    pub(crate) fn stream_ended(&mut self, lane: &Pubkey) {
+        if let Some(l) = self.lane_mut(lane) {
+            l.streams = l.streams.saturating_sub(1);
+        }
     }
 
     /// Marks a change that must be durable; returns the version to wait for.
@@ -556,5 +700,116 @@ mod tests {
         let lane = restored.lane(&key(1)).unwrap();
         assert_eq!((lane.seq, lane.signed), (10, 100));
         assert_eq!(restored.spent(), 100);
+    }
+
+    #[test]
+    fn grants_are_held_against_the_budget_and_can_be_taken_back() {
+        let mut b = book(100, &[(1, 1_000)]);
+        assert_eq!(
+            b.grant(&key(1), key(9), 101),
+            Err(Refusal::Budget {
+                needed: 101,
+                available: 100
+            })
+        );
+        assert_eq!(b.grant(&key(3), key(9), 10), Err(Refusal::NoLane));
+        b.grant(&key(1), key(9), 60).unwrap();
+        assert_eq!(
+            (b.available(), b.spent(), b.spent_on(&key(1))),
+            (40, 60, 60)
+        );
+        b.ungrant(&key(1), &key(9));
+        assert_eq!((b.available(), b.spent_on(&key(1))), (100, 0));
+    }
+
+    #[test]
+    fn retiring_counts_what_was_signed_and_granted() {
+        let mut b = book(1_000, &[(1, 1_000), (2, 1_000)]);
+        b.claim(&key(1), 30);
+        b.commit(&key(1), 0, 5).unwrap(); // leases 180 ahead, signs 30
+        b.grant(&key(1), key(9), 100).unwrap();
+        assert_eq!(b.spent_on(&key(1)), 130);
+        assert_eq!(b.retire_signed(&key(1)), 130);
+        assert!(b.lane(&key(1)).is_none());
+        // The unused lease is freed; what may have been signed stays spent.
+        assert_eq!((b.retired, b.spent(), b.consumed()), (130, 130, 130));
+        assert_eq!(
+            b.retire_signed(&key(7)),
+            0,
+            "an unknown lane counts nothing"
+        );
+    }
+
+    #[test]
+    fn a_lane_opens_closes_and_is_due_for_refund() {
+        let mut b = book(1_000, &[]);
+        let mut opening = record(1, 0);
+        opening.status = LaneStatus::Opening;
+        b.insert(opening);
+        b.insert(record(2, 50));
+        assert_eq!(b.opening(), vec![key(1)]);
+        assert_eq!(b.open_services(), vec!["http://service-2".to_owned()]);
+        let channel = Channel {
+            funder: key(1),
+            recipient: key(1),
+            mint: key(1),
+            authorized_signer: key(1),
+            nonce: 0,
+            generation: 42,
+            deposited: 500,
+            settled: 0,
+            delegated: 100,
+            delegations: 1,
+            close_requested_at: 0,
+            expires_at: 0,
+            grace_period: 900,
+            bump: 255,
+            vault_bump: 255,
+        };
+        b.mark_open(&key(1), &channel);
+        let lane = &b.lane(&key(1)).unwrap().record;
+        assert_eq!(lane.status, LaneStatus::Open);
+        assert_eq!(
+            (
+                lane.generation,
+                lane.limit,
+                lane.deposited,
+                lane.grace_period
+            ),
+            (42, 400, 500, 900)
+        );
+        let version = b.version;
+        b.mark_closing(&key(2), 1_000);
+        assert!(b.version > version, "a closing lane must be written");
+        assert_eq!(b.open_lane("http://service-2"), None);
+        assert!(b.refundable(999).is_empty());
+        assert_eq!(b.refundable(1_000)[0].lane, key(2));
+        b.forget(&key(1));
+        assert!(b.lane(&key(1)).is_none());
+        assert_eq!(b.retired, 0, "a lane that never opened spent nothing");
+    }
+
+    #[test]
+    fn top_ups_only_raise_and_refreshes_follow_the_chain() {
+        let mut b = book(1_000, &[(1, 100)]);
+        b.topped_up(&key(1), 300, 300);
+        b.topped_up(&key(1), 200, 200); // a read from before the other top-up
+        let lane = &b.lane(&key(1)).unwrap().record;
+        assert_eq!((lane.limit, lane.deposited), (300, 300));
+        b.refresh_funds(&key(1), 250, 300); // a delegation took 50
+        let lane = &b.lane(&key(1)).unwrap().record;
+        assert_eq!((lane.limit, lane.deposited), (250, 300));
+    }
+
+    #[test]
+    fn streams_are_counted_while_they_run() {
+        let mut b = book(1_000, &[(1, 100)]);
+        b.stream_started(&key(1));
+        b.stream_started(&key(1));
+        b.stream_ended(&key(1));
+        assert_eq!(b.lane(&key(1)).unwrap().streams, 1);
+        b.stream_ended(&key(1));
+        b.stream_ended(&key(1));
+        assert_eq!(b.lane(&key(1)).unwrap().streams, 0);
     }
 }

@@ -748,13 +748,7 @@ impl AmpClient {
 
     /// Closes every open lane (see [`close`](Self::close)).
     pub async fn close_all(&self) -> Vec<(String, Result<CloseOutcome, ClientError>)> {
-        let services: Vec<String> = self.inner.ledger.with(|b| {
-            b.lanes
-                .iter()
-                .filter(|l| l.record.status == LaneStatus::Open)
-                .map(|l| l.record.service.clone())
-                .collect()
-        });
+        let services = self.inner.ledger.with(|b| b.open_services());
         let mut outcomes = Vec::with_capacity(services.len());
         for service in services {
             let outcome = self.close(&service).await;
@@ -775,11 +769,7 @@ impl AmpClient {
                 return self.request_close(lane).await;
             }
         }
-        let spent = self.inner.ledger.with(|b| {
-            b.lane(lane)
-                .map_or(0, |l| l.signed.saturating_add(l.record.granted_total()))
-        });
-        self.inner.ledger.with(|b| b.retire(lane, spent));
+        self.inner.ledger.with(|b| b.retire_signed(lane));
         self.inner.ledger.save().await?;
         tracing::info!(%lane, settled = closed.settled, signature = %closed.signature, "lane closed cooperatively");
         Ok(CloseOutcome::Closed {
@@ -795,11 +785,7 @@ impl AmpClient {
         let record = self.record(lane)?;
         let now = chain.clock().await?.unix_timestamp;
         let Some(channel) = chain.channel(lane).await? else {
-            let spent = self.inner.ledger.with(|b| {
-                b.lane(lane)
-                    .map_or(0, |l| l.signed.saturating_add(l.record.granted_total()))
-            });
-            self.inner.ledger.with(|b| b.retire(lane, spent));
+            let spent = self.inner.ledger.with(|b| b.retire_signed(lane));
             self.inner.ledger.save().await?;
             return Ok(CloseOutcome::Closed {
                 settled: spent,
@@ -820,12 +806,9 @@ impl AmpClient {
             ChainLaneStatus::Closing { refundable_at } => refundable_at,
             ChainLaneStatus::Refundable => now,
         };
-        self.inner.ledger.with(|b| {
-            if let Some(l) = b.lane_mut(lane) {
-                l.record.status = LaneStatus::Closing { refundable_at };
-            }
-            b.bump()
-        });
+        self.inner
+            .ledger
+            .with(|b| b.mark_closing(lane, refundable_at));
         self.inner.ledger.save().await?;
         Ok(CloseOutcome::Closing { refundable_at })
     }
@@ -836,13 +819,7 @@ impl AmpClient {
         let chain = self.chain()?;
         let wallet = self.wallet()?;
         let now = chain.clock().await?.unix_timestamp;
-        let due: Vec<LaneRecord> = self.inner.ledger.with(|b| {
-            b.lanes
-                .iter()
-                .filter(|l| matches!(l.record.status, LaneStatus::Closing { refundable_at } if refundable_at <= now))
-                .map(|l| l.record.clone())
-                .collect()
-        });
+        let due = self.inner.ledger.with(|b| b.refundable(now));
         let mut refunded = Vec::new();
         for record in due {
             let keys = record.keys();
@@ -912,20 +889,17 @@ impl AmpClient {
                 .map_err(|e| ClientError::Config(format!("cannot delegate: {e}")))?;
         }
         check_depositor(chain.as_ref(), &transactions::funder_token(&keys)).await?;
-        self.inner.ledger.with(|b| {
-            let available = b.available();
-            if cap > available {
+        match self.inner.ledger.with(|b| b.grant(&lane, delegate, cap)) {
+            Ok(()) => {}
+            Err(Refusal::Budget { needed, available }) => {
                 return Err(ClientError::BudgetExceeded {
-                    budget: b.budget,
-                    needed: cap,
+                    budget: self.inner.policy.budget,
+                    needed,
                     available,
-                });
+                })
             }
-            if let Some(l) = b.lane_mut(&lane) {
-                l.record.granted.push(GrantedLane { delegate, cap });
-            }
-            Ok(())
-        })?;
+            Err(_) => return Err(ClientError::NoLane(lane.to_string())),
+        }
         // Recorded before sending, so a crash never forgets a cap handed out.
         self.inner.ledger.save().await?;
         let record = self.record(&lane)?;
@@ -935,11 +909,7 @@ impl AmpClient {
         let delegation = match sent {
             Ok(_) => chain.anchor_account::<Delegation>(&address).await?,
             Err(error) => {
-                self.inner.ledger.with(|b| {
-                    if let Some(l) = b.lane_mut(&lane) {
-                        l.record.granted.retain(|g| g.delegate != delegate);
-                    }
-                });
+                self.inner.ledger.with(|b| b.ungrant(&lane, &delegate));
                 self.inner.ledger.save().await?;
                 return Err(error.into());
             }
@@ -987,7 +957,7 @@ impl AmpClient {
                     "{service} is already paid through lane {existing}"
                 )));
             }
-            b.lanes.push(book::Lane::new(LaneRecord {
+            b.insert(LaneRecord {
                 service: service.clone(),
                 lane: grant.delegation,
                 funder: grant.funder,
@@ -1006,7 +976,7 @@ impl AmpClient {
                 owed: 0,
                 granted: vec![],
                 manifest: grant.manifest.clone(),
-            }));
+            });
             Ok(false)
         })?;
         if !adopted {
@@ -1227,9 +1197,7 @@ impl AmpClient {
             granted: vec![],
             manifest,
         };
-        self.inner
-            .ledger
-            .with(|b| b.lanes.push(book::Lane::new(record)));
+        self.inner.ledger.with(|b| b.insert(record));
         self.inner.ledger.save().await?;
         match chain.send(&ixs, &[wallet.as_ref() as &TxSigner]).await {
             Ok(signature) => {
@@ -1246,9 +1214,7 @@ impl AmpClient {
                     .ok_or(ClientError::Chain(error));
             }
             Err(error) => {
-                self.inner
-                    .ledger
-                    .with(|b| b.lanes.retain(|l| l.record.lane != keys.channel));
+                self.inner.ledger.with(|b| b.forget(&keys.channel));
                 self.inner.ledger.save().await?;
                 return Err(error.into());
             }
@@ -1281,22 +1247,12 @@ impl AmpClient {
             Some(channel)
                 if channel.funder == record.funder && channel.recipient == record.recipient =>
             {
-                self.inner.ledger.with(|b| {
-                    if let Some(l) = b.lane_mut(lane) {
-                        l.record.generation = channel.generation;
-                        l.record.limit = channel.own_lane_limit();
-                        l.record.deposited = channel.deposited;
-                        l.record.grace_period = channel.grace_period;
-                        l.record.status = LaneStatus::Open;
-                    }
-                });
+                self.inner.ledger.with(|b| b.mark_open(lane, &channel));
             }
             _ if !forget_missing => return Ok(()),
             _ => {
                 tracing::info!(%lane, "an interrupted open did not land; forgetting it");
-                self.inner
-                    .ledger
-                    .with(|b| b.lanes.retain(|l| l.record.lane != *lane));
+                self.inner.ledger.with(|b| b.forget(lane));
             }
         }
         self.inner.ledger.save().await?;
@@ -1308,13 +1264,7 @@ impl AmpClient {
         if self.inner.chain.is_none() {
             return Ok(());
         }
-        let opening: Vec<Pubkey> = self.inner.ledger.with(|b| {
-            b.lanes
-                .iter()
-                .filter(|l| l.record.status == LaneStatus::Opening)
-                .map(|l| l.record.lane)
-                .collect()
-        });
+        let opening = self.inner.ledger.with(|b| b.opening());
         for lane in opening {
             self.resolve_opening(&lane, true).await?;
         }
@@ -1336,18 +1286,12 @@ impl AmpClient {
                         )))
                     }
                 };
-                self.inner.ledger.with(|b| {
-                    if let Some(l) = b.lane_mut(lane) {
-                        l.record.status = LaneStatus::Closing { refundable_at };
-                    }
-                });
+                self.inner
+                    .ledger
+                    .with(|b| b.mark_closing(lane, refundable_at));
             }
             None => {
-                let spent = self.inner.ledger.with(|b| {
-                    b.lane(lane)
-                        .map_or(0, |l| l.signed.saturating_add(l.record.granted_total()))
-                });
-                self.inner.ledger.with(|b| b.retire(lane, spent));
+                self.inner.ledger.with(|b| b.retire_signed(lane));
             }
         }
         self.inner.ledger.save().await?;
@@ -1361,12 +1305,9 @@ impl AmpClient {
         }
         let chain = self.chain()?;
         if let Some(channel) = chain.channel(lane).await? {
-            self.inner.ledger.with(|b| {
-                if let Some(l) = b.lane_mut(lane) {
-                    l.record.limit = channel.own_lane_limit();
-                    l.record.deposited = channel.deposited;
-                }
-            });
+            self.inner
+                .ledger
+                .with(|b| b.refresh_funds(lane, channel.own_lane_limit(), channel.deposited));
         }
         Ok(())
     }
@@ -1429,12 +1370,9 @@ impl AmpClient {
             ),
             |c| (c.own_lane_limit(), c.deposited),
         );
-        self.inner.ledger.with(|b| {
-            if let Some(l) = b.lane_mut(&record.lane) {
-                l.record.limit = l.record.limit.max(limit);
-                l.record.deposited = l.record.deposited.max(deposited);
-            }
-        });
+        self.inner
+            .ledger
+            .with(|b| b.topped_up(&record.lane, limit, deposited));
         self.inner.ledger.save().await?;
         tracing::info!(lane = %record.lane, amount, limit, %signature, "topped up");
         Ok(())

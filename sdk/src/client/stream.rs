@@ -242,11 +242,7 @@ impl State {
 
 impl Meter {
     pub(crate) fn start(client: AmpClient, lane: Pubkey, service: String, price: Price) -> Self {
-        client.ledger_with(|b| {
-            if let Some(l) = b.lane_mut(&lane) {
-                l.streams += 1;
-            }
-        });
+        client.ledger_with(|b| b.stream_started(&lane));
         let state = Arc::new(State {
             client,
             lane,
@@ -280,11 +276,7 @@ impl Meter {
         }
         let state = &self.state;
         state.account();
-        state.client.ledger_with(|b| {
-            if let Some(l) = b.lane_mut(&state.lane) {
-                l.streams = l.streams.saturating_sub(1);
-            }
-        });
+        state.client.ledger_with(|b| b.stream_ended(&state.lane));
         state.wake.notify_one();
         tracing::debug!(lane = %state.lane, units = state.units(), "metered response ended");
     }
