@@ -62,6 +62,7 @@ mod lanes;
 mod paying;
 mod policy;
 mod pricing;
+mod refusal;
 mod signing;
 mod stream;
 

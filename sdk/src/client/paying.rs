@@ -6,11 +6,12 @@ use anchor_lang::prelude::Pubkey;
 use reqwest::Request;
 
 use super::errors::ClientError;
+use super::refusal::{Reaction, RefusalPolicy};
 use super::signing::{answer, Answer};
 use super::stream::{self, AmpResponse};
 use super::{origin, pricing, AmpClient};
 use crate::headers::Receipt;
-use crate::manifest::{ErrorCode, Price};
+use crate::manifest::Price;
 
 /// A request's claim on a lane: its price stays owed only once the server took it.
 struct Ticket<'a> {
@@ -74,8 +75,7 @@ impl AmpClient {
         let mut ticket = Ticket::new(self, lane, if upfront { price.rate } else { 0 });
         let mut original = Some(request);
         let mut floor = 0u64;
-        let mut seq_retries = self.inner.policy.seq_retries;
-        let mut retries = 2u32;
+        let mut refusals = RefusalPolicy::for_request(self.inner.policy.seq_retries);
         loop {
             let credential = self.credential(&lane, floor).await?;
             let mut attempt = match original.as_ref().and_then(Request::try_clone) {
@@ -91,46 +91,22 @@ impl AmpClient {
                 }
                 Answer::Refused(status, body) => (status, body),
             };
-            if let Some(owed) = body.owed {
-                self.inner.ledger.with(|b| b.owe_at_least(&lane, owed));
-            }
-            match body.error {
-                ErrorCode::InvalidSeq if seq_retries > 0 => {
-                    seq_retries -= 1;
-                    tracing::debug!(%service, seq = credential.seq, "seq race; retrying with a new seq");
+            let can_reopen = self.is_own(&lane) && self.inner.wallet.is_some();
+            let decision = refusals.decide(&body, self.slack(&lane), can_reopen);
+            self.learn_owed(&lane, decision.owed);
+            match decision.reaction {
+                Reaction::Retry(fix) => {
+                    tracing::debug!(%service, seq = credential.seq, code = %body.error, ?fix, "refused; retrying");
+                    floor = self.fix(&lane, fix, floor).await?;
                 }
-                ErrorCode::Underfunded if retries > 0 => {
-                    retries -= 1;
-                    match (body.required, body.owed) {
-                        // What is owed plus this request: pay that.
-                        (Some(required), Some(owed)) if self.plausible(&lane, required, owed) => {
-                            floor = required;
-                        }
-                        // The lane is below the service's minimum deposit.
-                        (Some(required), None) => self.make_limit(&lane, required).await?,
-                        // Above what the lane can pay as the server sees it.
-                        (None, _) => self.refresh_limit(&lane).await?,
-                        _ => {
-                            return Err(ClientError::Refused {
-                                service,
-                                status,
-                                body,
-                            })
-                        }
-                    }
-                    tracing::debug!(%service, ?body.required, "underfunded; retrying");
-                }
-                ErrorCode::NoChannel | ErrorCode::Closed
-                    if retries > 0 && self.is_own(&lane) && self.inner.wallet.is_some() =>
-                {
-                    retries -= 1;
+                Reaction::Reopen => {
                     tracing::info!(%service, %lane, code = %body.error, "lane refused as gone; opening another");
                     self.lane_gone(&lane).await?;
                     lane = self.lane_for(&service, body.manifest.clone()).await?;
                     ticket.move_to(lane);
                     floor = 0;
                 }
-                _ => {
+                Reaction::GiveUp => {
                     return Err(ClientError::Refused {
                         service,
                         status,

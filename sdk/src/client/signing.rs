@@ -7,9 +7,10 @@ use http::StatusCode;
 
 use super::book::Refusal;
 use super::errors::ClientError;
+use super::refusal::{self, Fix, Reaction, RefusalPolicy};
 use super::AmpClient;
 use crate::headers::Credential;
-use crate::manifest::{self, ErrorBody, ErrorCode};
+use crate::manifest::{self, ErrorBody};
 use crate::voucher::Voucher;
 
 /// What came back for a credential.
@@ -67,7 +68,8 @@ impl AmpClient {
     }
 
     /// Posts a fresh credential to one of the service's AMP endpoints,
-    /// retrying seq races and an underfunded amount once.
+    /// reacting to a refusal as a paid request does, minus the repairs of
+    /// its lane (see [`RefusalPolicy::for_posted`]).
     pub(super) async fn post_credential(
         &self,
         lane: &Pubkey,
@@ -75,52 +77,54 @@ impl AmpClient {
         floor: u64,
     ) -> Result<Answer, ClientError> {
         let mut floor = floor;
-        let mut seq_retries = self.inner.policy.seq_retries;
-        let mut retries = 1u32;
+        let mut refusals = RefusalPolicy::for_posted(self.inner.policy.seq_retries);
         loop {
             let credential = self.credential(lane, floor).await?;
             let mut headers = http::HeaderMap::new();
             credential.write(&mut headers);
             let response = self.inner.http.post(url).headers(headers).send().await?;
-            match answer(response).await? {
-                Answer::Refused(_, body)
-                    if body.error == ErrorCode::InvalidSeq && seq_retries > 0 =>
-                {
-                    seq_retries -= 1;
-                }
-                Answer::Refused(_, body)
-                    if body.error == ErrorCode::Underfunded
-                        && retries > 0
-                        && matches!((body.required, body.owed),
-                            (Some(required), Some(owed)) if self.plausible(lane, required, owed)) =>
-                {
-                    retries -= 1;
-                    if let (Some(required), Some(owed)) = (body.required, body.owed) {
-                        self.inner.ledger.with(|b| b.owe_at_least(lane, owed));
-                        floor = required;
-                    }
-                }
-                other => return Ok(other),
+            let answer = answer(response).await?;
+            let Answer::Refused(_, body) = &answer else {
+                return Ok(answer);
+            };
+            let decision = refusals.decide(body, self.slack(lane), false);
+            self.learn_owed(lane, decision.owed);
+            match decision.reaction {
+                Reaction::Retry(fix) => floor = self.fix(lane, fix, floor).await?,
+                Reaction::Reopen | Reaction::GiveUp => return Ok(answer),
             }
         }
     }
 
-    /// Whether a service's `required` is what a request can cost beyond what
-    /// it says is owed: at most the credit or one of its prices. A larger
-    /// one (a misconfigured service) is not signed.
-    pub(super) fn plausible(&self, lane: &Pubkey, required: u64, owed: u64) -> bool {
-        let slack = self.inner.ledger.with(|b| {
-            b.lane(lane).map_or(0, |l| {
-                let pricing = &l.record.manifest.pricing;
-                pricing
-                    .routes
-                    .values()
-                    .map(|p| p.rate)
-                    .fold(pricing.default.rate, u64::max)
-                    .max(l.record.manifest.credit)
-            })
-        });
-        required <= owed.saturating_add(slack)
+    /// What one request can add to what `lane` owes, under its service's terms.
+    pub(super) fn slack(&self, lane: &Pubkey) -> u64 {
+        self.inner.ledger.with(|b| {
+            b.lane(lane)
+                .map_or(0, |l| refusal::slack(&l.record.manifest))
+        })
+    }
+
+    /// Records what a refusal said the lane owes (it only ever raises ours).
+    pub(super) fn learn_owed(&self, lane: &Pubkey, owed: Option<u64>) {
+        if let Some(owed) = owed {
+            self.inner.ledger.with(|b| b.owe_at_least(lane, owed));
+        }
+    }
+
+    /// Makes the fix a refusal calls for; returns the floor of the next credential.
+    pub(super) async fn fix(
+        &self,
+        lane: &Pubkey,
+        fix: Fix,
+        floor: u64,
+    ) -> Result<u64, ClientError> {
+        match fix {
+            Fix::FreshSeq => {}
+            Fix::Cover(required) => return Ok(required),
+            Fix::RaiseLimit(limit) => self.make_limit(lane, limit).await?,
+            Fix::RefreshLimit => self.refresh_limit(lane).await?,
+        }
+        Ok(floor)
     }
 }
 
