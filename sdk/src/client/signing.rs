@@ -10,7 +10,7 @@ use super::errors::ClientError;
 use super::refusal::{self, Fix, Reaction, RefusalPolicy};
 use super::AmpClient;
 use crate::headers::Credential;
-use crate::manifest::{self, ErrorBody};
+use crate::manifest::{self, ErrorBody, ErrorCode};
 use crate::voucher::Voucher;
 
 /// What came back for a credential.
@@ -128,12 +128,11 @@ impl AmpClient {
     }
 }
 
-/// Tells an AMP refusal (a JSON error body with an AMP code) from anything
-/// else, which is handed back untouched.
+/// Tells an AMP refusal from anything else, which is handed back untouched.
+/// [`manifest::refusal`] alone decides what is one.
 pub(super) async fn answer(response: reqwest::Response) -> Result<Answer, ClientError> {
     let status = response.status();
-    let amp_status = matches!(status.as_u16(), 400 | 401 | 402 | 409 | 410 | 429);
-    if !amp_status {
+    if !may_be_refusal(status) {
         return Ok(Answer::Passed(response));
     }
     let headers = response.headers().clone();
@@ -148,4 +147,52 @@ pub(super) async fn answer(response: reqwest::Response) -> Result<Answer, Client
     *rebuilt.headers_mut() = headers;
     *rebuilt.version_mut() = version;
     Ok(Answer::Passed(reqwest::Response::from(rebuilt)))
+}
+
+/// Whether a response with `status` could be an AMP refusal: some code of
+/// the error table answers with it. Only such a body is read before the
+/// caller gets the response (a success streams on untouched).
+fn may_be_refusal(status: StatusCode) -> bool {
+    ErrorCode::ALL.iter().any(|code| code.status() == status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, body: &str) -> reqwest::Response {
+        let mut response = http::Response::new(body.to_owned());
+        *response.status_mut() = StatusCode::from_u16(status).expect("a status");
+        reqwest::Response::from(response)
+    }
+
+    async fn refused(status: u16, body: &str) -> Option<ErrorCode> {
+        match answer(response(status, body)).await.expect("an answer") {
+            Answer::Refused(_, body) => Some(body.error),
+            Answer::Passed(_) => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn only_an_amp_error_body_with_its_own_status_is_a_refusal() {
+        let body = |code: ErrorCode| format!(r#"{{"error":"{code}","message":"m"}}"#);
+        for code in ErrorCode::ALL {
+            let status = code.status().as_u16();
+            assert_eq!(refused(status, &body(code)).await, Some(code), "{code}");
+        }
+        // A code under another status, the service's own JSON errors, successes.
+        assert_eq!(refused(400, &body(ErrorCode::Closed)).await, None);
+        assert_eq!(refused(402, r#"{"error":"no money"}"#).await, None);
+        assert_eq!(refused(200, &body(ErrorCode::Malformed)).await, None);
+        assert_eq!(refused(500, &body(ErrorCode::Unavailable)).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_passed_error_keeps_its_body() {
+        let Answer::Passed(passed) = answer(response(402, "pay elsewhere")).await.unwrap() else {
+            panic!("not an AMP refusal");
+        };
+        assert_eq!(passed.status(), StatusCode::PAYMENT_REQUIRED);
+        assert_eq!(passed.text().await.unwrap(), "pay elsewhere");
+    }
 }
