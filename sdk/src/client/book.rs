@@ -16,9 +16,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use amp_channel::state::Channel;
 use anchor_lang::prelude::Pubkey;
 
-use super::file::{LaneFile, LaneFileError, LaneRecord, LaneStatus, Snapshot, FILE_VERSION};
+use super::file::{
+    GrantedLane, LaneFile, LaneFileError, LaneRecord, LaneStatus, Snapshot, FILE_VERSION,
+};
 
 /// One lane as the client holds it: the persisted record, and what only
 /// this process knows.
@@ -135,7 +138,9 @@ impl Book {
         self.lanes.iter().find(|l| l.record.lane == *lane)
     }
 
-    pub(crate) fn lane_mut(&mut self, lane: &Pubkey) -> Option<&mut Lane> {
+    /// Private: callers say what happened through a verb below, so that a
+    /// lane's fields only change together with what depends on them.
+    fn lane_mut(&mut self, lane: &Pubkey) -> Option<&mut Lane> {
         self.lanes.iter_mut().find(|l| l.record.lane == *lane)
     }
 
@@ -145,6 +150,145 @@ impl Book {
             .iter()
             .find(|l| l.record.service == service && l.record.status == LaneStatus::Open)
             .map(|l| l.record.lane)
+    }
+
+    /// Lanes whose opening a previous run may have left unresolved.
+    pub(crate) fn opening(&self) -> Vec<Pubkey> {
+        self.lanes
+            .iter()
+            .filter(|l| l.record.status == LaneStatus::Opening)
+            .map(|l| l.record.lane)
+            .collect()
+    }
+
+    /// The services paid through an open lane.
+    pub(crate) fn open_services(&self) -> Vec<String> {
+        self.lanes
+            .iter()
+            .filter(|l| l.record.status == LaneStatus::Open)
+            .map(|l| l.record.service.clone())
+            .collect()
+    }
+
+    /// Closing lanes whose grace period is over at `now`.
+    pub(crate) fn refundable(&self, now: i64) -> Vec<LaneRecord> {
+        self.lanes
+            .iter()
+            .filter(|l| matches!(l.record.status, LaneStatus::Closing { refundable_at } if refundable_at <= now))
+            .map(|l| l.record.clone())
+            .collect()
+    }
+
+    /// Adds a lane (one being opened, or a delegated one adopted).
+    pub(crate) fn insert(&mut self, record: LaneRecord) {
+        self.lanes.push(Lane::new(record));
+        self.bump();
+    }
+
+    /// Drops a lane that never came to exist (an open that did not land):
+    /// nothing was signed on it, so nothing is counted as spent.
+    pub(crate) fn forget(&mut self, lane: &Pubkey) {
+        self.lanes.retain(|l| l.record.lane != *lane);
+        self.bump();
+    }
+
+    /// The chain shows the channel opened: the lane takes its terms and
+    /// starts paying.
+    pub(crate) fn mark_open(&mut self, lane: &Pubkey, channel: &Channel) {
+        if let Some(l) = self.lane_mut(lane) {
+            l.record.generation = channel.generation;
+            l.record.limit = channel.own_lane_limit();
+            l.record.deposited = channel.deposited;
+            l.record.grace_period = channel.grace_period;
+            l.record.status = LaneStatus::Open;
+        }
+        self.bump();
+    }
+
+    /// The lane is closing on-chain: it pays nothing more and is refundable
+    /// from `refundable_at`.
+    pub(crate) fn mark_closing(&mut self, lane: &Pubkey, refundable_at: i64) {
+        if let Some(l) = self.lane_mut(lane) {
+            l.record.status = LaneStatus::Closing { refundable_at };
+        }
+        self.bump();
+    }
+
+    /// The chain's figures for an own lane, which may be lower than ours
+    /// (a delegation takes its cap out of the channel's own lane).
+    pub(crate) fn refresh_funds(&mut self, lane: &Pubkey, limit: u64, deposited: u64) {
+        if let Some(l) = self.lane_mut(lane) {
+            l.record.limit = limit;
+            l.record.deposited = deposited;
+        }
+    }
+
+    /// A top-up landed: the lane can pay more. Only raises, since a read
+    /// after another top-up may already have recorded more.
+    pub(crate) fn topped_up(&mut self, lane: &Pubkey, limit: u64, deposited: u64) {
+        if let Some(l) = self.lane_mut(lane) {
+            l.record.limit = l.record.limit.max(limit);
+            l.record.deposited = l.record.deposited.max(deposited);
+        }
+    }
+
+    /// What `lane` may have cost the budget: what was committed for signing
+    /// and the caps it delegated.
+    pub(crate) fn spent_on(&self, lane: &Pubkey) -> u64 {
+        self.lane(lane)
+            .map_or(0, |l| l.signed.saturating_add(l.record.granted_total()))
+    }
+
+    /// Retires a lane that is gone without a figure from the chain,
+    /// counting [`spent_on`](Self::spent_on) it as spent; returns that.
+    pub(crate) fn retire_signed(&mut self, lane: &Pubkey) -> u64 {
+        let spent = self.spent_on(lane);
+        self.retire(lane, spent);
+        spent
+    }
+
+    /// Records a delegation of `cap` on `lane` to `delegate`, held against
+    /// the budget from now on (before it is sent, so a crash never forgets it).
+    pub(crate) fn grant(
+        &mut self,
+        lane: &Pubkey,
+        delegate: Pubkey,
+        cap: u64,
+    ) -> Result<(), Refusal> {
+        let available = self.available();
+        if cap > available {
+            return Err(Refusal::Budget {
+                needed: cap,
+                available,
+            });
+        }
+        let l = self.lane_mut(lane).ok_or(Refusal::NoLane)?;
+        l.record.granted.push(GrantedLane { delegate, cap });
+        self.bump();
+        Ok(())
+    }
+
+    /// Takes back a grant whose delegation was never created.
+    pub(crate) fn ungrant(&mut self, lane: &Pubkey, delegate: &Pubkey) {
+        if let Some(l) = self.lane_mut(lane) {
+            l.record.granted.retain(|g| g.delegate != *delegate);
+        }
+        self.bump();
+    }
+
+    /// A metered response started on the lane: figures the server gives
+    /// meanwhile may lag behind its usage.
+    pub(crate) fn stream_started(&mut self, lane: &Pubkey) {
+        if let Some(l) = self.lane_mut(lane) {
+            l.streams += 1;
+        }
+    }
+
+    /// A metered response on the lane ended.
+    pub(crate) fn stream_ended(&mut self, lane: &Pubkey) {
+        if let Some(l) = self.lane_mut(lane) {
+            l.streams = l.streams.saturating_sub(1);
+        }
     }
 
     /// Marks a change that must be durable; returns the version to wait for.
@@ -369,192 +513,4 @@ impl Ledger {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::manifest::{Manifest, Price, Pricing, PricingMode};
-
-    fn record(lane: u8, limit: u64) -> LaneRecord {
-        let key = Pubkey::new_from_array([lane; 32]);
-        LaneRecord {
-            service: format!("http://service-{lane}"),
-            lane: key,
-            funder: key,
-            recipient: key,
-            mint: key,
-            token_program: key,
-            nonce: 0,
-            delegate: None,
-            generation: 7,
-            limit,
-            deposited: limit,
-            grace_period: 3_600,
-            status: LaneStatus::Open,
-            seq: 0,
-            signed: 0,
-            owed: 0,
-            granted: vec![],
-            manifest: Manifest {
-                amp_version: "1".into(),
-                network: "solana:localnet".into(),
-                program_id: amp_channel::ID,
-                recipient: key,
-                mints: vec![],
-                min_deposit: 0,
-                min_grace_period: 60,
-                credit: 0,
-                pricing: Pricing {
-                    default: Price {
-                        mode: PricingMode::PerCall,
-                        rate: 10,
-                    },
-                    routes: Default::default(),
-                },
-            },
-        }
-    }
-
-    fn book(budget: u64, lanes: &[(u8, u64)]) -> Book {
-        Book {
-            budget,
-            retired: 0,
-            lanes: lanes
-                .iter()
-                .map(|&(l, limit)| Lane::new(record(l, limit)))
-                .collect(),
-            version: 1,
-        }
-    }
-
-    fn key(lane: u8) -> Pubkey {
-        Pubkey::new_from_array([lane; 32])
-    }
-
-    #[test]
-    fn can_sign_more_asks_the_budget_and_commits_nothing() {
-        let mut b = book(100, &[(1, 1_000), (2, 1_000)]);
-        b.claim(&key(2), 30);
-        b.commit(&key(2), 0, 10).unwrap(); // lane 2 leases all the budget ahead
-        b.claim(&key(1), 60);
-        let version = b.version;
-        // Lane 2's unused lease is reclaimed for the question.
-        assert_eq!(b.can_sign_more(&key(1), 10), Ok(()));
-        assert_eq!(
-            b.can_sign_more(&key(1), 11),
-            Err(Refusal::Budget {
-                needed: 71,
-                available: 70
-            })
-        );
-        let lane = b.lane(&key(1)).unwrap();
-        assert_eq!((lane.record.owed, lane.record.signed, lane.seq), (60, 0, 0));
-        assert_eq!(b.version, version, "nothing to write");
-        assert_eq!(b.can_sign_more(&key(3), 1), Err(Refusal::NoLane));
-    }
-
-    #[test]
-    fn leases_seqs_and_budget_ahead() {
-        let mut b = book(1_000, &[(1, 1_000)]);
-        b.claim(&key(1), 10);
-        let c = b.commit(&key(1), 0, 4).unwrap();
-        assert_eq!((c.seq, c.amount), (1, 10));
-        let lane = b.lane(&key(1)).unwrap();
-        assert_eq!((lane.record.seq, lane.record.signed), (5, 50));
-        let first = c.wait_for;
-        // Within the lease (seqs up to 5, amounts up to 50): no new write needed.
-        for seq in 2..=5 {
-            b.claim(&key(1), 10);
-            let c = b.commit(&key(1), 0, 4).unwrap();
-            assert_eq!((c.seq, c.amount, c.wait_for), (seq, 10 * seq, first));
-        }
-        b.claim(&key(1), 10);
-        let c = b.commit(&key(1), 0, 4).unwrap();
-        assert_eq!((c.seq, c.amount), (6, 60));
-        assert!(c.wait_for > first, "the lease ran out: a new write");
-        let lane = b.lane(&key(1)).unwrap();
-        assert_eq!((lane.record.seq, lane.record.signed), (10, 100));
-    }
-
-    #[test]
-    fn never_commits_beyond_the_budget_and_reclaims_leases() {
-        let mut b = book(100, &[(1, 1_000), (2, 1_000)]);
-        b.claim(&key(1), 10);
-        b.commit(&key(1), 0, 100).unwrap();
-        assert_eq!(
-            b.lane(&key(1)).unwrap().record.signed,
-            100,
-            "lease takes all"
-        );
-        // Lane 2 needs 60: lane 1's unused lease is reclaimed.
-        b.claim(&key(2), 60);
-        let c = b.commit(&key(2), 0, 0).unwrap();
-        assert_eq!(c.amount, 60);
-        assert_eq!(b.lane(&key(1)).unwrap().record.signed, 10);
-        assert_eq!(b.consumed(), 70);
-        // 40 more on lane 2 would pass the budget (10 + 100 > 100).
-        b.claim(&key(2), 40);
-        assert_eq!(
-            b.commit(&key(2), 0, 0),
-            Err(Refusal::Budget {
-                needed: 40,
-                available: 30
-            })
-        );
-        b.release(&key(2), 40, false);
-        assert_eq!(b.lane(&key(2)).unwrap().record.owed, 60);
-        assert!(b.consumed() <= b.budget);
-    }
-
-    #[test]
-    fn over_limit_and_floors() {
-        let mut b = book(1_000, &[(1, 50)]);
-        b.claim(&key(1), 60);
-        assert_eq!(
-            b.commit(&key(1), 0, 0),
-            Err(Refusal::OverLimit {
-                amount: 60,
-                limit: 50
-            })
-        );
-        b.release(&key(1), 60, false);
-        let c = b.commit(&key(1), 30, 0).unwrap();
-        assert_eq!(c.amount, 30);
-        assert_eq!(b.commit(&key(3), 0, 0), Err(Refusal::NoLane));
-    }
-
-    #[test]
-    fn observes_exactly_only_when_alone() {
-        let mut b = book(1_000, &[(1, 1_000)]);
-        b.claim(&key(1), 10);
-        b.claim(&key(1), 10);
-        b.observe(&key(1), 1, 5);
-        assert_eq!(b.lane(&key(1)).unwrap().record.owed, 20);
-        b.release(&key(1), 10, true);
-        b.observe(&key(1), 2, 15);
-        assert_eq!(b.lane(&key(1)).unwrap().record.owed, 15);
-    }
-
-    #[test]
-    fn a_response_read_late_does_not_lower_what_is_owed() {
-        let mut b = book(1_000, &[(1, 1_000)]);
-        // Seqs 1 and 2 in flight; 2's response (owed 20) is read first.
-        b.claim(&key(1), 10);
-        b.claim(&key(1), 10);
-        b.observe(&key(1), 2, 20);
-        b.release(&key(1), 10, true);
-        // 1's response, read last and alone, carries the older figure.
-        b.observe(&key(1), 1, 10);
-        b.release(&key(1), 10, true);
-        assert_eq!(b.lane(&key(1)).unwrap().record.owed, 20);
-    }
-
-    #[test]
-    fn restart_counts_leases_as_signed() {
-        let mut b = book(1_000, &[(1, 1_000)]);
-        b.claim(&key(1), 10);
-        b.commit(&key(1), 0, 9).unwrap();
-        let restored = Book::from_snapshot(1_000, b.snapshot());
-        let lane = restored.lane(&key(1)).unwrap();
-        assert_eq!((lane.seq, lane.signed), (10, 100));
-        assert_eq!(restored.spent(), 100);
-    }
-}
+mod tests;

@@ -19,9 +19,11 @@ use reqwest::Url;
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
-use super::{pricing, AmpClient, ClientError};
+use super::errors::ClientError;
+use super::signing::Answer;
+use super::{pricing, AmpClient};
 use crate::headers::Receipt;
-use crate::manifest::{Price, PricingMode};
+use crate::manifest::{Price, PricingMode, CREDIT_PATH};
 
 /// A paid response. Read it through [`chunk`](Self::chunk),
 /// [`bytes`](Self::bytes), [`text`](Self::text) or [`json`](Self::json), so
@@ -125,6 +127,33 @@ impl AmpResponse {
     /// here on: what it still uses is left to the server's count.
     pub fn into_inner(self) -> reqwest::Response {
         self.inner
+    }
+}
+
+impl AmpClient {
+    /// Pays what a metered response used so far (`POST /.well-known/amp/credit`),
+    /// which extends the server's credit for it.
+    async fn pay_credit(&self, lane: &Pubkey, service: &str) -> Result<(), ClientError> {
+        let url = format!("{service}{CREDIT_PATH}");
+        match self.post_credential(lane, &url, 0).await? {
+            Answer::Passed(response) if response.status().is_success() => {
+                if let Ok(receipt) = Receipt::from_headers(response.headers()) {
+                    self.inner
+                        .ledger
+                        .with(|b| b.owe_at_least(lane, receipt.owed));
+                }
+                Ok(())
+            }
+            Answer::Passed(response) => Err(ClientError::CreditUnsupported {
+                service: service.to_owned(),
+                status: response.status(),
+            }),
+            Answer::Refused(status, body) => Err(ClientError::Refused {
+                service: service.to_owned(),
+                status,
+                body,
+            }),
+        }
     }
 }
 
@@ -242,11 +271,7 @@ impl State {
 
 impl Meter {
     pub(crate) fn start(client: AmpClient, lane: Pubkey, service: String, price: Price) -> Self {
-        client.ledger_with(|b| {
-            if let Some(l) = b.lane_mut(&lane) {
-                l.streams += 1;
-            }
-        });
+        client.ledger_with(|b| b.stream_started(&lane));
         let state = Arc::new(State {
             client,
             lane,
@@ -280,11 +305,7 @@ impl Meter {
         }
         let state = &self.state;
         state.account();
-        state.client.ledger_with(|b| {
-            if let Some(l) = b.lane_mut(&state.lane) {
-                l.streams = l.streams.saturating_sub(1);
-            }
-        });
+        state.client.ledger_with(|b| b.stream_ended(&state.lane));
         state.wake.notify_one();
         tracing::debug!(lane = %state.lane, units = state.units(), "metered response ended");
     }

@@ -1,0 +1,435 @@
+//! Lanes: finding the one paying a service or opening one on its
+//! manifest's terms, resolving opens a crash interrupted, learning that a
+//! lane is gone, and keeping lanes funded (top-ups, limits read back from
+//! the chain).
+
+use std::sync::Arc;
+
+use amp_channel::constants::{MAX_GRACE_PERIOD, MIN_GRACE_PERIOD};
+use amp_channel::instructions::OpenArgs;
+use amp_channel::state::LaneStatus as ChainLaneStatus;
+use anchor_lang::prelude::Pubkey;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+use super::errors::ClientError;
+use super::file::{LaneRecord, LaneStatus};
+use super::{unix_now, AmpClient};
+use crate::chain::{Chain, ChainExt, TxSigner};
+use crate::manifest::{Manifest, MANIFEST_PATH};
+use crate::{mint, pda, transactions};
+
+impl AmpClient {
+    /// The open lane of `service`, opening one (once, however many requests
+    /// ask at the same time) when there is none.
+    pub(super) async fn lane_for(
+        &self,
+        service: &str,
+        manifest: Option<Manifest>,
+    ) -> Result<Pubkey, ClientError> {
+        if let Some(lane) = self.inner.ledger.with(|b| b.open_lane(service)) {
+            return Ok(lane);
+        }
+        let gate = {
+            let mut services = self
+                .inner
+                .services
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            Arc::clone(services.entry(service.to_owned()).or_default())
+        };
+        let _turn = gate.lock().await;
+        if let Some(lane) = self.inner.ledger.with(|b| b.open_lane(service)) {
+            return Ok(lane);
+        }
+        let manifest = match manifest {
+            Some(manifest) => manifest,
+            None => self.discover(service).await?,
+        };
+        self.open(service, manifest).await
+    }
+
+    /// Reads the service's manifest.
+    async fn discover(&self, service: &str) -> Result<Manifest, ClientError> {
+        let discovery = |reason: String| ClientError::Discovery {
+            service: service.to_owned(),
+            reason,
+        };
+        let response = self
+            .inner
+            .http
+            .get(format!("{service}{MANIFEST_PATH}"))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(discovery(format!(
+                "{MANIFEST_PATH} answered {}",
+                response.status()
+            )));
+        }
+        let manifest: Manifest = response
+            .json()
+            .await
+            .map_err(|e| discovery(e.to_string()))?;
+        tracing::debug!(%service, recipient = %manifest.recipient, "discovered the manifest");
+        Ok(manifest)
+    }
+
+    /// The deposit a new channel (or a top-up) gets under the policy, with
+    /// the budget as it stands.
+    fn deposit_for(&self, service: &str, manifest: &Manifest) -> Result<u64, ClientError> {
+        let available = self.inner.ledger.with(|b| b.available());
+        self.inner.policy.deposit_for(service, manifest, available)
+    }
+
+    /// Opens a channel to the service on terms chosen from its manifest and the policy.
+    pub(super) async fn open(
+        &self,
+        service: &str,
+        manifest: Manifest,
+    ) -> Result<Pubkey, ClientError> {
+        let chain = self.chain()?.clone();
+        let wallet = self.wallet()?.clone();
+        self.inner.policy.check_manifest(service, &manifest)?;
+        let policy = &self.inner.policy;
+        let deposit = self.deposit_for(service, &manifest)?;
+        let grace_period = policy
+            .grace_period
+            .max(manifest.min_grace_period)
+            .clamp(MIN_GRACE_PERIOD, MAX_GRACE_PERIOD);
+        let mint = chain.mint(&policy.mint).await?;
+        let refuse = |reason: String| ClientError::Terms {
+            service: service.to_owned(),
+            reason,
+        };
+        mint.check_supported().map_err(refuse)?;
+        if let Some(freeze_authority) = mint.freeze_authority {
+            // A trust assumption of the channel (SPEC section 2): say it.
+            tracing::info!(
+                %service, mint = %mint.address, %freeze_authority,
+                "the mint's freeze authority can freeze the channel's vault"
+            );
+        }
+        let token_program = mint.token_program;
+        let funder = wallet.pubkey();
+        let signer = self.signer();
+        let args = OpenArgs {
+            recipient: manifest.recipient,
+            nonce: random_nonce(),
+            deposit,
+            grace_period,
+            expires_at: 0,
+            authorized_signer: (signer != funder).then_some(signer),
+        };
+        transactions::check_open(funder, policy.mint, &args, unix_now())
+            .map_err(|e| refuse(e.to_string()))?;
+        let funder_token = pda::associated_token(&funder, &policy.mint, &token_program);
+        check_depositor(chain.as_ref(), &funder_token).await?;
+        let options = transactions::OpenOptions {
+            create_token_accounts: Some(chain.fee_payer()),
+            ..Default::default()
+        };
+        let (keys, ixs) = transactions::open(funder, policy.mint, token_program, args, options);
+        // Recorded before sending: a crash between the two leaves a record
+        // that the next start resolves against the chain, never a lost channel.
+        let record = LaneRecord {
+            service: service.to_owned(),
+            lane: keys.channel,
+            funder,
+            recipient: manifest.recipient,
+            mint: policy.mint,
+            token_program,
+            nonce: args.nonce,
+            delegate: None,
+            generation: 0,
+            limit: 0,
+            deposited: 0,
+            grace_period,
+            status: LaneStatus::Opening,
+            seq: 0,
+            signed: 0,
+            owed: 0,
+            granted: vec![],
+            manifest,
+        };
+        self.inner.ledger.with(|b| b.insert(record));
+        self.inner.ledger.save().await?;
+        match chain.send(&ixs, &[wallet.as_ref() as &TxSigner]).await {
+            Ok(signature) => {
+                tracing::info!(%service, channel = %keys.channel, deposit, grace_period, %signature, "opened a channel")
+            }
+            Err(error) if error.is_transient() => {
+                // The outcome is unknown: the record stays until a start resolves it.
+                tracing::warn!(%service, channel = %keys.channel, %error, "open not confirmed");
+                self.resolve_opening(&keys.channel, false).await?;
+                return self
+                    .inner
+                    .ledger
+                    .with(|b| b.open_lane(service))
+                    .ok_or(ClientError::Chain(error));
+            }
+            Err(error) => {
+                self.inner.ledger.with(|b| b.forget(&keys.channel));
+                self.inner.ledger.save().await?;
+                return Err(error.into());
+            }
+        }
+        self.resolve_opening(&keys.channel, true).await?;
+        self.inner
+            .ledger
+            .with(|b| b.open_lane(service))
+            .ok_or_else(|| {
+                ClientError::Config(format!(
+                    "channel {} not found after opening it",
+                    keys.channel
+                ))
+            })
+    }
+
+    /// Settles a lane recorded as opening against the chain: open if the
+    /// channel is there, forgotten if not.
+    ///
+    /// Right after an unconfirmed open (`forget_missing` false) a missing
+    /// channel may still land, so the record stays until a later start.
+    pub(super) async fn resolve_opening(
+        &self,
+        lane: &Pubkey,
+        forget_missing: bool,
+    ) -> Result<(), ClientError> {
+        let chain = self.chain()?;
+        let record = self.record(lane)?;
+        match chain.channel(lane).await? {
+            Some(channel)
+                if channel.funder == record.funder && channel.recipient == record.recipient =>
+            {
+                self.inner.ledger.with(|b| b.mark_open(lane, &channel));
+            }
+            _ if !forget_missing => return Ok(()),
+            _ => {
+                tracing::info!(%lane, "an interrupted open did not land; forgetting it");
+                self.inner.ledger.with(|b| b.forget(lane));
+            }
+        }
+        self.inner.ledger.save().await?;
+        Ok(())
+    }
+
+    /// Resolves every lane left opening by a previous run.
+    pub(super) async fn resolve_openings(&self) -> Result<(), ClientError> {
+        if self.inner.chain.is_none() {
+            return Ok(());
+        }
+        let opening = self.inner.ledger.with(|b| b.opening());
+        for lane in opening {
+            self.resolve_opening(&lane, true).await?;
+        }
+        Ok(())
+    }
+
+    /// The server refused our lane as absent or closing: learn what the chain says.
+    pub(super) async fn lane_gone(&self, lane: &Pubkey) -> Result<(), ClientError> {
+        let chain = self.chain()?;
+        match chain.channel(lane).await? {
+            Some(channel) => {
+                let now = chain.clock().await?.unix_timestamp;
+                let refundable_at = match channel.status(now) {
+                    ChainLaneStatus::Closing { refundable_at } => refundable_at,
+                    ChainLaneStatus::Refundable => now,
+                    ChainLaneStatus::Open => {
+                        return Err(ClientError::Config(format!(
+                            "the service refused lane {lane} as gone, but it is open on this client's chain"
+                        )))
+                    }
+                };
+                self.inner
+                    .ledger
+                    .with(|b| b.mark_closing(lane, refundable_at));
+            }
+            None => {
+                self.inner.ledger.with(|b| b.retire_signed(lane));
+            }
+        }
+        self.inner.ledger.save().await?;
+        Ok(())
+    }
+
+    /// Re-reads an own lane's limit from the chain.
+    pub(super) async fn refresh_limit(&self, lane: &Pubkey) -> Result<(), ClientError> {
+        if !self.is_own(lane) {
+            return Ok(());
+        }
+        let chain = self.chain()?;
+        if let Some(channel) = chain.channel(lane).await? {
+            self.inner
+                .ledger
+                .with(|b| b.refresh_funds(lane, channel.own_lane_limit(), channel.deposited));
+        }
+        Ok(())
+    }
+
+    /// Adds at least `shortfall` to an own lane's deposit (one top-up per
+    /// lane at a time; a top-up that another request just made counts).
+    pub(super) async fn top_up(&self, lane: &Pubkey, shortfall: u64) -> Result<(), ClientError> {
+        let record = self.record(lane)?;
+        let exhausted = || ClientError::LaneExhausted {
+            lane: *lane,
+            required: record.limit.saturating_add(shortfall),
+            limit: record.limit,
+        };
+        if record.delegate.is_some() || self.inner.chain.is_none() || self.inner.wallet.is_none() {
+            return Err(exhausted());
+        }
+        let gate = {
+            let mut top_ups = self.inner.top_ups.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(top_ups.entry(*lane).or_default())
+        };
+        let _turn = gate.lock().await;
+        let target = record.limit.saturating_add(shortfall);
+        let current = self.record(lane)?;
+        if current.limit >= target {
+            return Ok(());
+        }
+        let wanted = match self.inner.policy.top_up_amount {
+            Some(amount) => amount,
+            None => self.deposit_for(&current.service, &current.manifest)?,
+        };
+        let needed = target - current.limit;
+        let room = self
+            .inner
+            .policy
+            .max_deposit
+            .saturating_sub(current.deposited);
+        let amount = wanted.max(needed).min(room);
+        if amount < needed {
+            return Err(exhausted());
+        }
+        self.send_top_up(&current, amount).await
+    }
+
+    async fn send_top_up(&self, record: &LaneRecord, amount: u64) -> Result<(), ClientError> {
+        let chain = self.chain()?;
+        let wallet = self.wallet()?;
+        let keys = record.keys();
+        check_depositor(chain.as_ref(), &transactions::funder_token(&keys)).await?;
+        let signature = chain
+            .send(
+                &transactions::top_up(&keys, amount),
+                &[wallet.as_ref() as &TxSigner],
+            )
+            .await?;
+        let channel = chain.channel(&keys.channel).await?;
+        let (limit, deposited) = channel.map_or(
+            (
+                record.limit.saturating_add(amount),
+                record.deposited.saturating_add(amount),
+            ),
+            |c| (c.own_lane_limit(), c.deposited),
+        );
+        self.inner
+            .ledger
+            .with(|b| b.topped_up(&record.lane, limit, deposited));
+        self.inner.ledger.save().await?;
+        tracing::info!(lane = %record.lane, amount, limit, %signature, "topped up");
+        Ok(())
+    }
+    /// Makes sure the lane can pay `limit` in total (a service's minimum).
+    pub(super) async fn make_limit(&self, lane: &Pubkey, limit: u64) -> Result<(), ClientError> {
+        let current = self.record(lane)?.limit;
+        if current >= limit {
+            return self.refresh_limit(lane).await;
+        }
+        self.top_up(lane, limit - current).await
+    }
+
+    /// Makes sure the lane can pay `room` more than it owes, topping it up
+    /// now if needed (a stream about to use it).
+    pub(super) async fn make_room(&self, lane: &Pubkey, room: u64) -> Result<(), ClientError> {
+        let (limit, owed) = self.inner.ledger.with(|b| {
+            b.lane(lane)
+                .map_or((0, 0), |l| (l.record.limit, l.record.owed))
+        });
+        let free = limit.saturating_sub(owed);
+        if free >= room {
+            return Ok(());
+        }
+        self.top_up(lane, room - free).await
+    }
+
+    /// Tops an own lane up in the background once it can pay less than the
+    /// policy's threshold, if the budget could spend more than it holds.
+    pub(super) fn maybe_top_up(&self, lane: Pubkey) {
+        let policy = &self.inner.policy;
+        if self.inner.chain.is_none() || self.inner.wallet.is_none() {
+            return;
+        }
+        let plan = self.inner.ledger.with(|b| {
+            let available = b.available();
+            let l = b.lane(&lane)?;
+            if l.record.delegate.is_some() || l.record.status != LaneStatus::Open {
+                return None;
+            }
+            let room = l.record.limit.saturating_sub(l.record.owed);
+            let threshold = policy.top_up_below.unwrap_or(l.record.limit / 4);
+            // What the budget still lets this lane sign, beyond what it owes.
+            let spendable = available
+                .saturating_add(l.record.signed)
+                .saturating_sub(l.record.owed);
+            (room < threshold && spendable > room).then(|| (l.record.clone(), spendable - room))
+        });
+        let Some((record, useful)) = plan else {
+            return;
+        };
+        let gate = {
+            let mut top_ups = self.inner.top_ups.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(top_ups.entry(lane).or_default())
+        };
+        let client = self.clone();
+        tokio::spawn(async move {
+            let Ok(_turn) = gate.try_lock() else {
+                return; // one is running
+            };
+            let wanted = match client.inner.policy.top_up_amount {
+                Some(amount) => Ok(amount),
+                None => client.deposit_for(&record.service, &record.manifest),
+            };
+            let room = client
+                .inner
+                .policy
+                .max_deposit
+                .saturating_sub(record.deposited);
+            let amount = match wanted {
+                Ok(wanted) => wanted.min(useful).min(room),
+                Err(_) => return,
+            };
+            if amount == 0 {
+                return;
+            }
+            let current = match client.record(&lane) {
+                Ok(current) if current.limit == record.limit => current,
+                _ => return, // topped up meanwhile
+            };
+            if let Err(error) = client.send_top_up(&current, amount).await {
+                tracing::warn!(%lane, %error, "background top-up failed");
+            }
+        });
+    }
+}
+
+/// A random channel nonce (SPEC §2: clients choose random nonces), from the
+/// OS generator behind a fresh keypair.
+fn random_nonce() -> u64 {
+    let key = Keypair::new().pubkey().to_bytes();
+    u64::from_le_bytes(key[..8].try_into().expect("8 bytes"))
+}
+
+/// Refuses a funder token account that the program would refuse to take a
+/// deposit from (CPI Guard on), before anything is sent.
+pub(super) async fn check_depositor(
+    chain: &dyn Chain,
+    token_account: &Pubkey,
+) -> Result<(), ClientError> {
+    if let Some(account) = chain.account(token_account).await? {
+        mint::check_depositor(token_account, &account).map_err(ClientError::CannotDeposit)?;
+    }
+    Ok(())
+}
