@@ -6,12 +6,10 @@ pub mod amount;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod context;
 pub mod demo;
 pub mod error;
-pub mod metered;
 pub mod output;
 pub mod proxy;
-pub mod sandbox;
-pub mod stdout;
 
 pub use error::CliError;

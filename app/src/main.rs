@@ -19,38 +19,15 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(cli).await {
+    let command = cli.command.name();
+    match amp_cli::cli::run(cli)
+        .await
+        .with_context(|| format!("amp {command}"))
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-async fn run(cli: amp_cli::cli::Cli) -> anyhow::Result<()> {
-    let command = command_name(&cli.command);
-    amp_cli::cli::run(cli)
-        .await
-        .with_context(|| format!("amp {command}"))
-}
-
-fn command_name(command: &amp_cli::cli::Command) -> &'static str {
-    use amp_cli::cli::Command;
-    match command {
-        Command::Channel(_) => "channel show",
-        Command::Open(_) => "open",
-        Command::TopUp { .. } => "top-up",
-        Command::Close { .. } => "close",
-        Command::RequestClose { .. } => "request-close",
-        Command::Refund { .. } => "refund",
-        Command::Settle { .. } => "settle",
-        Command::Delegate { .. } => "delegate",
-        Command::Revoke { .. } => "revoke",
-        Command::CloseDelegation { .. } => "close-delegation",
-        Command::Pay(_) => "pay",
-        Command::Lanes(_) => "lanes",
-        Command::Demo(_) => "demo",
-        Command::Serve(_) => "serve",
     }
 }

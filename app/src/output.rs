@@ -1,11 +1,12 @@
 //! How reports reach stdout: for people, or as JSON (`--output json`), the
-//! Solana CLI's convention.
+//! Solana CLI's convention. Every command returns a [`Report`]; the binary
+//! prints it once, here, so no command writes its result itself.
 
 use std::fmt::Display;
-use std::io::Write;
+use std::io::{self, Write};
 
 use clap::ValueEnum;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -18,18 +19,97 @@ pub enum OutputFormat {
     JsonCompact,
 }
 
+/// What a command returns: text for people ([`Display`]) and JSON
+/// ([`Serialize`]). Object-safe, so the dispatcher hands back one boxed
+/// report whatever the command; every `Display + Serialize` type is one.
+pub trait Report: Display {
+    /// Writes the report as JSON, pretty or on one line.
+    fn write_json(&self, out: &mut dyn Write, pretty: bool) -> serde_json::Result<()>;
+}
+
+impl<T: Display + Serialize> Report for T {
+    fn write_json(&self, out: &mut dyn Write, pretty: bool) -> serde_json::Result<()> {
+        if pretty {
+            serde_json::to_writer_pretty(out, self)
+        } else {
+            serde_json::to_writer(out, self)
+        }
+    }
+}
+
 /// Prints `report` in `format`, followed by a newline.
-pub fn print<R: Serialize + Display>(report: &R, format: OutputFormat) -> std::io::Result<()> {
-    let mut stdout = std::io::stdout().lock();
+pub fn print(report: &dyn Report, format: OutputFormat) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
     match format {
         OutputFormat::Display => writeln!(stdout, "{report}"),
-        OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut stdout, report)?;
+        OutputFormat::Json | OutputFormat::JsonCompact => {
+            report.write_json(&mut stdout, format == OutputFormat::Json)?;
             writeln!(stdout)
         }
-        OutputFormat::JsonCompact => {
-            serde_json::to_writer(&mut stdout, report)?;
-            writeln!(stdout)
-        }
+    }
+}
+
+/// Serde helper: any value by its `Display` (addresses, signatures).
+pub(crate) fn display<T: Display, S: Serializer>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+/// Serde helper: an optional value by its `Display`.
+pub(crate) fn display_option<T: Display, S: Serializer>(
+    value: &Option<T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => serializer.collect_str(value),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// Unix seconds as `YYYY-MM-DD hh:mm:ss UTC`.
+pub fn utc(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        secs / 3_600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// `3600` as `3600 s (1 h)`.
+pub(crate) fn seconds(s: u32) -> String {
+    let unit = [(86_400, "d"), (3_600, "h"), (60, "min")]
+        .into_iter()
+        .find(|(size, _)| s >= *size && s.is_multiple_of(*size));
+    match unit {
+        Some((size, name)) => format!("{s} s ({} {name})", s / size),
+        None => format!("{s} s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(1_700_000_000), "2023-11-14 22:13:20 UTC");
+        assert_eq!(utc(-1), "1969-12-31 23:59:59 UTC");
     }
 }

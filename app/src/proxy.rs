@@ -7,14 +7,11 @@
 //! two ways: an `AMP-Units` response header, or (for OpenAI-shaped JSON
 //! APIs, unchanged) the `usage.total_tokens` field of a JSON body.
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use amp_sdk::chain::Chain;
 use amp_sdk::manifest::PricingMode;
-use amp_sdk::rpc::{Cluster, RpcChain};
 use amp_sdk::server::{FileConfig, Payment, Paywall};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -57,6 +54,11 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// The API requests go to.
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
     /// Forwards to `base` (its path, if any, prefixes every request path).
     pub fn new(base: Url) -> Result<Self, CliError> {
         if !matches!(base.scheme(), "http" | "https") || !base.has_host() {
@@ -258,67 +260,4 @@ pub async fn start_paywall(
         .shared_store(store)
         .start()
         .await?)
-}
-
-/// `amp serve`: loads the configuration, starts the paywall on its cluster
-/// (or `cluster`, when given), and serves until Ctrl-C; then settles what is
-/// unsettled.
-pub async fn run_from_file(
-    config: &Path,
-    upstream: Url,
-    listen: SocketAddr,
-    cluster: Option<Cluster>,
-    keypair: Option<&Path>,
-) -> Result<(), CliError> {
-    let mut file = FileConfig::load(config)?;
-    let cluster = match cluster {
-        Some(cluster) => cluster,
-        None => file
-            .cluster
-            .parse()
-            .map_err(|e| CliError::usage(format!("{}: cluster: {e}", config.display())))?,
-    };
-    if let Some(keypair) = keypair {
-        file.wallet = crate::config::expand_home(keypair);
-    }
-    if file.service.network.is_none() {
-        file.service.network = cluster.network().map(str::to_owned);
-    }
-    let wallet = amp_sdk::keypair::read(&file.wallet)?;
-    let chain: Arc<dyn Chain> = Arc::new(RpcChain::new(&cluster, wallet.insecure_clone()));
-    let store = amp_sdk::store::open(&file.store, file.durability)
-        .await
-        .map_err(amp_sdk::server::ServerError::from)?;
-    let paywall = Paywall::builder(chain, wallet)
-        .config(file.service)
-        .shared_store(store)
-        .start()
-        .await?;
-    let upstream = Upstream::new(upstream)?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| CliError::Io(format!("listening on {listen}"), e))?;
-    let manifest = paywall.manifest();
-    println!(
-        "amp serve: http://{listen} -> {} (recipient {}, {})",
-        upstream.base, manifest.recipient, manifest.network
-    );
-    println!(
-        "manifest: http://{listen}{}",
-        amp_sdk::manifest::MANIFEST_PATH
-    );
-    let app = paid_router(&paywall, upstream);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-            eprintln!("shutting down: settling what is unsettled…");
-        })
-        .await
-        .map_err(|e| CliError::Io("serving".into(), e))?;
-    let status = paywall.shutdown().await?;
-    println!(
-        "settled {} in {} transaction(s); {} pending",
-        status.amount_settled, status.transactions, status.pending_amount
-    );
-    Ok(())
 }

@@ -10,12 +10,66 @@ use amp_sdk::chain::Chain;
 use amp_sdk::client::{AmpClient, CloseOutcome, LaneStatus, Policy};
 use amp_sdk::decimal::u64_string;
 use anchor_lang::prelude::Pubkey;
+use clap::{Args, Subcommand};
 use serde::Serialize;
 use solana_keypair::Keypair;
 
-use super::{display, utc, MintInfo};
+use super::lane::MintInfo;
 use crate::amount::Amount;
+use crate::config;
+use crate::context::GlobalArgs;
 use crate::error::CliError;
+use crate::output::{display, utc, Report};
+
+#[derive(Debug, Subcommand)]
+pub enum LanesCommand {
+    /// List the lanes of the lane file.
+    List(LaneFileArg),
+    /// Close the lane paying a service: cooperatively, or on-chain if it will not.
+    Close {
+        /// The service (its origin, or any URL of it).
+        service: String,
+        /// Most all lanes of the lane file may ever sign, in tokens (as for `amp pay`).
+        #[arg(long, value_name = "AMOUNT")]
+        budget: Amount,
+        #[command(flatten)]
+        file: LaneFileArg,
+    },
+    /// Refund the lanes whose requested close has run its grace period.
+    Refund(LaneFileArg),
+}
+
+impl LanesCommand {
+    pub async fn run(self, globals: &GlobalArgs) -> Result<Box<dyn Report>, CliError> {
+        let (wallet, chain) = globals.context()?.wallet_and_chain()?;
+        let chain: Arc<dyn Chain> = Arc::new(chain);
+        Ok(match self {
+            Self::List(file) => Box::new(list(chain, &wallet, file.path()).await?),
+            Self::Close {
+                service,
+                budget,
+                file,
+            } => Box::new(close(chain, &wallet, file.path(), &service, &budget).await?),
+            Self::Refund(file) => Box::new(refund(chain, &wallet, file.path()).await?),
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct LaneFileArg {
+    /// The agent's lane file [default: ~/.config/amp/lanes.json].
+    #[arg(long, value_name = "FILE")]
+    pub lanes: Option<PathBuf>,
+}
+
+impl LaneFileArg {
+    fn path(&self) -> PathBuf {
+        self.lanes
+            .as_deref()
+            .map(config::expand_home)
+            .unwrap_or_else(config::default_lane_file)
+    }
+}
 
 /// One lane of the file.
 #[derive(Clone, Debug, Serialize)]

@@ -25,14 +25,211 @@ use amp_sdk::headers::{Credential, Receipt};
 use amp_sdk::manifest::{self, ErrorCode, Manifest, MANIFEST_PATH};
 use amp_sdk::voucher::Voucher;
 use anchor_lang::prelude::Pubkey;
+use clap::Args;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::Serialize;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
-use super::{display, Lane};
+use super::lane::Lane;
 use crate::amount::{format_tokens, Amount};
+use crate::config;
+use crate::context::GlobalArgs;
 use crate::error::CliError;
+use crate::output::display;
+
+/// Make an HTTP request and pay for it through AMP, like curl.
+///
+/// As an agent (--budget), the lane file remembers a channel per service
+/// and the first request to a service opens one. With --channel, a channel
+/// opened by `amp open` pays. The body goes to stdout, a line about the
+/// payment to stderr.
+#[derive(Debug, Args)]
+pub struct PayCmd {
+    /// The URL to request.
+    #[arg(value_name = "URL")]
+    pub target: String,
+    /// HTTP method [default: GET, or POST with --data].
+    #[arg(short = 'X', long = "request", value_name = "METHOD")]
+    pub method: Option<Method>,
+    /// Extra request header, 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER", value_parser = parse_header)]
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Request body; @FILE reads a file, @- reads stdin.
+    #[arg(short = 'd', long = "data", value_name = "DATA")]
+    pub data: Option<String>,
+    /// Print the response headers before the body.
+    #[arg(short = 'i', long)]
+    pub include: bool,
+
+    /// Most all lanes of the lane file may ever sign, in tokens (the agent
+    /// opens a channel when it has none for this service).
+    #[arg(
+        long,
+        value_name = "AMOUNT",
+        required_unless_present = "channel",
+        help_heading = "Paying as an agent (lane file)"
+    )]
+    pub budget: Option<Amount>,
+    /// Deposit of a channel the agent opens, in tokens [default: a quarter of the budget].
+    #[arg(
+        long,
+        value_name = "AMOUNT",
+        conflicts_with = "channel",
+        help_heading = "Paying as an agent (lane file)"
+    )]
+    pub deposit: Option<Amount>,
+    /// Mint to pay in [default: the first the service accepts].
+    #[arg(
+        long,
+        conflicts_with = "channel",
+        help_heading = "Paying as an agent (lane file)"
+    )]
+    pub mint: Option<Pubkey>,
+    /// The agent's lane file [default: ~/.config/amp/lanes.json].
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "channel",
+        help_heading = "Paying as an agent (lane file)"
+    )]
+    pub lanes: Option<PathBuf>,
+
+    /// Pay from this lane instead (a channel from `amp open`, or a
+    /// delegation) whose vouchers the wallet signs; no lane file.
+    #[arg(
+        short = 'c',
+        long = "channel",
+        value_name = "LANE",
+        conflicts_with = "budget",
+        help_heading = "Paying from a given channel"
+    )]
+    pub channel: Option<Pubkey>,
+    /// Most this request may cost, in tokens [default: what the lane can still pay].
+    #[arg(
+        long,
+        value_name = "AMOUNT",
+        conflicts_with = "budget",
+        help_heading = "Paying from a given channel"
+    )]
+    pub max: Option<Amount>,
+}
+
+impl PayCmd {
+    pub async fn run(self, globals: &GlobalArgs) -> Result<PayOutput, CliError> {
+        let context = globals.context()?;
+        let wallet = context.wallet()?;
+        let http = reqwest::Client::new();
+        let report = match self.channel {
+            Some(lane) => {
+                let chain = context.chain(&wallet);
+                pay(&chain, &wallet, &http, self.pay_request(lane)?).await?
+            }
+            None => {
+                let request = self.agent_pay_request()?;
+                pay_agent(context.chain(&wallet), &wallet, &http, request).await?
+            }
+        };
+        if globals.for_people() {
+            // Beside the body, not in it: stdout stays what the service sent.
+            eprintln!("{}", report.summary());
+        }
+        Ok(PayOutput {
+            report,
+            include: self.include,
+        })
+    }
+
+    fn body(&self) -> Result<Option<Vec<u8>>, CliError> {
+        Ok(match self.data.as_deref() {
+            None => None,
+            Some("@-") => {
+                let mut data = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut data)
+                    .map_err(|e| CliError::Io("stdin".into(), e))?;
+                Some(data)
+            }
+            Some(data) => match data.strip_prefix('@') {
+                Some(path) => Some(std::fs::read(path).map_err(|e| CliError::Io(path.into(), e))?),
+                None => Some(data.as_bytes().to_vec()),
+            },
+        })
+    }
+
+    fn method(&self, body: &Option<Vec<u8>>) -> Method {
+        self.method.clone().unwrap_or(if body.is_some() {
+            Method::POST
+        } else {
+            Method::GET
+        })
+    }
+
+    fn pay_request(&self, lane: Pubkey) -> Result<PayRequest, CliError> {
+        let body = self.body()?;
+        Ok(PayRequest {
+            url: self.target.clone(),
+            method: self.method(&body),
+            headers: self.headers.clone(),
+            body,
+            lane,
+            max: self.max.clone(),
+        })
+    }
+
+    fn agent_pay_request(&self) -> Result<AgentPayRequest, CliError> {
+        let body = self.body()?;
+        let budget = self
+            .budget
+            .clone()
+            .ok_or_else(|| CliError::usage("--budget (or --channel) is required"))?;
+        Ok(AgentPayRequest {
+            url: self.target.clone(),
+            method: self.method(&body),
+            headers: self.headers.clone(),
+            body,
+            lanes: self
+                .lanes
+                .as_deref()
+                .map(config::expand_home)
+                .unwrap_or_else(config::default_lane_file),
+            mint: self.mint,
+            budget,
+            deposit: self.deposit.clone(),
+        })
+    }
+}
+
+fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not 'Name: value'"))?;
+    let name = HeaderName::try_from(name.trim()).map_err(|e| format!("header name: {e}"))?;
+    let value = HeaderValue::try_from(value.trim()).map_err(|e| format!("header value: {e}"))?;
+    Ok((name, value))
+}
+
+/// What `amp pay` prints: the body, after the status line and the headers
+/// with `--include`; as JSON, the [`PayReport`].
+#[derive(Clone, Debug, Serialize)]
+#[serde(transparent)]
+pub struct PayOutput {
+    pub report: PayReport,
+    #[serde(skip)]
+    pub include: bool,
+}
+
+impl fmt::Display for PayOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.include {
+            writeln!(f, "HTTP {}", self.report.status)?;
+            for (name, value) in &self.report.headers {
+                writeln!(f, "{name}: {}", String::from_utf8_lossy(value.as_bytes()))?;
+            }
+            writeln!(f)?;
+        }
+        self.report.fmt(f)
+    }
+}
 
 /// A request to pay for.
 #[derive(Clone, Debug)]

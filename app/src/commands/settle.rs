@@ -2,83 +2,40 @@
 //! headers (what a server logged, or what an agent handed over).
 
 use std::fmt;
-use std::str::FromStr;
 
 use amp_sdk::chain::Chain;
 use amp_sdk::decimal::u64_string;
-use amp_sdk::headers::Credential;
+use amp_sdk::program::error::AmpError;
 use amp_sdk::transactions;
-use amp_sdk::voucher::{SignedVoucher, SIGNATURE_LEN};
+use amp_sdk::voucher::SignedVoucher;
 use anchor_lang::prelude::Pubkey;
+use clap::Args;
 use serde::Serialize;
 use solana_instruction::Instruction;
 use solana_signature::Signature;
 
-use super::{display, Lane};
+use super::lane::{program_error, Lane};
+use super::voucher::{VoucherArgs, VoucherValues};
+use crate::context::GlobalArgs;
 use crate::error::CliError;
+use crate::output::{display, utc};
 
-/// A voucher as its credential carries it (`AMP-Seq`, `AMP-Amount`,
-/// `AMP-Expires`, `AMP-Sig`); the lane and its generation come from the chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VoucherValues {
-    pub seq: u64,
-    /// Cumulative amount, in base units.
-    pub amount: u64,
-    /// Unix seconds; 0 = never.
-    pub expires_at: i64,
-    pub signature: [u8; SIGNATURE_LEN],
+/// Settle a voucher: pay the recipient what it adds (anyone).
+///
+/// Give the voucher as the values of its credential headers (AMP-Seq,
+/// AMP-Amount, AMP-Expires, AMP-Sig); the lane is the AMP-Channel value.
+#[derive(Debug, Args)]
+pub struct SettleCmd {
+    /// The lane: a channel, or a delegation for a delegate's voucher.
+    pub lane: Pubkey,
+    #[command(flatten)]
+    pub voucher: VoucherArgs,
 }
 
-impl VoucherValues {
-    /// The values of a credential (for example one an agent signed).
-    pub fn from_credential(credential: &Credential) -> Self {
-        Self {
-            seq: credential.seq,
-            amount: credential.cumulative,
-            expires_at: credential.expires_at,
-            signature: credential.signature,
-        }
-    }
-
-    /// Checks the voucher against the lane's on-chain signer and generation.
-    pub(crate) fn verify(&self, lane: &Lane) -> Result<SignedVoucher, CliError> {
-        let credential = Credential {
-            lane: lane.accounts.address,
-            seq: self.seq,
-            cumulative: self.amount,
-            expires_at: self.expires_at,
-            signature: self.signature,
-        };
-        credential
-            .verify(&lane.accounts.signer(), lane.accounts.generation())
-            .map_err(|e| {
-                CliError::state(format!(
-                    "{e}: the values must be exactly those signed for lane {} \
-                     (generation {}, signer {})",
-                    lane.accounts.address,
-                    lane.accounts.generation(),
-                    lane.accounts.signer()
-                ))
-            })
-    }
-}
-
-/// A base58 voucher signature, as `AMP-Sig` carries it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VoucherSignature(pub [u8; SIGNATURE_LEN]);
-
-impl FromStr for VoucherSignature {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bytes = bs58::decode(text)
-            .into_vec()
-            .map_err(|e| format!("not base58: {e}"))?;
-        let bytes: [u8; SIGNATURE_LEN] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| format!("{} bytes; a signature has 64", bytes.len()))?;
-        Ok(Self(bytes))
+impl SettleCmd {
+    pub async fn run(self, globals: &GlobalArgs) -> Result<SettleReport, CliError> {
+        let (_wallet, chain) = globals.context()?.wallet_and_chain()?;
+        settle(&chain, &self.lane, (&self.voucher).into()).await
     }
 }
 
@@ -114,7 +71,7 @@ pub async fn settle(
     let lane = Lane::fetch(chain, lane).await?;
     let signed = voucher.verify(&lane)?;
     let now = chain.clock().await?.unix_timestamp;
-    check_settleable(&lane, &signed, now)?;
+    let paid = check_settleable(&lane, &signed, now)?;
     let settlement = lane.accounts.settlement(lane.keys, signed);
     let destination = settlement.destination;
     let mut instructions = Vec::with_capacity(3);
@@ -124,7 +81,6 @@ pub async fn settle(
     instructions.extend(settlement.instructions());
     // Settling needs no signature but the fee payer's (the chain's own).
     let signature = chain.send(&instructions, &[]).await?;
-    let paid = signed.voucher.cumulative - lane.accounts.settled();
     Ok(SettleReport {
         lane: lane.accounts.address,
         channel: lane.accounts.channel_address,
@@ -136,39 +92,42 @@ pub async fn settle(
     })
 }
 
-/// Refuses, with a reason, what the program would refuse.
+/// Refuses, with a reason, what the program would refuse: the program's own
+/// rule ([`LaneTerms::settlement`](amp_sdk::program::state::LaneTerms::settlement))
+/// run on the lane as read; returns what settling pays.
 pub(crate) fn check_settleable(
     lane: &Lane,
     signed: &SignedVoucher,
     now: i64,
-) -> Result<(), CliError> {
+) -> Result<u64, CliError> {
+    let voucher = &signed.voucher;
+    lane.terms(now)
+        .settlement(voucher, now)
+        .map_err(|e| settle_refused(lane, signed, program_error(e)))
+}
+
+/// The program's refusal of a voucher, said for people.
+pub(crate) fn settle_refused(lane: &Lane, signed: &SignedVoucher, error: AmpError) -> CliError {
     let accounts = &lane.accounts;
     let cumulative = signed.voucher.cumulative;
-    if cumulative <= accounts.settled() {
-        return Err(CliError::state(format!(
+    CliError::state(match error {
+        AmpError::StaleVoucher => format!(
             "nothing to settle: the lane has already settled {} and the voucher is for {}",
             accounts.settled(),
             cumulative
-        )));
-    }
-    if cumulative > accounts.limit() {
-        return Err(CliError::state(format!(
+        ),
+        AmpError::VoucherExceedsDeposit | AmpError::VoucherExceedsCap => format!(
             "the voucher is for {cumulative}, more than the lane can pay ({})",
             accounts.limit()
-        )));
-    }
-    if signed.voucher.is_expired(now) {
-        return Err(CliError::state(format!(
-            "the voucher expired at {}",
-            super::utc(signed.voucher.expires_at)
-        )));
-    }
-    if accounts.status(now).is_refundable() {
-        return Err(CliError::state(
-            "the lane's grace period is over: vouchers can no longer be settled",
-        ));
-    }
-    Ok(())
+        ),
+        AmpError::VoucherExpired => {
+            format!("the voucher expired at {}", utc(signed.voucher.expires_at))
+        }
+        AmpError::GracePeriodEnded => {
+            "the lane's grace period is over: vouchers can no longer be settled".to_owned()
+        }
+        other => format!("the program would refuse the voucher: {other}"),
+    })
 }
 
 pub(crate) fn create_recipient_token(chain: &dyn Chain, lane: &Lane) -> Instruction {

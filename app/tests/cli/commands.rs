@@ -3,7 +3,7 @@
 
 use amp_cli::amount::Amount;
 use amp_cli::commands::{self, DelegateRequest, LaneKind, OpenRequest, StatusView, VoucherValues};
-use amp_cli::sandbox;
+use amp_cli::demo::sandbox;
 use amp_cli::CliError;
 use amp_sdk::chain::Chain;
 use amp_sdk::embedded::EmbeddedBank;

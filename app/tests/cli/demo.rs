@@ -1,7 +1,7 @@
 //! `amp demo`, run in-process with a few calls: its report must add up.
 
+use amp_cli::demo::metered::TxKind;
 use amp_cli::demo::{self, DemoOptions, CHAT_ROUTE, STREAM_ROUTE, WEATHER_ROUTE};
-use amp_cli::metered::TxKind;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_report_adds_up() {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use amp_cli::commands::lanes::{self, CloseLaneReport};
 use amp_cli::commands::{self, AgentPayRequest, DelegateRequest, OpenRequest, PayRequest};
+use amp_cli::demo::sandbox;
 use amp_cli::proxy::{self, Upstream};
-use amp_cli::sandbox;
 use amp_sdk::chain::Chain;
 use amp_sdk::embedded::EmbeddedBank;
 use amp_sdk::manifest::{ErrorBody, ErrorCode};

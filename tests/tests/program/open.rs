@@ -1,15 +1,175 @@
-//! Terms refused at the door: a recipient that could sign its own payments,
-//! and a funder account whose CPI Guard would make the deposit fail inside
-//! the token program (for `open`, `top_up` and `delegate`, which all deposit).
+//! `open`: a channel and its vault, created with a deposit. Terms refused at
+//! the door (grace period, expiry, zero or unbacked deposit, a recipient that
+//! could sign its own payments), the address derived from the terms, the
+//! funder's token account (another mint, someone else's, the CPI Guard on,
+//! which would make the deposit fail inside the token program; checked for
+//! `open`, `top_up` and `delegate`, which all deposit) and the token program.
 
+use amp_channel::constants::MAX_GRACE_PERIOD;
 use amp_channel::error::AmpError;
 use amp_channel::state::DelegationTerms;
-use amp_sdk::instructions as ix;
-use amp_sdk::pda;
+use amp_sdk::instructions::ChannelKeys;
+use amp_sdk::{instructions as ix, pda};
 use amp_tests::*;
+use anchor_lang::error::ErrorCode;
+use solana_instruction::error::InstructionError;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use spl_token_2022_interface::extension::{cpi_guard, ExtensionType};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn deposit_of_u64_max_without_the_tokens() {
+    for kind in TokenKind::ALL {
+        let mut f = Fixture::new(kind).await;
+        let (keys, mut args) = unopened(&mut f);
+        args.deposit = u64::MAX;
+        let expected = Expected::Instruction(InstructionError::Custom(TOKEN_INSUFFICIENT_FUNDS));
+        refused_open(&mut f.h, &f.funder, &keys, args, expected).await;
+        f.h.assert_conserved().await;
+    }
+}
+
+#[tokio::test]
+async fn open_with_a_grace_period_out_of_bounds() {
+    for kind in TokenKind::ALL {
+        let mut f = Fixture::new(kind).await;
+        for grace_period in [0, 59, MAX_GRACE_PERIOD + 1, u32::MAX] {
+            let (keys, mut args) = unopened(&mut f);
+            args.grace_period = grace_period;
+            refused_open(
+                &mut f.h,
+                &f.funder,
+                &keys,
+                args,
+                amp(AmpError::InvalidGracePeriod),
+            )
+            .await;
+        }
+        f.h.assert_conserved().await;
+    }
+}
+
+#[tokio::test]
+async fn open_with_an_expiry_in_the_past() {
+    for kind in TokenKind::ALL {
+        let mut f = Fixture::new(kind).await;
+        let now = f.h.bank.now();
+        // i64::MAX is in the future, but its refund deadline is not representable.
+        for expires_at in [-1, 1, now - 1, now, i64::MAX] {
+            let (keys, mut args) = unopened(&mut f);
+            args.expires_at = expires_at;
+            refused_open(
+                &mut f.h,
+                &f.funder,
+                &keys,
+                args,
+                amp(AmpError::InvalidExpiry),
+            )
+            .await;
+        }
+        f.h.assert_conserved().await;
+    }
+}
+
+#[tokio::test]
+async fn open_with_zero_deposit() {
+    for kind in TokenKind::ALL {
+        let mut f = Fixture::new(kind).await;
+        let (keys, mut args) = unopened(&mut f);
+        args.deposit = 0;
+        refused_open(&mut f.h, &f.funder, &keys, args, amp(AmpError::ZeroAmount)).await;
+        f.h.assert_conserved().await;
+    }
+}
+
+#[tokio::test]
+async fn open_twice_at_the_same_address() {
+    for kind in TokenKind::ALL {
+        let mut f = Fixture::new(kind).await;
+        f.settle(1, 100).await;
+        let args = f.h.open_args(&f.recipient.key(), f.lane.nonce, DEPOSIT);
+        let keys = f.lane.keys;
+        let expected = Expected::Amp(AmpError::AccountExists);
+        let open = ix::open(&keys, f.funder.token, args);
+        f.h.expect_failure(&[open], &[&f.funder.wallet], expected)
+            .await;
+        f.h.assert_conserved().await;
+    }
+}
+
+#[tokio::test]
+async fn open_at_an_address_not_derived_from_its_terms() {
+    for kind in TokenKind::ALL {
+        let mut f = Fixture::new(kind).await;
+        let (keys, mut args) = unopened(&mut f);
+        args.nonce += 1;
+        refused_open(
+            &mut f.h,
+            &f.funder,
+            &keys,
+            args,
+            anchor(ErrorCode::ConstraintSeeds),
+        )
+        .await;
+        f.h.assert_conserved().await;
+    }
+}
+
+#[tokio::test]
+async fn open_from_a_token_account_of_another_mint() {
+    for kind in TokenKind::ALL {
+        let mut f = Fixture::new(kind).await;
+        let other = f.h.other_mint(kind, &[], |_| vec![]).await;
+        let token = f.h.other_token_account(&other, &f.funder.key()).await;
+        f.h.mint_other(&other, &token, FUNDS).await;
+        let (keys, args) = unopened(&mut f);
+        let funder = Party {
+            wallet: f.funder.wallet.insecure_clone(),
+            token,
+        };
+        refused_open(&mut f.h, &funder, &keys, args, amp(AmpError::WrongMint)).await;
+        f.h.assert_conserved().await;
+    }
+}
+
+#[tokio::test]
+async fn open_from_someone_elses_token_account() {
+    for kind in TokenKind::ALL {
+        let mut f = Fixture::new(kind).await;
+        let victim = f.h.party(FUNDS).await;
+        let (keys, args) = unopened(&mut f);
+        let thief = Party {
+            wallet: f.funder.wallet.insecure_clone(),
+            token: victim.token,
+        };
+        let expected = Expected::Instruction(InstructionError::Custom(TOKEN_OWNER_MISMATCH));
+        refused_open(&mut f.h, &thief, &keys, args, expected).await;
+        f.h.assert_conserved().await;
+    }
+}
+
+#[tokio::test]
+async fn open_with_the_other_token_program() {
+    for kind in TokenKind::ALL {
+        let mut f = Fixture::new(kind).await;
+        let (unopened_keys, args) = unopened(&mut f);
+        let keys = ChannelKeys {
+            token_program: other_token_program(kind),
+            ..unopened_keys
+        };
+        refused_open(
+            &mut f.h,
+            &f.funder,
+            &keys,
+            args,
+            amp(AmpError::WrongTokenProgram),
+        )
+        .await;
+        f.h.assert_conserved().await;
+    }
+}
 
 const TOKEN_2022: anchor_lang::prelude::Pubkey = spl_token_2022_interface::ID;
 

@@ -15,7 +15,7 @@
 //! and gives each lane's settlement lease to one instance at a time, taken
 //! over when the holder dies.
 
-use crate::support::postgres;
+use crate::support::{eventually_within, postgres};
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -648,18 +648,6 @@ async fn everything_survives_a_reopen(backend: &dyn Backend, store: Store) {
     reopened.close().await.unwrap();
 }
 
-/// Polls `check` for up to `within`.
-async fn within(within: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let started = Instant::now();
-    while started.elapsed() < within {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what}: not within {within:?}");
-}
-
 async fn shared_instances_agree(backend: &dyn Backend) {
     let a = backend.open().await;
     let b = backend.open().await;
@@ -708,9 +696,9 @@ async fn shared_instances_agree(backend: &dyn Backend) {
     assert_eq!(b.lane(state.id).await.unwrap().unwrap().reserved, 112);
     drop(c);
     let died = Instant::now();
-    within(
-        backend.lease() * 10,
+    eventually_within(
         "a dead instance's reservations are forgotten",
+        backend.lease() * 10,
         async || b.lane(state.id).await.unwrap().unwrap().reserved == 12,
     )
     .await;
@@ -782,9 +770,9 @@ async fn one_settler_per_lane(backend: &dyn Backend) {
         b.claim(&[y]).await.unwrap().is_empty(),
         "the lease still runs"
     );
-    within(
-        backend.lease() * 10,
+    eventually_within(
         "a dead leader's lane is taken over",
+        backend.lease() * 10,
         async || b.claim(&[y]).await.unwrap() == vec![y],
     )
     .await;

@@ -91,6 +91,19 @@ impl Delegation {
         self.cap.saturating_sub(self.settled)
     }
 
+    /// The rule the delegate's vouchers settle by (the delegation is at
+    /// `address`; it ends with `channel`).
+    pub fn lane<'a>(&self, address: &'a Pubkey, channel: &Channel, now: i64) -> LaneTerms<'a> {
+        LaneTerms {
+            address,
+            generation: self.generation,
+            settled: self.settled,
+            limit: self.cap,
+            over_limit: AmpError::VoucherExceedsCap,
+            status: self.status(channel, now),
+        }
+    }
+
     /// Checks a verified delegate voucher and records its settlement; returns
     /// the amount to pay the recipient.
     pub fn settle(
@@ -100,15 +113,7 @@ impl Delegation {
         voucher: &Voucher,
         now: i64,
     ) -> Result<u64> {
-        let amount = LaneTerms {
-            address,
-            generation: self.generation,
-            settled: self.settled,
-            limit: self.cap,
-            over_limit: AmpError::VoucherExceedsCap,
-            status: self.status(channel, now),
-        }
-        .settlement(voucher, now)?;
+        let amount = self.lane(address, channel, now).settlement(voucher, now)?;
         self.settled = voucher.cumulative;
         Ok(amount)
     }

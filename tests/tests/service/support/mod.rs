@@ -1,13 +1,16 @@
 //! What the service tests share: a paid service on loopback for the server
-//! tests, paid services and paying agents for the client tests, and a
-//! PostgreSQL schema per test for the store tests.
+//! tests, paid services and paying agents for the client tests, a
+//! PostgreSQL schema per test for the store tests, the replica tests'
+//! harness (`replicas`, `bridge`), and the one way to wait (`eventually`).
 
+pub mod bridge;
 pub mod client;
 pub mod postgres;
+pub mod replicas;
 pub mod server;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use amp_sdk::chain::Chain;
 use amp_sdk::manifest::{Price, PricingMode};
@@ -35,15 +38,23 @@ pub const PER_SECOND: Price = Price {
     rate: 1_000,
 };
 
-/// Waits (10 s at most) until `check` holds.
-pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..400 {
-        if check().await {
-            return;
-        }
+/// Waits (10 s at most) until `check` holds: the one way the tests wait for
+/// something that happens in the background (a settlement, a refresh).
+pub async fn eventually(what: &str, check: impl AsyncFnMut() -> bool) {
+    eventually_within(what, Duration::from_secs(10), check).await;
+}
+
+/// [`eventually`] with a bound of its own, for what takes longer (the
+/// replicas' settlements, a lease running out).
+pub async fn eventually_within(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let started = Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < within,
+            "timed out waiting for {what} (not within {within:?})"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("timed out waiting for {what}");
 }
 
 /// A paywall on the harness's bank, paid in its mint: per call by default,

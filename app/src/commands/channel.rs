@@ -6,10 +6,36 @@ use std::fmt;
 use amp_sdk::chain::Chain;
 use amp_sdk::decimal::u64_string;
 use anchor_lang::prelude::Pubkey;
+use clap::Subcommand;
 use serde::Serialize;
+use solana_keypair::Keypair;
 
-use super::{display, utc, Lane, MintInfo, StatusView};
+use super::lane::{Lane, MintInfo, StatusView};
+use crate::context::GlobalArgs;
 use crate::error::CliError;
+use crate::output::{display, seconds, utc};
+
+#[derive(Debug, Subcommand)]
+pub enum ChannelCommand {
+    /// Show a channel or a delegation: decoded state, status, vault balance.
+    Show {
+        /// A channel or delegation address.
+        address: Pubkey,
+    },
+}
+
+impl ChannelCommand {
+    pub async fn run(self, globals: &GlobalArgs) -> Result<LaneView, CliError> {
+        match self {
+            Self::Show { address } => {
+                let context = globals.context()?;
+                // Reading needs no wallet: a throwaway key stands in as fee payer.
+                let wallet = context.wallet().unwrap_or_else(|_| Keypair::new());
+                show(&context.chain(&wallet), &address).await
+            }
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -204,17 +230,6 @@ fn when(unix: i64) -> String {
         "never".into()
     } else {
         utc(unix)
-    }
-}
-
-/// `3600` as `3600 s (1 h)`.
-pub(crate) fn seconds(s: u32) -> String {
-    let unit = [(86_400, "d"), (3_600, "h"), (60, "min")]
-        .into_iter()
-        .find(|(size, _)| s >= *size && s.is_multiple_of(*size));
-    match unit {
-        Some((size, name)) => format!("{s} s ({} {name})", s / size),
-        None => format!("{s} s"),
     }
 }
 
