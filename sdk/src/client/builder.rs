@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use amp_channel::constants::MIN_GRACE_PERIOD;
 use solana_keypair::Keypair;
 
+use super::agent::{AmpClient, Inner, SharedSigner};
 use super::book::{Book, Ledger};
 use super::errors::ClientError;
 use super::file;
 use super::policy::Policy;
-use super::{AmpClient, Inner, SharedSigner};
 use crate::chain::Chain;
 
 /// Builds an [`AmpClient`].

@@ -6,9 +6,9 @@ use amp_channel::state::{Delegation, LaneStatus as ChainLaneStatus};
 use anchor_lang::prelude::Pubkey;
 use solana_signer::Signer;
 
+use super::agent::{origin, parse_url, AmpClient};
 use super::errors::ClientError;
 use super::signing::Answer;
-use super::{origin, parse_url, AmpClient};
 use crate::chain::{ChainExt, TxSigner};
 use crate::manifest::{CloseAnswer, CLOSE_PATH};
 use crate::{instructions, pda, transactions};

@@ -6,11 +6,11 @@ use amp_channel::state::{Delegation, DelegationTerms};
 use anchor_lang::prelude::Pubkey;
 use serde::{Deserialize, Serialize};
 
+use super::agent::{origin, parse_url, unix_now, AmpClient};
 use super::book::Refusal;
 use super::errors::ClientError;
 use super::file::{LaneRecord, LaneStatus};
 use super::lanes::check_depositor;
-use super::{origin, parse_url, unix_now, AmpClient};
 use crate::chain::{ChainExt, TxSigner};
 use crate::decimal::u64_string;
 use crate::manifest::Manifest;

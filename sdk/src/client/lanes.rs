@@ -12,9 +12,9 @@ use anchor_lang::prelude::Pubkey;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
+use super::agent::{unix_now, AmpClient};
 use super::errors::ClientError;
 use super::file::{LaneRecord, LaneStatus};
-use super::{unix_now, AmpClient};
 use crate::chain::{Chain, ChainExt, TxSigner};
 use crate::manifest::{Manifest, MANIFEST_PATH};
 use crate::{mint, pda, transactions};

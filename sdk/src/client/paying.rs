@@ -5,11 +5,12 @@
 use anchor_lang::prelude::Pubkey;
 use reqwest::Request;
 
+use super::agent::{origin, AmpClient};
 use super::errors::ClientError;
+use super::pricing;
 use super::refusal::{Reaction, RefusalPolicy};
 use super::signing::{answer, Answer};
 use super::stream::{self, AmpResponse};
-use super::{origin, pricing, AmpClient};
 use crate::headers::Receipt;
 use crate::manifest::Price;
 

@@ -5,10 +5,10 @@
 use anchor_lang::prelude::Pubkey;
 use http::StatusCode;
 
+use super::agent::AmpClient;
 use super::book::Refusal;
 use super::errors::ClientError;
 use super::refusal::{self, Fix, Reaction, RefusalPolicy};
-use super::AmpClient;
 use crate::headers::Credential;
 use crate::manifest::{self, ErrorBody, ErrorCode};
 use crate::voucher::Voucher;

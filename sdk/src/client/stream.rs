@@ -19,9 +19,10 @@ use reqwest::Url;
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
+use super::agent::AmpClient;
 use super::errors::ClientError;
+use super::pricing;
 use super::signing::Answer;
-use super::{pricing, AmpClient};
 use crate::headers::Receipt;
 use crate::manifest::{Price, PricingMode, CREDIT_PATH};
 

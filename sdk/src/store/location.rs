@@ -4,12 +4,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{Durability, StoreError, VoucherStore};
+use super::backend::{StoreError, VoucherStore};
+use crate::durability::Durability;
 
 /// Opens the store at `location`, as a configuration file's `store` names it:
 ///
 /// * `postgres://user:password@host:port/database` (or `postgresql://`): a
-///   [`PostgresStore`](super::PostgresStore) that several server replicas can
+///   [`PostgresStore`](super::postgres::PostgresStore) that several server replicas can
 ///   share (needs the `postgres` feature; its URL parameters are documented
 ///   in [`postgres`](super::postgres));
 /// * anything else: the path of a `SqliteStore` file, which one process
@@ -34,9 +35,10 @@ async fn open_file(
 ) -> Result<Arc<dyn VoucherStore>, StoreError> {
     let path = path.to_owned();
     // Opening reads and checks the file: keep it off the runtime's threads.
-    let store = tokio::task::spawn_blocking(move || super::SqliteStore::open(path, durability))
-        .await
-        .map_err(|e| StoreError::Corrupt(format!("opening the store: {e}")))??;
+    let store =
+        tokio::task::spawn_blocking(move || super::sqlite::SqliteStore::open(path, durability))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("opening the store: {e}")))??;
     Ok(Arc::new(store))
 }
 
@@ -58,7 +60,7 @@ pub fn is_url(location: &str) -> bool {
 #[cfg(feature = "postgres")]
 async fn open_url(url: &str, durability: Durability) -> Result<Arc<dyn VoucherStore>, StoreError> {
     Ok(Arc::new(
-        super::PostgresStore::connect(url, durability).await?,
+        super::postgres::PostgresStore::connect(url, durability).await?,
     ))
 }
 

@@ -6,7 +6,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{LaneId, LaneQuery, LaneState, StoreError, Update, VoucherStore};
+use super::backend::{StoreError, VoucherStore};
+use super::state::{LaneId, LaneQuery, LaneState, Update};
 
 /// A [`VoucherStore`] that keeps lanes in memory only.
 #[derive(Default)]

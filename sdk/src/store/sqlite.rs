@@ -25,7 +25,9 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use tokio::sync::oneshot;
 
-use super::{Durability, LaneId, LaneQuery, LaneState, StoreError, Update, VoucherStore};
+use super::backend::{StoreError, VoucherStore};
+use super::state::{LaneId, LaneQuery, LaneState, Update};
+use crate::durability::Durability;
 use crate::voucher::{self, SignedVoucher, SIGNATURE_LEN};
 
 /// Most updates committed in one transaction.
