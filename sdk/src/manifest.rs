@@ -93,6 +93,7 @@ pub struct Price {
 /// What a rate is charged per.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PricingMode {
     /// A fixed price per request, charged when the credential is accepted.
     PerCall,
@@ -102,6 +103,18 @@ pub enum PricingMode {
     PerByte,
     /// Units the handler reports.
     PerToken,
+}
+
+impl fmt::Display for PricingMode {
+    /// For people: "per call", "per second", "per byte", "per token".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PricingMode::PerCall => "per call",
+            PricingMode::PerSecond => "per second",
+            PricingMode::PerByte => "per byte",
+            PricingMode::PerToken => "per token",
+        })
+    }
 }
 
 /// The `error` field of an error body.

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use amp_sdk::manifest::{Price, PricingMode};
+use amp_sdk::manifest::Price;
 use anchor_lang::prelude::Pubkey;
 use serde::Serialize;
 
@@ -134,7 +134,7 @@ impl fmt::Display for DemoReport {
         let routes: Vec<String> = self
             .routes
             .iter()
-            .map(|r| format!("{} {} ({})", r.calls, r.route, mode(r.price.mode)))
+            .map(|r| format!("{} {} ({})", r.calls, r.route, r.price.mode))
             .collect();
         let txs: Vec<String> = self
             .transactions
@@ -212,15 +212,6 @@ impl fmt::Display for DemoReport {
             micros(self.call_latency.p50_us),
             micros(self.call_latency.p99_us)
         )
-    }
-}
-
-fn mode(mode: PricingMode) -> &'static str {
-    match mode {
-        PricingMode::PerCall => "per call",
-        PricingMode::PerSecond => "per second",
-        PricingMode::PerByte => "per byte",
-        PricingMode::PerToken => "per token",
     }
 }
 

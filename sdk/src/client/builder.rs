@@ -16,6 +16,7 @@ use super::policy::Policy;
 use crate::chain::Chain;
 
 /// Builds an [`AmpClient`].
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct AmpClientBuilder {
     path: PathBuf,
     policy: Policy,

@@ -38,11 +38,13 @@
 //! takes the refund once the grace period is over.
 //!
 //! The parts, in the order they depend on each other (each uses only those
-//! above it; this file holds the [`AmpClient`] core they all extend):
+//! above it; `agent` holds the [`AmpClient`] core they all extend):
 //!
 //! | module | what |
 //! |---|---|
 //! | `errors`, `policy` | [`ClientError`]; the [`Policy`] and its checks of manifests and deposits |
+//! | `agent` | the client handle and the state every part shares |
+//! | `agent` | the [`AmpClient`] handle and the state every part shares |
 //! | `file`, `book` | the lane file; the books (budget, lanes) and their verbs |
 //! | `pricing`, `refusal` | a route's price; how to react to a service's refusal |
 //! | `builder` | [`AmpClientBuilder`] |

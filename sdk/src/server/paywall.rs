@@ -43,6 +43,7 @@ pub struct Paywall {
 }
 
 /// Builds a [`Paywall`] from code; see [`Config`] for what each setting means.
+#[must_use = "a builder does nothing until `start` is called"]
 pub struct PaywallBuilder {
     chain: Arc<dyn Chain>,
     wallet: Keypair,
