@@ -72,7 +72,7 @@ impl LaneState {
 /// (`false` discards every edit).
 pub type Update = Box<dyn FnOnce(&mut LaneState) -> bool + Send>;
 
-/// Which lanes [`VoucherStore::find`] returns.
+/// Which lanes [`VoucherStore::find`](crate::store::VoucherStore::find) returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LaneQuery {

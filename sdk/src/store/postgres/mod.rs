@@ -9,7 +9,7 @@
 //!   No seq is accepted twice, nothing is counted twice, whichever replica a
 //!   request reaches.
 //! * **One settler per lane.** Before settling, a replica's settler claims the
-//!   lanes it wants ([`VoucherStore::claim`]): a conditional `UPDATE` sets the
+//!   lanes it wants ([`VoucherStore::claim`](crate::store::VoucherStore::claim)): a conditional `UPDATE` sets the
 //!   lane's `settler` to the replica and `settler_until` to the database's
 //!   clock plus the lease, only where no other live lease exists. It releases
 //!   them when done; if it dies, the lease runs out and another replica's

@@ -38,7 +38,7 @@ struct Inner {
 const MAX_KNOWN: usize = 200_000;
 
 impl PostgresStore {
-    /// Connects to the database at `url` (see the [module](self) for the
+    /// Connects to the database at `url` (see the [module](crate::store::postgres) for the
     /// parameters it takes), applies missing migrations and registers this
     /// replica. `durability` is used unless the options in the URL say otherwise.
     pub async fn connect(url: &str, durability: Durability) -> Result<Self, StoreError> {

@@ -6,7 +6,7 @@ use crate::durability::Durability;
 use crate::store::backend::StoreError;
 use std::str::FromStr;
 use std::time::Duration;
-/// How a [`PostgresStore`] connects and leads.
+/// How a [`PostgresStore`](crate::store::PostgresStore) connects and leads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PostgresOptions {
     /// Connections this replica keeps (URL parameter `amp_pool_size`).
