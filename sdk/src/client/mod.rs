@@ -67,7 +67,7 @@ use crate::{instructions, pda, transactions};
 
 use book::{Book, Ledger, Refusal};
 
-pub use file::{Durability, GrantedLane, LaneFileError, LaneRecord, LaneStatus};
+pub use file::{Durability, GrantedLane, LaneFileError, LaneRecord, LaneStatus, Snapshot};
 pub use stream::AmpResponse;
 
 /// A voucher signer the client can share across tasks.
@@ -1569,14 +1569,18 @@ impl AmpClient {
     }
 }
 
-/// What `POST /.well-known/amp/close` answers.
-#[derive(Deserialize)]
-struct ClosedBody {
-    closed: bool,
+/// What `POST /.well-known/amp/close` answers, as the client reads it.
+/// Public so that its parser can be fuzzed (the `amp-fuzz` crate).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedBody {
+    /// Whether the service closed the lane on-chain.
+    pub closed: bool,
+    /// Total the service settled on the lane, in the mint's smallest unit.
     #[serde(with = "u64_string")]
-    settled: u64,
+    pub settled: u64,
+    /// The closing transaction's signature; empty when there was none.
     #[serde(default)]
-    signature: String,
+    pub signature: String,
 }
 
 /// Tells an AMP refusal (a JSON error body with an AMP code) from anything
