@@ -598,6 +598,15 @@ shutdown_timeout = 30
 "#
         .to_vec(),
     );
+    // A regression: whole seconds beyond 2^53 were written back as an f64,
+    // which read back one second off.
+    add(
+        "server_config",
+        "ok-seconds-beyond-f64",
+        example
+            .replacen("interval = 3600", "interval = 9007199254740993", 1)
+            .into(),
+    );
     for (name, from, to) in [
         ("bad-typo", "credit =", "credits ="),
         ("bad-number-rate", r#"rate = "100""#, "rate = 100"),
