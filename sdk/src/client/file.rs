@@ -177,7 +177,7 @@ impl LaneRecord {
 /// `amp-fuzz` crate) and tools can read the file as the client does.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
-    /// The format version, [`FILE_VERSION`].
+    /// The format version; this client reads and writes version 1.
     pub version: u32,
     /// Budget spent by lanes that no longer exist.
     #[serde(with = "u64_string")]
