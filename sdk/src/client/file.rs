@@ -173,14 +173,37 @@ impl LaneRecord {
     }
 }
 
-/// The whole file.
+/// The whole lane file. Public so that its parser can be fuzzed (the
+/// `amp-fuzz` crate) and tools can read the file as the client does.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Snapshot {
+pub struct Snapshot {
+    /// The format version; this client reads and writes version 1.
     pub version: u32,
     /// Budget spent by lanes that no longer exist.
     #[serde(with = "u64_string")]
     pub retired: u64,
+    /// Every lane the agent pays through (or is opening, or closing).
     pub lanes: Vec<LaneRecord>,
+}
+
+impl Snapshot {
+    /// Parses a lane file's bytes as the client does when it opens the
+    /// file, refusing other format versions; `path` only names the file in
+    /// errors.
+    pub fn from_json(path: &Path, bytes: &[u8]) -> Result<Self, LaneFileError> {
+        let snapshot: Snapshot =
+            serde_json::from_slice(bytes).map_err(|source| LaneFileError::Invalid {
+                path: path.to_owned(),
+                source,
+            })?;
+        if snapshot.version != FILE_VERSION {
+            return Err(LaneFileError::Version {
+                path: path.to_owned(),
+                found: snapshot.version,
+            });
+        }
+        Ok(snapshot)
+    }
 }
 
 /// The open, locked lane file.
@@ -223,20 +246,7 @@ impl LaneFile {
             }
         }
         let snapshot = match std::fs::read(path) {
-            Ok(bytes) => {
-                let snapshot: Snapshot =
-                    serde_json::from_slice(&bytes).map_err(|source| LaneFileError::Invalid {
-                        path: path.to_owned(),
-                        source,
-                    })?;
-                if snapshot.version != FILE_VERSION {
-                    return Err(LaneFileError::Version {
-                        path: path.to_owned(),
-                        found: snapshot.version,
-                    });
-                }
-                snapshot
-            }
+            Ok(bytes) => Snapshot::from_json(path, &bytes)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Snapshot {
                 version: FILE_VERSION,
                 ..Snapshot::default()

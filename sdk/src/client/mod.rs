@@ -43,7 +43,6 @@
 //! | module | what |
 //! |---|---|
 //! | `errors`, `policy` | [`ClientError`]; the [`Policy`] and its checks of manifests and deposits |
-//! | `agent` | the client handle and the state every part shares |
 //! | `agent` | the [`AmpClient`] handle and the state every part shares |
 //! | `file`, `book` | the lane file; the books (budget, lanes) and their verbs |
 //! | `pricing`, `refusal` | a route's price; how to react to a service's refusal |
@@ -74,6 +73,6 @@ pub use builder::AmpClientBuilder;
 pub use close::CloseOutcome;
 pub use delegation::Grant;
 pub use errors::ClientError;
-pub use file::{Durability, GrantedLane, LaneFileError, LaneRecord, LaneStatus};
+pub use file::{Durability, GrantedLane, LaneFileError, LaneRecord, LaneStatus, Snapshot};
 pub use policy::Policy;
 pub use stream::AmpResponse;

@@ -314,7 +314,12 @@ mod seconds {
     use super::*;
 
     pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_f64(value.as_secs_f64())
+        // Whole seconds as an integer: an f64 holds them exactly only up to
+        // 2^53, and TOML integers stop at i64::MAX.
+        match i64::try_from(value.as_secs()) {
+            Ok(seconds) if value.subsec_nanos() == 0 => serializer.serialize_i64(seconds),
+            _ => serializer.serialize_f64(value.as_secs_f64()),
+        }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
