@@ -29,7 +29,7 @@ use solana_signer::{Signer, SignerError};
 use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
 
-use crate::mint::{is_token_program, MintAccount};
+use crate::mint::{check_depositor, is_token_program, MintAccount};
 use crate::transactions::transaction_size;
 
 /// A transaction signer a [`Chain`] can hold across an `await`: any
@@ -106,6 +106,21 @@ pub trait ChainExt: Chain {
                 .await?
                 .ok_or_else(|| invalid(mint, "mint", "account does not exist"))?;
             MintAccount::parse(mint, &account).map_err(|e| invalid(mint, "mint", &e.to_string()))
+        }
+    }
+
+    /// Why the program would refuse a deposit from `token_account` (a
+    /// Token-2022 account with the CPI Guard on), read before sending; `None`
+    /// when it may deposit, or does not exist yet.
+    fn deposit_refusal(
+        &self,
+        token_account: &Pubkey,
+    ) -> impl std::future::Future<Output = Result<Option<String>, ChainError>> + Send {
+        async move {
+            Ok(self
+                .account(token_account)
+                .await?
+                .and_then(|account| check_depositor(token_account, &account).err()))
         }
     }
 

@@ -125,8 +125,10 @@ pub fn check_delegate(channel: &Channel, terms: DelegationTerms, now: i64) -> Re
         .map_err(program_error)
 }
 
-/// The program error a pure state check returned (they return nothing else).
-fn program_error(error: anchor_lang::error::Error) -> AmpError {
+/// The program error one of the program's pure rules returned (`Channel::new`,
+/// `Delegation::new`, `LaneTerms::settlement`, …): they return nothing else,
+/// so the fallback is never taken.
+pub fn program_error(error: anchor_lang::error::Error) -> AmpError {
     match error {
         anchor_lang::error::Error::AnchorError(e) => AmpError::from_code(e.error_code_number),
         anchor_lang::error::Error::ProgramError(_) => None,

@@ -13,7 +13,7 @@ use serde::Serialize;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
-use super::lane::{lamports, program_error, signer, Lane};
+use super::lane::{lamports, signer, Lane};
 use super::refund::{check_no_delegations, RefundReport};
 use super::settle::{create_recipient_token, settle_refused};
 use super::voucher::{FinalVoucherArgs, VoucherValues};
@@ -21,6 +21,7 @@ use crate::amount::format_tokens;
 use crate::context::GlobalArgs;
 use crate::error::CliError;
 use crate::output::display_option;
+use amp_sdk::transactions::program_error;
 
 /// Close a channel cooperatively, optionally settling a final voucher (recipient).
 ///

@@ -17,12 +17,13 @@ use solana_keypair::Keypair;
 use solana_signature::Signature;
 use solana_signer::Signer;
 
-use super::lane::{check_depositor, lamports, program_error, signer, Lane};
+use super::lane::{check_depositor, lamports, signer, Lane};
 use crate::amount::{format_tokens, Amount};
 use crate::config;
 use crate::context::GlobalArgs;
 use crate::error::CliError;
 use crate::output::{display, utc};
+use amp_sdk::transactions::program_error;
 
 /// Give a sub-agent key its own lane on a channel, with a cap (funder).
 ///

@@ -4,7 +4,6 @@
 use amp_sdk::chain::{Chain, ChainExt, TxSigner};
 use amp_sdk::instructions::ChannelKeys;
 use amp_sdk::mint::MintAccount;
-use amp_sdk::program::error::AmpError;
 use amp_sdk::program::state::{Delegation, LaneStatus, LaneTerms};
 use amp_sdk::server::LaneAccounts;
 use anchor_lang::prelude::Pubkey;
@@ -198,23 +197,13 @@ pub(crate) async fn check_depositor(
     chain: &dyn Chain,
     token_account: &Pubkey,
 ) -> Result<(), CliError> {
-    if let Some(account) = chain.account(token_account).await? {
-        amp_sdk::mint::check_depositor(token_account, &account).map_err(CliError::state)?;
+    match chain.deposit_refusal(token_account).await? {
+        Some(reason) => Err(CliError::state(reason)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Lamports held at `address` (0 when nothing is there): rent fronted or returned.
 pub(crate) async fn lamports(chain: &dyn Chain, address: &Pubkey) -> Result<u64, CliError> {
     Ok(chain.account(address).await?.map_or(0, |a| a.lamports))
-}
-
-/// The program error a pure state rule returned (they return nothing else;
-/// anything unexpected reads as an overflow, as the SDK reads it).
-pub(crate) fn program_error(error: anchor_lang::error::Error) -> AmpError {
-    match error {
-        anchor_lang::error::Error::AnchorError(e) => AmpError::from_code(e.error_code_number),
-        anchor_lang::error::Error::ProgramError(_) => None,
-    }
-    .unwrap_or(AmpError::ArithmeticOverflow)
 }

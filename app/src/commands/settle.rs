@@ -14,11 +14,12 @@ use serde::Serialize;
 use solana_instruction::Instruction;
 use solana_signature::Signature;
 
-use super::lane::{program_error, Lane};
+use super::lane::Lane;
 use super::voucher::{VoucherArgs, VoucherValues};
 use crate::context::GlobalArgs;
 use crate::error::CliError;
 use crate::output::{display, utc};
+use amp_sdk::transactions::program_error;
 
 /// Settle a voucher: pay the recipient what it adds (anyone).
 ///

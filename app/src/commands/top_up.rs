@@ -13,11 +13,12 @@ use solana_keypair::Keypair;
 use solana_signature::Signature;
 use solana_signer::Signer;
 
-use super::lane::{check_depositor, program_error, signer, Lane};
+use super::lane::{check_depositor, signer, Lane};
 use crate::amount::{format_tokens, Amount};
 use crate::context::GlobalArgs;
 use crate::error::CliError;
 use crate::output::display;
+use amp_sdk::transactions::program_error;
 
 /// Add to an open channel's deposit (funder).
 #[derive(Debug, Args)]

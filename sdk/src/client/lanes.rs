@@ -17,7 +17,7 @@ use super::errors::ClientError;
 use super::file::{LaneRecord, LaneStatus};
 use crate::chain::{Chain, ChainExt, TxSigner};
 use crate::manifest::{Manifest, MANIFEST_PATH};
-use crate::{mint, pda, transactions};
+use crate::{pda, transactions};
 
 impl AmpClient {
     /// The open lane of `service`, opening one (once, however many requests
@@ -428,8 +428,8 @@ pub(super) async fn check_depositor(
     chain: &dyn Chain,
     token_account: &Pubkey,
 ) -> Result<(), ClientError> {
-    if let Some(account) = chain.account(token_account).await? {
-        mint::check_depositor(token_account, &account).map_err(ClientError::CannotDeposit)?;
+    match chain.deposit_refusal(token_account).await? {
+        Some(reason) => Err(ClientError::CannotDeposit(reason)),
+        None => Ok(()),
     }
-    Ok(())
 }
