@@ -311,16 +311,22 @@ fn as_tx_signers<'a>(signers: &[&'a Keypair]) -> Vec<&'a TxSigner> {
 
 /// A program the embedded bank runs natively beside AMP (for example one
 /// that calls AMP through CPI); made with [`native_program!`](crate::native_program).
+///
+/// It carries its parts rather than a closure over `ProgramTest`, so that a
+/// bank built without `solana-program-test`'s context (the `amp localnet`
+/// node, which runs its own slots and blockhashes) installs the same builtins.
 pub struct NativeProgram {
-    add: Box<dyn FnOnce(&mut ProgramTest) + Send>,
+    /// The program's name, as logs and the program cache show it.
+    pub name: &'static str,
+    /// The program id.
+    pub id: Pubkey,
+    /// The runtime entry (a `solana-program-test` processor around the
+    /// program's own entrypoint).
+    pub function: BuiltinFunction,
 }
 
-impl NativeProgram {
-    #[doc(hidden)]
-    pub fn __new(add: impl FnOnce(&mut ProgramTest) + Send + 'static) -> Self {
-        Self { add: Box::new(add) }
-    }
-}
+/// The runtime's builtin entry type, as `solana-program-test`'s `processor!` makes it.
+pub type BuiltinFunction = solana_program_runtime::invoke_context::BuiltinFunctionWithContext;
 
 /// Turns an Anchor program's generated `entry` into a [`NativeProgram`]:
 /// `native_program!("my_program", my_program::ID, my_program::entry)`.
@@ -343,11 +349,13 @@ macro_rules! native_program {
             $entry(program_id, accounts, data)
         }
         #[allow(deprecated)]
-        let program = $crate::embedded::NativeProgram::__new(|program_test| {
-            program_test.prefer_bpf(false);
-            program_test.add_program($name, $id, $crate::embedded::__private::processor!(process));
-        });
-        program
+        let function: ::core::option::Option<$crate::embedded::BuiltinFunction> =
+            $crate::embedded::__private::processor!(process);
+        $crate::embedded::NativeProgram {
+            name: $name,
+            id: $id,
+            function: function.expect("processor! always yields a function"),
+        }
     }};
 }
 
@@ -358,12 +366,41 @@ pub mod __private {
     pub use solana_program_test::processor;
 }
 
+/// The AMP program, then `extra`: what every embedded bank runs natively.
+pub fn native_programs(extra: Vec<NativeProgram>) -> Vec<NativeProgram> {
+    let amp = crate::native_program!("amp_channel", amp_channel::ID, amp_channel::entry);
+    std::iter::once(amp).chain(extra).collect()
+}
+
+/// Makes a native builtin able to call other programs, read sysvars and log:
+/// `solana-program-test` routes those calls through syscall stubs that it
+/// installs, once per process, only while it builds a bank. A bank built
+/// another way calls this first; it builds (and drops) one small bank the
+/// first time, on a thread of its own so that it works inside a runtime too.
+pub fn install_syscall_stubs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::thread::spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a current-thread runtime starts");
+            // Dropping the runtime stops the throwaway bank's tasks.
+            runtime.block_on(async {
+                drop(ProgramTest::default().start().await);
+            });
+        })
+        .join()
+        .expect("solana-program-test builds a bank");
+    });
+}
+
 /// A `ProgramTest` with the AMP program, and `extra` programs, loaded natively.
 pub fn program_test(extra: Vec<NativeProgram>) -> ProgramTest {
     let mut program_test = ProgramTest::default();
-    let amp = crate::native_program!("amp_channel", amp_channel::ID, amp_channel::entry);
-    for program in std::iter::once(amp).chain(extra) {
-        (program.add)(&mut program_test);
+    program_test.prefer_bpf(false);
+    for program in native_programs(extra) {
+        program_test.add_builtin_program(program.name, program.id, program.function);
     }
     program_test
 }
