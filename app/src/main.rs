@@ -7,7 +7,8 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 /// Warnings, without the embedded bank's internal chatter.
-const DEFAULT_LOG: &str = "warn,tarpc=error,solana_metrics=error,solana_runtime=error";
+const DEFAULT_LOG: &str =
+    "warn,tarpc=error,solana_metrics=error,solana_runtime=error,solana_accounts_db=error";
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -198,6 +198,12 @@ impl Node {
         &self.rpc.faults
     }
 
+    /// A handle on the fault switches that outlives a borrow of the node
+    /// (for a signal handler's task).
+    pub fn faults_handle(&self) -> Arc<Faults> {
+        self.rpc.faults.clone()
+    }
+
     /// The test mint's authority.
     pub fn mint_authority(&self) -> &Keypair {
         &self.mint_authority

@@ -16,6 +16,7 @@ pub mod delegate;
 pub mod demo;
 pub mod lane;
 pub mod lanes;
+pub mod localnet;
 pub mod open;
 pub mod pay;
 pub mod refund;
@@ -39,6 +40,7 @@ pub use delegate::{delegate, DelegateCmd, DelegateReport, DelegateRequest};
 pub use demo::DemoCmd;
 pub use lane::{random_nonce, MintInfo, StatusView};
 pub use lanes::LanesCommand;
+pub use localnet::LocalnetCmd;
 pub use open::{open, OpenCmd, OpenReport, OpenRequest};
 pub use pay::{pay, pay_agent, AgentPayRequest, PayCmd, PayOutput, PayReport, PayRequest};
 pub use refund::{refund, RefundCmd, RefundReport};
@@ -72,6 +74,7 @@ pub enum Command {
     Lanes(LanesCommand),
     Demo(DemoCmd),
     Serve(ServeCmd),
+    Localnet(LocalnetCmd),
 }
 
 impl Command {
@@ -92,6 +95,7 @@ impl Command {
             Self::Lanes(command) => command.run(globals).await?,
             Self::Demo(command) => Box::new(command.run(globals).await?),
             Self::Serve(command) => Box::new(command.run(globals).await?),
+            Self::Localnet(command) => command.run(globals).await?,
         })
     }
 
@@ -112,6 +116,11 @@ impl Command {
             Self::Lanes(_) => "lanes",
             Self::Demo(_) => "demo",
             Self::Serve(_) => "serve",
+            Self::Localnet(LocalnetCmd {
+                command: Some(localnet::LocalnetCommand::Fund(_)),
+                ..
+            }) => "localnet fund",
+            Self::Localnet(_) => "localnet",
         }
     }
 }
