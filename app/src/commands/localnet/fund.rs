@@ -108,7 +108,11 @@ fn wallet_address(text: &str) -> Result<Pubkey, CliError> {
     if !path.exists() {
         let keypair = solana_keypair::Keypair::new();
         amp_sdk::keypair::write(&keypair, &path)?;
-        eprintln!("new wallet {} written to {}", keypair.pubkey(), path.display());
+        eprintln!(
+            "new wallet {} written to {}",
+            keypair.pubkey(),
+            path.display()
+        );
         return Ok(keypair.pubkey());
     }
     Ok(amp_sdk::keypair::read(&path)?.pubkey())

@@ -24,6 +24,10 @@ pub struct StartArgs {
     /// Start from a fresh ledger (deletes the ledger directory first).
     #[arg(long)]
     pub reset: bool,
+    /// Slot length in milliseconds (a cluster's is 400; a blockhash lives
+    /// 150 slots, so shorter slots make expiry quicker to test).
+    #[arg(long, value_name = "MS", default_value_t = 400, value_parser = clap::value_parser!(u64).range(10..=10_000))]
+    pub slot_ms: u64,
     #[command(flatten)]
     pub faults: FaultArgs,
 }
@@ -47,7 +51,8 @@ pub struct FaultArgs {
     /// How long a stalled call is held.
     #[arg(long, value_name = "MS", default_value_t = 35_000)]
     pub fault_stall_ms: u64,
-    /// How long the node pauses (no answers, no slots) on SIGUSR1.
+    /// How long the node pauses (no answers, no slots) on SIGUSR1, or drops
+    /// every sent transaction (slots going on) on SIGUSR2.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub fault_pause_secs: u64,
     /// Seed of the fault draws.
@@ -99,6 +104,7 @@ impl StartArgs {
             ws_addr: None,
             ledger_dir: Some(ledger),
             faults: self.faults.config()?,
+            slot_duration: Duration::from_millis(self.slot_ms),
         };
         let node = Node::start(config)
             .await
@@ -123,7 +129,7 @@ impl StartArgs {
             "fund a wallet: amp localnet fund <WALLET> 100 --ledger {}",
             self.ledger.ledger.display()
         );
-        pause_on_sigusr1(&node)?;
+        faults_on_signals(&node)?;
         tokio::signal::ctrl_c()
             .await
             .map_err(|e| CliError::Io("waiting for Ctrl-C".into(), e))?;
@@ -140,20 +146,30 @@ impl StartArgs {
     }
 }
 
-/// SIGUSR1 pauses the node (a fault for tests: no answers, no new slots).
-fn pause_on_sigusr1(node: &Node) -> Result<(), CliError> {
+/// Faults on signals, for tests: SIGUSR1 pauses the node (no answers, no
+/// new slots); SIGUSR2 drops every sent transaction while slots go on.
+fn faults_on_signals(node: &Node) -> Result<(), CliError> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut signals = signal(SignalKind::user_defined1())
-            .map_err(|e| CliError::Io("listening for SIGUSR1".into(), e))?;
+        let listen = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| CliError::Io(format!("listening for {name}"), e))
+        };
+        let mut pauses = listen(SignalKind::user_defined1(), "SIGUSR1")?;
+        let mut blackholes = listen(SignalKind::user_defined2(), "SIGUSR2")?;
         let faults = node.faults_handle();
         tokio::spawn(async move {
-            while signals.recv().await.is_some() {
-                faults.pause();
+            loop {
+                tokio::select! {
+                    Some(()) = pauses.recv() => faults.pause(),
+                    Some(()) = blackholes.recv() => faults.blackhole(),
+                    else => return,
+                }
             }
         });
     }
+    #[cfg(not(unix))]
+    let _ = node;
     Ok(())
 }
 

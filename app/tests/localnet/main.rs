@@ -1,0 +1,11 @@
+//! The whole product across real processes on `amp localnet`: the node in
+//! one process, `amp serve` in another, agents (`amp pay`) in more, each
+//! started as a user starts it (see `support`).
+//!
+//! Its own test binary: these tests run in wall-clock time (400 ms slots),
+//! beside the in-process suites.
+
+mod commands;
+mod paid_api;
+mod service;
+mod support;

@@ -1,0 +1,172 @@
+//! A paid API as an operator runs one: a small upstream HTTP service (it
+//! knows nothing of AMP) and `amp serve` in front of it, as a process, with a
+//! configuration naming the node's RPC.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use amp_sdk::client::{AmpClient, Policy};
+use amp_sdk::rpc::{Cluster, RpcChain, RpcConfig};
+use anchor_lang::prelude::Pubkey;
+use axum::routing::get;
+use axum::Router;
+use solana_keypair::Keypair;
+
+use super::support::{free_port, Localnet, Process};
+
+/// What one call costs: 0.001 of the test token.
+pub const PRICE: u64 = 1_000;
+
+/// The upstream API, on a loopback port of its own.
+pub async fn upstream() -> SocketAddr {
+    let app = Router::new()
+        .route("/v1/hello", get(|| async { "hello from upstream" }))
+        .route("/health", get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    address
+}
+
+/// The operator's price file: per call, settled every 0.1 token or 5 s.
+pub fn prices(node: &Localnet, store: &str) -> String {
+    format!(
+        r#"
+wallet = "service.json"
+cluster = "{rpc}"
+store = "{store}"
+durability = "full"
+min_deposit = "100000"
+min_grace_period = 60
+free = ["/health"]
+
+[[mints]]
+mint = "{mint}"
+symbol = "USDC"
+
+[pricing.default]
+mode = "per_call"
+rate = "{PRICE}"
+
+[settle]
+threshold = "100000"
+interval = 5
+"#,
+        rpc = node.rpc_url,
+        mint = node.mint,
+    )
+}
+
+/// `amp serve` in front of `upstream`, with the price file `config`.
+pub struct Serve {
+    pub process: Process,
+    pub url: String,
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    config: PathBuf,
+}
+
+impl Serve {
+    pub async fn start(node: &Localnet, upstream: SocketAddr, config: PathBuf) -> Self {
+        let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        Self::start_on(node, upstream, config, listen).await
+    }
+
+    async fn start_on(
+        node: &Localnet,
+        upstream: SocketAddr,
+        config: PathBuf,
+        listen: SocketAddr,
+    ) -> Self {
+        let mut command = super::support::amp(node.dir.path());
+        command
+            .current_dir(node.dir.path())
+            .args([
+                "serve",
+                "--upstream",
+                &format!("http://{upstream}"),
+                "--config",
+            ])
+            .arg(&config)
+            .args(["--listen", &listen.to_string()]);
+        let mut process = Process::spawn("amp serve", command);
+        process
+            .wait_for_line("manifest:", Duration::from_secs(60))
+            .await;
+        Self {
+            process,
+            url: format!("http://{listen}"),
+            listen,
+            upstream,
+            config,
+        }
+    }
+
+    /// Starts the same service again (same port, store and wallet).
+    pub async fn restart(&mut self, node: &Localnet) {
+        let again = Self::start_on(node, self.upstream, self.config.clone(), self.listen).await;
+        *self = again;
+    }
+
+    /// Ctrl-C: the proxy settles what is unsettled, reports, and exits.
+    pub async fn stop(mut self) -> String {
+        self.process.signal(libc::SIGINT);
+        let status = self.process.wait_exit(Duration::from_secs(120)).await;
+        assert!(
+            status.success(),
+            "amp serve exited {status}\n{}",
+            self.process.stderr()
+        );
+        self.process.stdout()
+    }
+}
+
+/// An agent built on the SDK, paying over `RpcChain` on the node, with its
+/// lane file in the node's directory.
+pub async fn sdk_agent(node: &Localnet, wallet: &Keypair, lanes: &str, budget: u64) -> AmpClient {
+    let config = RpcConfig {
+        poll_interval: Duration::from_millis(200),
+        ..RpcConfig::default()
+    };
+    let chain = RpcChain::with_config(
+        &Cluster::Custom(node.rpc_url.clone()),
+        wallet.insecure_clone(),
+        config,
+    );
+    AmpClient::builder(node.path(lanes), Policy::new(node.mint, budget))
+        .chain(chain)
+        .wallet(wallet.insecure_clone())
+        .build()
+        .await
+        .expect("the agent client builds")
+}
+
+/// The AMP channels on the node whose funder is `funder`.
+pub async fn channels_funded_by(node: &Localnet, funder: &Pubkey) -> usize {
+    use solana_rpc_client_api::config::{RpcAccountInfoConfig, RpcProgramAccountsConfig};
+    use solana_rpc_client_api::filter::{Memcmp, RpcFilterType};
+    let config = RpcProgramAccountsConfig {
+        // The funder follows the 8-byte account discriminator.
+        filters: Some(vec![RpcFilterType::Memcmp(Memcmp::new_raw_bytes(
+            8,
+            funder.to_bytes().to_vec(),
+        ))]),
+        account_config: RpcAccountInfoConfig {
+            encoding: Some(solana_account_decoder_client_types::UiAccountEncoding::Base64),
+            ..RpcAccountInfoConfig::default()
+        },
+        ..RpcProgramAccountsConfig::default()
+    };
+    node.client()
+        .get_program_accounts_with_config(&amp_sdk::program::ID, config)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, account)| {
+            account.data.starts_with(
+                <amp_sdk::program::state::Channel as anchor_lang::Discriminator>::DISCRIMINATOR,
+            )
+        })
+        .count()
+}
