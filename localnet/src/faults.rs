@@ -19,7 +19,8 @@ pub struct FaultConfig {
     pub stall_rate: f64,
     /// How long a stalled call is held.
     pub stall_for: Duration,
-    /// How long a pause (SIGUSR1, or [`Faults::pause`]) lasts.
+    /// How long a pause (SIGUSR1, or [`Faults::pause`]) or a blackhole
+    /// (SIGUSR2, or [`Faults::blackhole`]) lasts.
     pub pause_for: Duration,
     /// Seed for the fault draws (runs are repeatable).
     pub seed: u64,
@@ -29,6 +30,7 @@ pub struct Faults {
     config: FaultConfig,
     rng: Mutex<u64>,
     paused_until: Mutex<Option<Instant>>,
+    blackhole_until: Mutex<Option<Instant>>,
 }
 
 impl Faults {
@@ -38,6 +40,7 @@ impl Faults {
             config,
             rng: Mutex::new(seed),
             paused_until: Mutex::new(None),
+            blackhole_until: Mutex::new(None),
         }
     }
 
@@ -58,8 +61,28 @@ impl Faults {
         (value as f64 / (1u64 << 53) as f64) < share
     }
 
+    /// Whether to drop this `sendTransaction` (always, inside a blackhole).
     pub fn drop_send(&self) -> bool {
-        self.draw(self.config.drop_sends)
+        let blackhole = self
+            .blackhole_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|until| Instant::now() < until);
+        blackhole || self.draw(self.config.drop_sends)
+    }
+
+    /// Drops every sent transaction for the configured time while slots go
+    /// on, so that what is sent meanwhile expires with its blockhash.
+    pub fn blackhole(&self) {
+        let until = Instant::now() + self.config.pause_for;
+        *self
+            .blackhole_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(until);
+        tracing::warn!(
+            seconds = self.config.pause_for.as_secs_f64(),
+            "localnet fault: dropping every sent transaction"
+        );
     }
 
     pub fn confirm_delay(&self) -> Option<Duration> {

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use amp_sdk::embedded::NativeProgram;
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,9 @@ pub struct NodeConfig {
     pub ledger_dir: Option<PathBuf>,
     /// Faults to inject (all off by default).
     pub faults: FaultConfig,
+    /// How long a slot lasts: a cluster's 400 ms by default; shorter slots
+    /// make a blockhash (valid 150 slots) expire sooner, for tests of expiry.
+    pub slot_duration: Duration,
 }
 
 impl Default for NodeConfig {
@@ -40,6 +43,7 @@ impl Default for NodeConfig {
             ws_addr: None,
             ledger_dir: None,
             faults: FaultConfig::default(),
+            slot_duration: SLOT_DURATION,
         }
     }
 }
@@ -112,6 +116,7 @@ impl Node {
             faucet: keys.faucet.insecure_clone(),
             programs,
             journal: config.ledger_dir.clone(),
+            slot_duration: config.slot_duration,
         };
         // Building a bank is CPU work (and spins up a throwaway runtime once).
         let ledger = tokio::task::spawn_blocking(move || Ledger::start(options))
@@ -172,7 +177,7 @@ impl Node {
                 rpc.clone(),
                 watch.clone(),
             )),
-            tokio::spawn(slots(rpc.clone(), watch)),
+            tokio::spawn(slots(rpc.clone(), config.slot_duration, watch)),
         ];
         tracing::info!(rpc = %info.rpc_url, websocket = %info.websocket_url, "localnet: serving");
         Ok(Self {
@@ -225,8 +230,8 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, NodeError> {
 }
 
 /// Ends a slot every 400 ms (not while paused), landing delayed transactions first.
-async fn slots(rpc: Rpc, mut shutdown: watch::Receiver<bool>) {
-    let mut interval = tokio::time::interval(SLOT_DURATION);
+async fn slots(rpc: Rpc, slot_duration: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(slot_duration);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

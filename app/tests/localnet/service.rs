@@ -125,6 +125,13 @@ impl Serve {
 /// An agent built on the SDK, paying over `RpcChain` on the node, with its
 /// lane file in the node's directory.
 pub async fn sdk_agent(node: &Localnet, wallet: &Keypair, lanes: &str, budget: u64) -> AmpClient {
+    // AMP_TEST_LOG=amp_sdk=debug shows what the agent does.
+    if let Ok(filter) = std::env::var("AMP_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
     let config = RpcConfig {
         poll_interval: Duration::from_millis(200),
         ..RpcConfig::default()
@@ -144,29 +151,28 @@ pub async fn sdk_agent(node: &Localnet, wallet: &Keypair, lanes: &str, budget: u
 
 /// The AMP channels on the node whose funder is `funder`.
 pub async fn channels_funded_by(node: &Localnet, funder: &Pubkey) -> usize {
+    use anchor_lang::Discriminator;
+    use solana_account_decoder_client_types::UiAccountEncoding;
     use solana_rpc_client_api::config::{RpcAccountInfoConfig, RpcProgramAccountsConfig};
     use solana_rpc_client_api::filter::{Memcmp, RpcFilterType};
     let config = RpcProgramAccountsConfig {
-        // The funder follows the 8-byte account discriminator.
-        filters: Some(vec![RpcFilterType::Memcmp(Memcmp::new_raw_bytes(
-            8,
-            funder.to_bytes().to_vec(),
-        ))]),
+        // The channel's discriminator, then its funder.
+        filters: Some(vec![
+            RpcFilterType::Memcmp(Memcmp::new_raw_bytes(
+                0,
+                amp_sdk::program::state::Channel::DISCRIMINATOR.to_vec(),
+            )),
+            RpcFilterType::Memcmp(Memcmp::new_raw_bytes(8, funder.to_bytes().to_vec())),
+        ]),
         account_config: RpcAccountInfoConfig {
-            encoding: Some(solana_account_decoder_client_types::UiAccountEncoding::Base64),
+            encoding: Some(UiAccountEncoding::Base64),
             ..RpcAccountInfoConfig::default()
         },
         ..RpcProgramAccountsConfig::default()
     };
     node.client()
-        .get_program_accounts_with_config(&amp_sdk::program::ID, config)
+        .get_program_ui_accounts_with_config(&amp_sdk::program::ID, config)
         .await
         .unwrap()
-        .into_iter()
-        .filter(|(_, account)| {
-            account.data.starts_with(
-                <amp_sdk::program::state::Channel as anchor_lang::Discriminator>::DISCRIMINATOR,
-            )
-        })
-        .count()
+        .len()
 }

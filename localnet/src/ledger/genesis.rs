@@ -24,7 +24,8 @@ use solana_runtime::genesis_utils::create_genesis_config_with_leader_ex;
 use solana_runtime::runtime_config::RuntimeConfig;
 use solana_signer::Signer;
 
-/// A cluster's slot: 64 ticks of 6.25 ms.
+/// A cluster's slot: 64 ticks of 6.25 ms (the default; tests may run faster
+/// slots, so that a blockhash's 150 slots pass sooner).
 pub const SLOT_DURATION: Duration = Duration::from_millis(400);
 const TICKS_PER_SLOT: u64 = 64;
 /// What the faucet holds at genesis: enough for any number of airdrops.
@@ -37,6 +38,7 @@ const FAUCET_LAMPORTS: u64 = 500_000_000 * LAMPORTS_PER_SOL;
 pub(crate) fn genesis_bank(
     faucet: &Keypair,
     programs: Vec<NativeProgram>,
+    slot_duration: Duration,
 ) -> Arc<RwLock<BankForks>> {
     // Builtins call other programs and read sysvars through the stubs.
     amp_sdk::embedded::install_syscall_stubs();
@@ -65,7 +67,7 @@ pub(crate) fn genesis_bank(
         &FeatureSet::all_enabled(),
         Vec::<(Pubkey, AccountSharedData)>::new(),
     );
-    genesis.poh_config = PohConfig::new_sleep(SLOT_DURATION / TICKS_PER_SLOT as u32);
+    genesis.poh_config = PohConfig::new_sleep(slot_duration / TICKS_PER_SLOT as u32);
     genesis.ticks_per_slot = TICKS_PER_SLOT;
     // One long epoch, as solana-test-validator has: no epoch boundary (and
     // its reward pass) ever interrupts a development session.

@@ -112,13 +112,15 @@ pub struct LedgerOptions {
     pub programs: Vec<NativeProgram>,
     /// A directory that keeps accounts across restarts (`None`: in memory).
     pub journal: Option<std::path::PathBuf>,
+    /// How long a slot lasts ([`SLOT_DURATION`] on a cluster).
+    pub slot_duration: std::time::Duration,
 }
 
 impl Ledger {
     /// Builds the genesis bank, replays the journal if there is one, and
     /// opens the first slot at the wall clock's time.
     pub fn start(options: LedgerOptions) -> Result<Self, JournalError> {
-        let forks = genesis::genesis_bank(&options.faucet, options.programs);
+        let forks = genesis::genesis_bank(&options.faucet, options.programs, options.slot_duration);
         let genesis = forks.read().expect("forks lock").root_bank();
         let genesis_hash = genesis.last_blockhash();
         let (journal, restored) = match &options.journal {

@@ -32,6 +32,10 @@ pub struct Policy {
     /// once per lease. 0 writes it before every request.
     pub lease: u64,
     /// Retries of a request refused for a seq race (`AMP_INVALID_SEQ`).
+    /// Concurrent requests on one lane race on the wire (the service takes
+    /// only a seq above the last it accepted), and a retry, with a fresh
+    /// seq, can lose again to one signed meanwhile: four tasks sharing a
+    /// lane over loopback lose about one request in ten, sometimes twice.
     pub seq_retries: u32,
     /// The manifest's `network` the agent accepts (`solana:devnet`); `None`: any.
     pub network: Option<String>,
@@ -52,7 +56,7 @@ impl Policy {
             top_up_below: None,
             top_up_amount: None,
             lease: 32,
-            seq_retries: 1,
+            seq_retries: 16,
             network: None,
             durability: Durability::Full,
         }
