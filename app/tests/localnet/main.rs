@@ -6,6 +6,7 @@
 //! beside the in-process suites.
 
 mod commands;
+mod crash;
 mod paid_api;
 mod service;
 mod support;
