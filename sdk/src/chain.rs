@@ -267,6 +267,30 @@ impl ChainError {
     }
 }
 
+/// How long [`retry_transient`] keeps trying.
+const TRANSIENT_RETRIES: [u64; 6] = [250, 500, 1_000, 2_000, 4_000, 8_000];
+
+/// Runs `attempt` again (after 0.25, 0.5, 1, 2, 4 and 8 s) while it fails
+/// with a [transient](ChainError::is_transient) error; the last error is
+/// returned. For reads at start-up, where waiting out a busy node is better
+/// than giving up.
+pub async fn retry_transient<T, F, Fut>(mut attempt: F) -> Result<T, ChainError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ChainError>>,
+{
+    for delay in TRANSIENT_RETRIES {
+        match attempt().await {
+            Err(error) if error.is_transient() => {
+                tracing::warn!(%error, retry_in_ms = delay, "chain busy or unreachable; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+            }
+            outcome => return outcome,
+        }
+    }
+    attempt().await
+}
+
 /// The runtime error, with the AMP error's name and message when it is one.
 fn describe(error: &TransactionError, program: Option<Pubkey>) -> String {
     match error {

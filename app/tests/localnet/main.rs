@@ -7,6 +7,7 @@
 
 mod commands;
 mod crash;
+mod faults;
 mod paid_api;
 mod service;
 mod support;

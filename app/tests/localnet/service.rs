@@ -118,6 +118,8 @@ impl Serve {
             "amp serve exited {status}\n{}",
             self.process.stderr()
         );
+        // Shown by a failing test: what the service said while it ran.
+        eprintln!("amp serve stderr:\n{}", self.process.stderr());
         self.process.stdout()
     }
 }

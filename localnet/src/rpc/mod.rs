@@ -219,11 +219,11 @@ async fn answer(rpc: &Rpc, request: Request<Incoming>) -> Response<Full<Bytes>> 
         Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
     };
     if let Some(stall) = rpc.faults.stall() {
-        tracing::info!(?stall, "localnet fault: stalling a call");
+        tracing::warn!(?stall, "localnet fault: stalling a call");
         tokio::time::sleep(stall).await;
     }
     if rpc.faults.fail_call() {
-        tracing::info!("localnet fault: answering a call with an error");
+        tracing::warn!("localnet fault: answering a call with an error");
         return plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "Service Unavailable (localnet fault)",

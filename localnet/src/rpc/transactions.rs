@@ -71,7 +71,7 @@ pub fn send_transaction(rpc: &Rpc, params: Params) -> Result<Value, RpcError> {
         }
     }
     if rpc.faults.drop_send() {
-        tracing::info!(%signature, "localnet fault: dropping a sent transaction");
+        tracing::warn!(%signature, "localnet fault: dropping a sent transaction");
         return to_value(signature.to_string());
     }
     if let Some(delay) = rpc.faults.confirm_delay() {

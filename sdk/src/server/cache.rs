@@ -72,7 +72,7 @@ impl LaneCache {
             refresh,
             settler,
         });
-        cache.refresh_clock().await?;
+        crate::chain::retry_transient(|| cache.refresh_clock()).await?;
         Ok(cache)
     }
 

@@ -25,7 +25,7 @@ use super::rate_limit::RateLimit;
 use super::service::{PaywallLayer, Shared};
 use super::settle::{SettleHook, Settler, SettlerStatus};
 use super::wellknown::WellKnown;
-use crate::chain::{Chain, ChainError, ChainExt};
+use crate::chain::{self, Chain, ChainError, ChainExt};
 use crate::manifest::{Manifest, MintInfo, Price};
 use crate::store::{self, MemoryStore, VoucherStore};
 use crate::transactions;
@@ -163,9 +163,14 @@ impl PaywallBuilder {
         let mut mints = HashMap::new();
         let mut infos = Vec::new();
         for MintConfig { mint, symbol } in &config.mints {
-            let token_program = chain.mint_token_program(mint).await?;
-            let decimals = read_decimals(chain.as_ref(), mint).await?;
-            ensure_token_account(chain.as_ref(), &recipient, mint, &token_program).await?;
+            // A service started beside a node that is still starting, or
+            // briefly busy, waits for it rather than exiting.
+            let token_program = chain::retry_transient(|| chain.mint_token_program(mint)).await?;
+            let decimals = chain::retry_transient(|| read_decimals(chain.as_ref(), mint)).await?;
+            chain::retry_transient(|| {
+                ensure_token_account(chain.as_ref(), &recipient, mint, &token_program)
+            })
+            .await?;
             mints.insert(*mint, token_program);
             infos.push(MintInfo {
                 mint: *mint,

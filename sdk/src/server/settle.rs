@@ -220,6 +220,9 @@ impl Settler {
                     None,
                     &format!("shutdown settlement timed out after {timeout:?}"),
                 );
+                // The pass was cut short: say what it left, not what the
+                // pass before it counted.
+                self.shared.count_pending().await;
             }
         }
         self.status()
@@ -346,6 +349,11 @@ impl Shared {
             self.failed(None, &format!("releasing settled lanes: {error}"));
         }
 
+        self.count_pending().await;
+    }
+
+    /// Counts what the store holds unsettled into the status.
+    async fn count_pending(&self) {
         let pending = self
             .store
             .find(LaneQuery::Unsettled)
