@@ -587,10 +587,7 @@ export type AmpChannel = {
       "accounts": [
         {
           "name": "channel",
-          "writable": true,
-          "relations": [
-            "delegation"
-          ]
+          "writable": true
         },
         {
           "name": "delegation",
