@@ -1729,5 +1729,48 @@ export type AmpChannel = {
         ]
       }
     }
+  ],
+  "constants": [
+    {
+      "name": "channelSeed",
+      "docs": [
+        "Seed prefix of a Channel PDA: `[\"amp-channel\", funder, recipient, nonce_le]`."
+      ],
+      "type": "bytes",
+      "value": "[97, 109, 112, 45, 99, 104, 97, 110, 110, 101, 108]"
+    },
+    {
+      "name": "delegationSeed",
+      "docs": [
+        "Seed prefix of a delegated lane: `[\"amp-delegation\", channel, delegate]`."
+      ],
+      "type": "bytes",
+      "value": "[97, 109, 112, 45, 100, 101, 108, 101, 103, 97, 116, 105, 111, 110]"
+    },
+    {
+      "name": "maxGracePeriod",
+      "docs": [
+        "Longest grace period: a funder's refund can never be held back longer."
+      ],
+      "type": "u32",
+      "value": "2592000"
+    },
+    {
+      "name": "minGracePeriod",
+      "docs": [
+        "Shortest grace period a funder may choose: long enough for a recipient to",
+        "land one settle transaction after seeing a close request."
+      ],
+      "type": "u32",
+      "value": "60"
+    },
+    {
+      "name": "vaultSeed",
+      "docs": [
+        "Seed prefix of a channel's token vault: `[\"amp-vault\", channel]`."
+      ],
+      "type": "bytes",
+      "value": "[97, 109, 112, 45, 118, 97, 117, 108, 116]"
+    }
   ]
 };
