@@ -2,13 +2,15 @@
 //!
 //! `idl [--check]`: builds the IDL of every program crate under `programs/`
 //! exactly as `anchor idl build` does (the `idl-build` feature and the
-//! `__anchor_private_print_idl` test, on the host toolchain, no SBF needed)
-//! and writes it pretty-printed to `idl/<program>.json`
+//! `__anchor_private_print_idl` test, on the host toolchain, no SBF needed),
+//! completes the `#[event_cpi]` accounts Anchor 1.2's builder leaves bare
+//! (`event_cpi.rs`), and writes it pretty-printed to `idl/<program>.json`
 //! beside its TypeScript type `idl/<program>.ts`, the file `anchor build`
 //! writes to `target/types/` (`ts.rs`). With `--check` it writes nothing and
 //! fails if a committed file differs from the freshly generated one, is
 //! missing, or belongs to no program.
 
+mod event_cpi;
 mod ts;
 
 use anchor_lang_idl::build::IdlBuilder;
@@ -97,7 +99,7 @@ fn idl(check: bool) -> Result<()> {
         eprintln!("building IDL of {}", program.display());
         // Same settings as `anchor idl build` with a default Anchor.toml
         // (features.resolution = true, skip-lint = false, docs included).
-        let idl = IdlBuilder::new()
+        let mut idl = IdlBuilder::new()
             .program_path(program.clone())
             .resolution(true)
             .skip_lint(false)
@@ -105,6 +107,7 @@ fn idl(check: bool) -> Result<()> {
             .cargo_args(vec!["--lib".into()])
             .build()
             .with_context(|| format!("building the IDL of {}", program.display()))?;
+        event_cpi::complete_event_cpi_accounts(&mut idl);
         let mut json = serde_json::to_string_pretty(&idl)?;
         json.push('\n');
         let types = ts::idl_ts(&idl)?;
