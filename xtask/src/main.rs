@@ -2,10 +2,16 @@
 //!
 //! `idl [--check]`: builds the IDL of every program crate under `programs/`
 //! exactly as `anchor idl build` does (the `idl-build` feature and the
-//! `__anchor_private_print_idl` test, on the host toolchain, no SBF needed)
-//! and writes it pretty-printed to `idl/<program>.json`. With `--check` it
-//! writes nothing and fails if a committed file differs from the freshly
-//! generated one, is missing, or belongs to no program.
+//! `__anchor_private_print_idl` test, on the host toolchain, no SBF needed),
+//! completes the `#[event_cpi]` accounts Anchor 1.2's builder leaves bare
+//! (`event_cpi.rs`), and writes it pretty-printed to `idl/<program>.json`
+//! beside its TypeScript type `idl/<program>.ts`, the file `anchor build`
+//! writes to `target/types/` (`ts.rs`). With `--check` it writes nothing and
+//! fails if a committed file differs from the freshly generated one, is
+//! missing, or belongs to no program.
+
+mod event_cpi;
+mod ts;
 
 use anchor_lang_idl::build::IdlBuilder;
 use anyhow::{bail, Context, Result};
@@ -93,7 +99,7 @@ fn idl(check: bool) -> Result<()> {
         eprintln!("building IDL of {}", program.display());
         // Same settings as `anchor idl build` with a default Anchor.toml
         // (features.resolution = true, skip-lint = false, docs included).
-        let idl = IdlBuilder::new()
+        let mut idl = IdlBuilder::new()
             .program_path(program.clone())
             .resolution(true)
             .skip_lint(false)
@@ -101,36 +107,43 @@ fn idl(check: bool) -> Result<()> {
             .cargo_args(vec!["--lib".into()])
             .build()
             .with_context(|| format!("building the IDL of {}", program.display()))?;
+        event_cpi::complete_event_cpi_accounts(&mut idl);
         let mut json = serde_json::to_string_pretty(&idl)?;
         json.push('\n');
+        let types = ts::idl_ts(&idl)?;
 
-        let file = out_dir.join(format!("{}.json", idl.metadata.name));
-        let rel = relative(&root, &file);
-        expected.push(file.clone());
-        let current = fs::read_to_string(&file).ok();
-        if current.as_deref() == Some(json.as_str()) {
-            eprintln!("{rel}: up to date");
-            continue;
-        }
-        if check {
-            match current {
-                None => stale.push(format!("{rel} is missing")),
-                Some(current) => stale.push(format!(
-                    "{rel} is stale ({})",
-                    first_difference(&current, &json)
-                )),
+        for (extension, contents) in [("json", json), ("ts", types)] {
+            let file = out_dir.join(format!("{}.{extension}", idl.metadata.name));
+            let rel = relative(&root, &file);
+            expected.push(file.clone());
+            let current = fs::read_to_string(&file).ok();
+            if current.as_deref() == Some(contents.as_str()) {
+                eprintln!("{rel}: up to date");
+                continue;
             }
-        } else {
-            fs::create_dir_all(&out_dir)?;
-            fs::write(&file, json).with_context(|| format!("writing {rel}"))?;
-            eprintln!("{rel}: written");
+            if check {
+                match current {
+                    None => stale.push(format!("{rel} is missing")),
+                    Some(current) => stale.push(format!(
+                        "{rel} is stale ({})",
+                        first_difference(&current, &contents)
+                    )),
+                }
+            } else {
+                fs::create_dir_all(&out_dir)?;
+                fs::write(&file, contents).with_context(|| format!("writing {rel}"))?;
+                eprintln!("{rel}: written");
+            }
         }
     }
 
     if let Ok(entries) = fs::read_dir(&out_dir) {
         for entry in entries {
             let path = entry?.path();
-            if path.extension().is_some_and(|ext| ext == "json") && !expected.contains(&path) {
+            let generated_kind = path
+                .extension()
+                .is_some_and(|ext| ext == "json" || ext == "ts");
+            if generated_kind && !expected.contains(&path) {
                 let rel = relative(&root, &path);
                 stale.push(format!("{rel} belongs to no program under programs/"));
             }

@@ -280,6 +280,26 @@ async fn channel_voucher_cannot_pass_as_a_delegates() {
 }
 
 #[tokio::test]
+async fn delegation_of_another_channel() {
+    for kind in TokenKind::ALL {
+        let mut s = Setup::new(kind).await;
+        // A second channel of the same funder, recipient and mint: the
+        // delegation, its voucher and its signer are all genuine, but they
+        // belong to the first channel.
+        let other = s.h.open(&s.funder, &s.recipient, DEPOSIT).await;
+        let settle = tampered(
+            ix::settle_accounts(&other.keys, s.recipient.token),
+            |accounts| accounts.delegation = Some(s.address()),
+            amp_channel::instruction::Settle {},
+        );
+        let ixs = [sign(&s.delegate, &s.voucher(50)), settle];
+        s.h.expect_failure(&ixs, &[], amp(AmpError::WrongChannel))
+            .await;
+        s.h.assert_conserved().await;
+    }
+}
+
+#[tokio::test]
 async fn hot_key_signs_for_a_cold_funder() {
     let mut h = Harness::new(TokenKind::Token).await;
     let funder = h.party(1_000).await;

@@ -19,7 +19,10 @@ pub struct Settle<'info> {
 
     /// The delegate's lane when the voucher is a delegate's; absent for the
     /// funder's own lane.
-    #[account(mut, has_one = channel @ AmpError::WrongChannel)]
+    // A `constraint`, not `has_one = channel`: the same check and error, but
+    // `has_one` on this optional account would tell IDL clients to resolve
+    // `channel` from it, and the own lane has no delegation to resolve from.
+    #[account(mut, constraint = delegation.channel == channel.key() @ AmpError::WrongChannel)]
     pub delegation: Option<Box<Account<'info, Delegation>>>,
 
     #[account(mut, seeds = [VAULT_SEED, channel.key().as_ref()], bump = channel.vault_bump)]
