@@ -11,3 +11,4 @@ mod faults;
 mod paid_api;
 mod service;
 mod support;
+mod typescript;
