@@ -80,7 +80,7 @@ async fn answers_like_a_validator() {
     );
     assert_eq!(client.get_genesis_hash().await.unwrap(), genesis);
     let epoch = client.get_epoch_info().await.unwrap();
-    assert_eq!(epoch.absolute_slot >= later, true);
+    assert!(epoch.absolute_slot >= later);
     assert_eq!(
         client
             .get_minimum_balance_for_rent_exemption(0)
@@ -350,6 +350,160 @@ async fn the_websocket_notifies_signatures_and_slots() {
                 got_signature = true;
             }
             Some("slotNotification") => got_slot = true,
+            _ => assert!(value["result"].is_u64(), "{value}"),
+        }
+    }
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulation_fees_and_parsed_accounts() {
+    let node = node().await;
+    let client = client(&node);
+    let wallet = Keypair::new();
+    airdrop(&client, &wallet.pubkey(), SOL).await;
+    let mint: Pubkey = node.info().test_mint.parse().unwrap();
+    let authority = node.mint_authority();
+    let instructions = amp_localnet::test_mint::fund_instructions(
+        &mint,
+        &authority.pubkey(),
+        &wallet.pubkey(),
+        7_000_000,
+    )
+    .unwrap();
+    let blockhash = client.get_latest_blockhash().await.unwrap();
+    let transaction = Transaction::new_signed_with_payer(
+        &instructions,
+        Some(&authority.pubkey()),
+        &[authority],
+        blockhash,
+    );
+    let encoded = base64::Engine::encode(
+        &base64::prelude::BASE64_STANDARD,
+        bincode::serialize(&transaction).unwrap(),
+    );
+
+    // Simulation: logs, compute units, inner instructions; nothing kept.
+    let simulated = call(
+        &node,
+        "simulateTransaction",
+        json!([encoded, {"encoding": "base64", "sigVerify": true, "innerInstructions": true}]),
+    )
+    .await;
+    let value = &simulated["result"]["value"];
+    assert!(value["err"].is_null(), "{simulated}");
+    assert!(value["unitsConsumed"].as_u64().unwrap() > 0);
+    assert!(value["logs"].as_array().unwrap().len() > 2);
+    assert!(!value["innerInstructions"].as_array().unwrap().is_empty());
+    let token_account =
+        amp_sdk::pda::associated_token(&wallet.pubkey(), &mint, &spl_token_interface::ID);
+    assert!(
+        client.get_account(&token_account).await.is_err(),
+        "a simulation keeps nothing"
+    );
+
+    // With a compute-unit price, the fee's recent prioritization shows it.
+    let mut priced = vec![solana_instruction::Instruction::new_with_bytes(
+        solana_sdk_ids::compute_budget::ID,
+        &[[3u8].as_slice(), &1_234u64.to_le_bytes()].concat(),
+        vec![],
+    )];
+    priced.extend(instructions);
+    let transaction = Transaction::new_signed_with_payer(
+        &priced,
+        Some(&authority.pubkey()),
+        &[authority],
+        blockhash,
+    );
+    let signature = client
+        .send_and_confirm_transaction(&transaction)
+        .await
+        .unwrap();
+    let fees = client
+        .get_recent_prioritization_fees(&[token_account])
+        .await
+        .unwrap();
+    let slot = client
+        .get_transaction(
+            &signature,
+            solana_transaction_status_client_types::UiTransactionEncoding::Base64,
+        )
+        .await
+        .unwrap()
+        .slot;
+    let landed = fees
+        .iter()
+        .find(|fee| fee.slot == slot)
+        .expect("the transaction's slot");
+    assert_eq!(landed.prioritization_fee, 1_234);
+
+    // jsonParsed token accounts, and several accounts at once.
+    let parsed = call(
+        &node,
+        "getAccountInfo",
+        json!([token_account.to_string(), {"encoding": "jsonParsed"}]),
+    )
+    .await;
+    let info = &parsed["result"]["value"]["data"]["parsed"]["info"];
+    assert_eq!(info["tokenAmount"]["uiAmountString"], "7");
+    assert_eq!(info["owner"], wallet.pubkey().to_string());
+    let several = client
+        .get_multiple_accounts(&[token_account, Pubkey::new_unique(), mint])
+        .await
+        .unwrap();
+    assert!(several[0].is_some() && several[1].is_none() && several[2].is_some());
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_and_logs_subscriptions() {
+    let node = node().await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(node.info().websocket_url.as_str())
+        .await
+        .unwrap();
+    let client = client(&node);
+    let wallet = Keypair::new();
+    let send = |value: Value| tokio_tungstenite::tungstenite::Message::text(value.to_string());
+    socket
+        .send(send(json!({"jsonrpc":"2.0","id":1,"method":"accountSubscribe","params":[wallet.pubkey().to_string(), {"encoding":"base64","commitment":"confirmed"}]})))
+        .await
+        .unwrap();
+    socket
+        .send(send(json!({"jsonrpc":"2.0","id":2,"method":"logsSubscribe","params":[{"mentions":[wallet.pubkey().to_string()]}, {"commitment":"processed"}]})))
+        .await
+        .unwrap();
+    socket
+        .send(send(
+            json!({"jsonrpc":"2.0","id":3,"method":"programSubscribe","params":["not-a-key"]}),
+        ))
+        .await
+        .unwrap();
+    client.request_airdrop(&wallet.pubkey(), SOL).await.unwrap();
+    let (mut account, mut logs, mut refused) = (false, false, false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !(account && logs && refused) {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("notifications within 10 s")
+            .unwrap()
+            .unwrap();
+        let value: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+        match value["method"].as_str() {
+            Some("accountNotification") => {
+                assert_eq!(value["params"]["result"]["value"]["lamports"], SOL);
+                account = true;
+            }
+            Some("logsNotification") => {
+                assert!(!value["params"]["result"]["value"]["logs"]
+                    .as_array()
+                    .unwrap()
+                    .is_empty());
+                logs = true;
+            }
+            _ if value["id"] == 3 => {
+                assert_eq!(value["error"]["code"], -32602);
+                refused = true;
+            }
             _ => assert!(value["result"].is_u64(), "{value}"),
         }
     }

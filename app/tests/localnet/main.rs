@@ -8,6 +8,7 @@
 mod commands;
 mod crash;
 mod faults;
+mod node_process;
 mod paid_api;
 mod service;
 mod support;

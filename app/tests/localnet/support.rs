@@ -213,8 +213,10 @@ pub const COMMAND: Duration = Duration::from_secs(90);
 impl Localnet {
     /// Starts `amp localnet` with `extra` flags, and waits until it serves.
     pub async fn start(extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port_pair();
+        Self::launch(tempfile::tempdir().unwrap(), free_port_pair(), extra).await
+    }
+
+    async fn launch(dir: tempfile::TempDir, port: u16, extra: &[&str]) -> Self {
         let ledger = dir.path().join("ledger");
         let mut command = amp(dir.path());
         command
@@ -235,6 +237,26 @@ impl Localnet {
             rpc_url: format!("http://127.0.0.1:{port}"),
             mint,
         }
+    }
+
+    /// Ctrl-C: the node stops cleanly; returns what it printed.
+    pub async fn stop(&mut self) -> String {
+        self.process.signal(libc::SIGINT);
+        let status = self.process.wait_exit(Duration::from_secs(30)).await;
+        assert!(
+            status.success(),
+            "amp localnet exited {status}\n{}",
+            self.process.stderr()
+        );
+        self.process.stdout()
+    }
+
+    /// Starts the node again on the same ledger and port (after [`stop`](Self::stop)).
+    pub async fn relaunch(self) -> Self {
+        let port: u16 = self.rpc_url.rsplit(':').next().unwrap().parse().unwrap();
+        let Self { process, dir, .. } = self;
+        drop(process);
+        Self::launch(dir, port, &[]).await
     }
 
     pub fn ledger(&self) -> PathBuf {
