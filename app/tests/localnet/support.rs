@@ -259,6 +259,12 @@ impl Localnet {
         Self::launch(dir, port, &[]).await
     }
 
+    /// The PubSub URL (the RPC port + 1).
+    pub fn websocket_url(&self) -> String {
+        let port: u16 = self.rpc_url.rsplit(':').next().unwrap().parse().unwrap();
+        format!("ws://127.0.0.1:{}", port + 1)
+    }
+
     pub fn ledger(&self) -> PathBuf {
         self.dir.path().join("ledger")
     }
