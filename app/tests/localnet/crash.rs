@@ -144,8 +144,19 @@ async fn an_agent_killed_at_any_moment_keeps_its_lane_file() {
         ]);
         command
     };
-    // Killed while discovering, opening the channel (a transaction in
-    // flight), writing the lane file, paying.
+    // Killed the moment its open transaction is sent (its debug log says
+    // so), before it can be confirmed: the next run must not open another.
+    let mut process = Process::spawn("amp pay", {
+        let mut command = pay();
+        command.env("RUST_LOG", "amp_sdk::rpc=debug");
+        command
+    });
+    process
+        .wait_for_log("sending", Duration::from_secs(60))
+        .await;
+    process.kill9();
+    // Then killed at other moments: discovering, confirming, writing the
+    // lane file, paying.
     for delay_ms in [150, 400, 700, 1_000, 1_400, 2_000, 3_000] {
         let mut process = Process::spawn("amp pay", pay());
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;

@@ -62,9 +62,19 @@ impl Process {
 
     /// Waits until stdout holds a line containing `needle`; returns that line.
     pub async fn wait_for_line(&mut self, needle: &str, timeout: Duration) -> String {
+        self.wait_for(false, needle, timeout).await
+    }
+
+    /// Waits until stderr (the logs) holds a line containing `needle`.
+    pub async fn wait_for_log(&mut self, needle: &str, timeout: Duration) -> String {
+        self.wait_for(true, needle, timeout).await
+    }
+
+    async fn wait_for(&mut self, stderr: bool, needle: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(line) = self.stdout().lines().find(|line| line.contains(needle)) {
+            let text = if stderr { self.stderr() } else { self.stdout() };
+            if let Some(line) = text.lines().find(|line| line.contains(needle)) {
                 return line.to_owned();
             }
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -82,7 +92,7 @@ impl Process {
                 self.stdout(),
                 self.stderr()
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 

@@ -161,6 +161,19 @@ impl Book {
             .collect()
     }
 
+    /// The nonce of a channel to `recipient` for `service` whose opening a
+    /// previous attempt left unresolved (the transaction may still land).
+    pub(crate) fn opening_nonce(&self, service: &str, recipient: &Pubkey) -> Option<u64> {
+        self.lanes
+            .iter()
+            .find(|l| {
+                l.record.service == service
+                    && l.record.recipient == *recipient
+                    && l.record.status == LaneStatus::Opening
+            })
+            .map(|l| l.record.nonce)
+    }
+
     /// The services paid through an open lane.
     pub(crate) fn open_services(&self) -> Vec<String> {
         self.lanes
@@ -179,8 +192,10 @@ impl Book {
             .collect()
     }
 
-    /// Adds a lane (one being opened, or a delegated one adopted).
+    /// Adds a lane (one being opened, or a delegated one adopted); a record
+    /// of the same lane (an opening tried again) is replaced.
     pub(crate) fn insert(&mut self, record: LaneRecord) {
+        self.lanes.retain(|l| l.record.lane != record.lane);
         self.lanes.push(Lane::new(record));
         self.bump();
     }
@@ -196,6 +211,7 @@ impl Book {
     /// starts paying.
     pub(crate) fn mark_open(&mut self, lane: &Pubkey, channel: &Channel) {
         if let Some(l) = self.lane_mut(lane) {
+            l.record.opening_since = 0;
             l.record.generation = channel.generation;
             l.record.limit = channel.own_lane_limit();
             l.record.deposited = channel.deposited;

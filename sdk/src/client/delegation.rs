@@ -170,6 +170,7 @@ impl AmpClient {
                 deposited: grant.cap,
                 grace_period: grant.grace_period,
                 status: LaneStatus::Open,
+                opening_since: 0,
                 seq: 0,
                 signed: 0,
                 owed: 0,

@@ -137,6 +137,10 @@ pub struct LaneRecord {
     pub grace_period: u32,
     /// Where the lane is in its life.
     pub status: LaneStatus,
+    /// While opening: when the open transaction was sent (unix seconds; 0
+    /// when unknown). Past [`OPENING_WINDOW`] it can no longer land.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub opening_since: i64,
     /// Highest seq that may have been used: the next credential goes above it.
     #[serde(with = "u64_string")]
     pub seq: u64,
@@ -338,4 +342,13 @@ mod tests {
             Err(LaneFileError::Version { found: 9, .. })
         ));
     }
+}
+
+/// How long an open transaction can still land after it was sent: its
+/// blockhash lives 150 blocks (a minute to a minute and a half on a
+/// cluster); twice that, to be sure.
+pub const OPENING_WINDOW: i64 = 180;
+
+fn is_zero(value: &i64) -> bool {
+    *value == 0
 }

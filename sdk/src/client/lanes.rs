@@ -14,7 +14,7 @@ use solana_signer::Signer;
 
 use super::agent::{unix_now, AmpClient};
 use super::errors::ClientError;
-use super::file::{LaneRecord, LaneStatus};
+use super::file::{LaneRecord, LaneStatus, OPENING_WINDOW};
 use crate::chain::{Chain, ChainExt, TxSigner};
 use crate::manifest::{Manifest, MANIFEST_PATH};
 use crate::{pda, transactions};
@@ -113,9 +113,18 @@ impl AmpClient {
         let token_program = mint.token_program;
         let funder = wallet.pubkey();
         let signer = self.signer();
+        // An opening an earlier attempt (or a run killed mid-open) left
+        // unresolved is tried again with the same nonce, hence the same
+        // channel address: whichever transaction lands first creates it, the
+        // other fails, and the agent never holds two channels for one.
+        let earlier = self
+            .inner
+            .ledger
+            .with(|b| b.opening_nonce(service, &manifest.recipient));
+        let nonce = earlier.unwrap_or_else(random_nonce);
         let args = OpenArgs {
             recipient: manifest.recipient,
-            nonce: random_nonce(),
+            nonce,
             deposit,
             grace_period,
             expires_at: 0,
@@ -146,6 +155,7 @@ impl AmpClient {
             deposited: 0,
             grace_period,
             status: LaneStatus::Opening,
+            opening_since: unix_now(),
             seq: 0,
             signed: 0,
             owed: 0,
@@ -158,19 +168,36 @@ impl AmpClient {
             Ok(signature) => {
                 tracing::info!(%service, channel = %keys.channel, deposit, grace_period, %signature, "opened a channel")
             }
-            Err(error) if error.is_transient() => {
-                // The outcome is unknown: the record stays until a start resolves it.
-                tracing::warn!(%service, channel = %keys.channel, %error, "open not confirmed");
-                self.resolve_opening(&keys.channel, false).await?;
-                return self
-                    .inner
-                    .ledger
-                    .with(|b| b.open_lane(service))
-                    .ok_or(ClientError::Chain(error));
-            }
             Err(error) => {
-                self.inner.ledger.with(|b| b.forget(&keys.channel));
-                self.inner.ledger.save().await?;
+                // The channel may exist all the same: this transaction's
+                // outcome is unknown, or an earlier one with this nonce landed
+                // (and this one failed on the existing account). An earlier
+                // one may also be landing right now, seen by the preflight
+                // before reads at our commitment see it: wait for it a little.
+                let attempts = if earlier.is_some() {
+                    EARLIER_OPEN_POLLS
+                } else {
+                    1
+                };
+                for attempt in 0..attempts {
+                    if attempt > 0 {
+                        tokio::time::sleep(EARLIER_OPEN_POLL).await;
+                    }
+                    self.resolve_opening(&keys.channel, false).await?;
+                    if let Some(lane) = self.inner.ledger.with(|b| b.open_lane(service)) {
+                        tracing::info!(%service, channel = %keys.channel, "the channel of an earlier opening is there; using it");
+                        return Ok(lane);
+                    }
+                }
+                if error.is_transient() || earlier.is_some() {
+                    // Unknown outcome (or an earlier attempt still in
+                    // flight): the record stays, and the next attempt
+                    // reuses its nonce.
+                    tracing::warn!(%service, channel = %keys.channel, %error, "open not confirmed");
+                } else {
+                    self.inner.ledger.with(|b| b.forget(&keys.channel));
+                    self.inner.ledger.save().await?;
+                }
                 return Err(error.into());
             }
         }
@@ -205,6 +232,8 @@ impl AmpClient {
                 self.inner.ledger.with(|b| b.mark_open(lane, &channel));
             }
             _ if !forget_missing => return Ok(()),
+            // Sent recently: it may still land (see `resolve_openings`).
+            _ if unix_now().saturating_sub(record.opening_since) < OPENING_WINDOW => return Ok(()),
             _ => {
                 tracing::info!(%lane, "an interrupted open did not land; forgetting it");
                 self.inner.ledger.with(|b| b.forget(lane));
@@ -214,7 +243,11 @@ impl AmpClient {
         Ok(())
     }
 
-    /// Resolves every lane left opening by a previous run.
+    /// Resolves every lane left opening by a previous run: those whose
+    /// channel is there become open; those sent longer ago than
+    /// [`OPENING_WINDOW`] and still missing are forgotten. A recent one stays
+    /// recorded, since its transaction may still land (a run killed right
+    /// after sending it); the next opening for its service reuses its nonce.
     pub(super) async fn resolve_openings(&self) -> Result<(), ClientError> {
         if self.inner.chain.is_none() {
             return Ok(());
@@ -414,6 +447,11 @@ impl AmpClient {
         });
     }
 }
+
+/// How often, and how far apart, an open that failed looks for the channel
+/// of an earlier attempt with the same nonce (10 s: several slots).
+const EARLIER_OPEN_POLLS: u32 = 20;
+const EARLIER_OPEN_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A random channel nonce (SPEC §2: clients choose random nonces), from the
 /// OS generator behind a fresh keypair.

@@ -73,6 +73,8 @@ pub use builder::AmpClientBuilder;
 pub use close::CloseOutcome;
 pub use delegation::Grant;
 pub use errors::ClientError;
-pub use file::{Durability, GrantedLane, LaneFileError, LaneRecord, LaneStatus, Snapshot};
+pub use file::{
+    Durability, GrantedLane, LaneFileError, LaneRecord, LaneStatus, Snapshot, OPENING_WINDOW,
+};
 pub use policy::Policy;
 pub use stream::AmpResponse;

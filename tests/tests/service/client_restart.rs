@@ -86,3 +86,50 @@ async fn an_open_interrupted_by_a_crash_is_found_on_restart() {
     call(&client, &server.url("/v1/call"), 1).await;
     assert_eq!(client.lanes().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_still_in_flight_at_restart_is_kept_and_its_nonce_reused() {
+    let mut h = Harness::new(TokenKind::Token).await;
+    let server = Server::start(&mut h, |b| b).await;
+    let agent = Agent::new(&mut h).await;
+    let terms = policy(&h, 10_000, 1_000);
+
+    // A run records its opening and is killed right after sending the open
+    // transaction, which has not landed yet (here: never sent at all, the
+    // same as far as the next run can tell).
+    let client = agent.client(&h, terms.clone()).await;
+    call(&client, &server.url("/v1/call"), 1).await;
+    let first = client.lane(&server.origin()).unwrap().record;
+    drop(client);
+    let mut file = lane_file(&agent.file());
+    let mut pending = file["lanes"][0].clone();
+    let nonce: u64 = 4_242;
+    let recipient: anchor_lang::prelude::Pubkey = first.recipient;
+    let funder: anchor_lang::prelude::Pubkey = first.funder;
+    let channel = amp_sdk::pda::channel(&funder, &recipient, nonce).0;
+    pending["lane"] = channel.to_string().into();
+    pending["nonce"] = nonce.to_string().into();
+    pending["status"] = serde_json::json!({ "state": "opening" });
+    pending["opening_since"] = serde_json::json!(now());
+    file["lanes"] = serde_json::json!([pending]);
+    std::fs::write(agent.file(), serde_json::to_vec(&file).unwrap()).unwrap();
+
+    // The next run keeps the recent opening (its transaction may still land)…
+    let client = agent.client(&h, terms).await;
+    let lanes = client.lanes();
+    assert_eq!(lanes.len(), 1, "a recent opening is kept");
+    assert_eq!(lanes[0].record.status, LaneStatus::Opening);
+    // …and its next open for the service reuses the nonce: the same channel.
+    call(&client, &server.url("/v1/call"), 1).await;
+    let lane = client.lane(&server.origin()).unwrap().record;
+    assert_eq!(lane.lane, channel);
+    assert_eq!(lane.status, LaneStatus::Open);
+    assert_eq!(client.lanes().len(), 1);
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}

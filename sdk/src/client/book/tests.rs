@@ -19,6 +19,7 @@ fn record(lane: u8, limit: u64) -> LaneRecord {
         deposited: limit,
         grace_period: 3_600,
         status: LaneStatus::Open,
+        opening_since: 0,
         seq: 0,
         signed: 0,
         owed: 0,
