@@ -213,6 +213,11 @@ pub const COMMAND: Duration = Duration::from_secs(90);
 impl Localnet {
     /// Starts `amp localnet` with `extra` flags, and waits until it serves.
     pub async fn start(extra: &[&str]) -> Self {
+        Self::start_with_env(extra, &[]).await
+    }
+
+    /// [`start`](Self::start) with environment variables (`RUST_LOG`, say).
+    pub async fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port_pair();
         let ledger = dir.path().join("ledger");
@@ -221,7 +226,8 @@ impl Localnet {
             .current_dir(dir.path())
             .args(["localnet", "--rpc-port", &port.to_string(), "--ledger"])
             .arg(&ledger)
-            .args(extra);
+            .args(extra)
+            .envs(env.iter().copied());
         let mut process = Process::spawn("amp localnet", command);
         process.wait_for_line("amp localnet: JSON-RPC", START).await;
         let mint_line = process.wait_for_line("test mint", START).await;
