@@ -80,7 +80,11 @@ async fn answers_like_a_validator() {
     );
     assert_eq!(client.get_genesis_hash().await.unwrap(), genesis);
     let epoch = client.get_epoch_info().await.unwrap();
-    assert_eq!(epoch.absolute_slot >= later, true);
+    assert!(
+        epoch.absolute_slot >= later,
+        "{} < {later}",
+        epoch.absolute_slot
+    );
     assert_eq!(
         client
             .get_minimum_balance_for_rent_exemption(0)

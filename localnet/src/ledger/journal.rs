@@ -121,8 +121,11 @@ fn replay(bytes: &[u8]) -> (Restored, usize) {
     (Restored { slot, accounts }, at)
 }
 
+/// One journal record: its slot, the accounts it wrote, and where the next begins.
+type Record = (u64, Vec<(Pubkey, Account)>, usize);
+
 /// The record at `at`, or `None` at the end or at a partial record.
-fn record(bytes: &[u8], at: usize) -> Option<(u64, Vec<(Pubkey, Account)>, usize)> {
+fn record(bytes: &[u8], at: usize) -> Option<Record> {
     let mut reader = Reader { bytes, at };
     let length = reader.u32()? as usize;
     let end = reader.at.checked_add(length)?;

@@ -266,7 +266,7 @@ impl Ledger {
         drop(batch);
         let committed = results
             .pop()
-            .ok_or_else(|| SendError::Rejected(TransactionError::SanitizeFailure))?
+            .ok_or(SendError::Rejected(TransactionError::SanitizeFailure))?
             .map_err(SendError::Rejected)?;
         let (native_pre, native_post, token_pre, token_post) =
             balances.map(|b| b.into_vecs()).unwrap_or_default();
