@@ -127,6 +127,7 @@ impl Serve {
     }
 
     /// Starts the same service again (same port, store, wallet and environment).
+    #[allow(dead_code)] // no test restarts a service yet
     pub async fn restart(&mut self, node: &Localnet) {
         let again = Self::start_on(
             node,
