@@ -7,5 +7,7 @@
 
 mod commands;
 mod paid_api;
+mod postgres;
+mod replicas;
 mod service;
 mod support;
