@@ -1,6 +1,7 @@
 //! The whole product across real processes on `amp localnet`: the node in
-//! one process, `amp serve` in another, agents (`amp pay`) in more, each
-//! started as a user starts it (see `support`).
+//! one process, `amp serve` in another (three replicas on one PostgreSQL
+//! database in `replicas`), agents (`amp pay`) in more, each started as a
+//! user starts it (see `support`).
 //!
 //! Its own test binary: these tests run in wall-clock time (400 ms slots),
 //! beside the in-process suites.
