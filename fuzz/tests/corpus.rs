@@ -186,6 +186,7 @@ fn lane_record(lane: u8, status: LaneStatus) -> LaneRecord {
         deposited: 5_000_000,
         grace_period: 3_600,
         status,
+        opening_since: 0,
         seq: 1_100,
         signed: 1_230_400,
         owed: 1_230_000,

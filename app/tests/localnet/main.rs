@@ -1,6 +1,7 @@
 //! The whole product across real processes on `amp localnet`: the node in
-//! one process, `amp serve` in another, agents (`amp pay`) in more, each
-//! started as a user starts it (see `support`).
+//! one process, `amp serve` in another (three replicas on one PostgreSQL
+//! database in `replicas`), agents (`amp pay`) in more, each started as a
+//! user starts it (see `support`).
 //!
 //! Its own test binary: these tests run in wall-clock time (400 ms slots),
 //! beside the in-process suites.
@@ -10,6 +11,8 @@ mod crash;
 mod faults;
 mod node_process;
 mod paid_api;
+mod postgres;
+mod replicas;
 mod service;
 mod support;
 mod typescript;

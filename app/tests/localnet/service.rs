@@ -62,6 +62,8 @@ interval = 5
 pub struct Serve {
     pub process: Process,
     pub url: String,
+    name: String,
+    env: Vec<(String, String)>,
     listen: SocketAddr,
     upstream: SocketAddr,
     config: PathBuf,
@@ -69,8 +71,24 @@ pub struct Serve {
 
 impl Serve {
     pub async fn start(node: &Localnet, upstream: SocketAddr, config: PathBuf) -> Self {
+        Self::start_with_env(node, upstream, config, "amp serve", &[]).await
+    }
+
+    /// [`start`](Self::start) as a process called `name` (in failure
+    /// messages), with environment variables (`RUST_LOG`, say).
+    pub async fn start_with_env(
+        node: &Localnet,
+        upstream: SocketAddr,
+        config: PathBuf,
+        name: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        Self::start_on(node, upstream, config, listen).await
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::start_on(node, upstream, config, listen, name.to_owned(), env).await
     }
 
     async fn start_on(
@@ -78,6 +96,8 @@ impl Serve {
         upstream: SocketAddr,
         config: PathBuf,
         listen: SocketAddr,
+        name: String,
+        env: Vec<(String, String)>,
     ) -> Self {
         let mut command = super::support::amp(node.dir.path());
         command
@@ -89,38 +109,55 @@ impl Serve {
                 "--config",
             ])
             .arg(&config)
-            .args(["--listen", &listen.to_string()]);
-        let mut process = Process::spawn("amp serve", command);
+            .args(["--listen", &listen.to_string()])
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        let mut process = Process::spawn(&name, command);
         process
             .wait_for_line("manifest:", Duration::from_secs(60))
             .await;
         Self {
             process,
             url: format!("http://{listen}"),
+            name,
+            env,
             listen,
             upstream,
             config,
         }
     }
 
-    /// Starts the same service again (same port, store and wallet).
+    /// Starts the same service again (same port, store, wallet and environment).
     pub async fn restart(&mut self, node: &Localnet) {
-        let again = Self::start_on(node, self.upstream, self.config.clone(), self.listen).await;
+        let again = Self::start_on(
+            node,
+            self.upstream,
+            self.config.clone(),
+            self.listen,
+            self.name.clone(),
+            self.env.clone(),
+        )
+        .await;
         *self = again;
     }
 
     /// Ctrl-C: the proxy settles what is unsettled, reports, and exits.
-    pub async fn stop(mut self) -> String {
+    pub async fn stop(self) -> String {
+        self.stop_logged().await.0
+    }
+
+    /// [`stop`](Self::stop), returning its stdout and stderr.
+    pub async fn stop_logged(mut self) -> (String, String) {
         self.process.signal(libc::SIGINT);
         let status = self.process.wait_exit(Duration::from_secs(120)).await;
         assert!(
             status.success(),
-            "amp serve exited {status}\n{}",
+            "{} exited {status}\n{}",
+            self.name,
             self.process.stderr()
         );
         // Shown by a failing test: what the service said while it ran.
-        eprintln!("amp serve stderr:\n{}", self.process.stderr());
-        self.process.stdout()
+        eprintln!("{} stderr:\n{}", self.name, self.process.stderr());
+        (self.process.stdout(), self.process.stderr())
     }
 }
 

@@ -223,17 +223,28 @@ pub const COMMAND: Duration = Duration::from_secs(90);
 impl Localnet {
     /// Starts `amp localnet` with `extra` flags, and waits until it serves.
     pub async fn start(extra: &[&str]) -> Self {
-        Self::launch(tempfile::tempdir().unwrap(), free_port_pair(), extra).await
+        Self::start_with_env(extra, &[]).await
     }
 
-    async fn launch(dir: tempfile::TempDir, port: u16, extra: &[&str]) -> Self {
+    /// [`start`](Self::start) with environment variables (`RUST_LOG`, say).
+    pub async fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::launch(tempfile::tempdir().unwrap(), free_port_pair(), extra, env).await
+    }
+
+    async fn launch(
+        dir: tempfile::TempDir,
+        port: u16,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let ledger = dir.path().join("ledger");
         let mut command = amp(dir.path());
         command
             .current_dir(dir.path())
             .args(["localnet", "--rpc-port", &port.to_string(), "--ledger"])
             .arg(&ledger)
-            .args(extra);
+            .args(extra)
+            .envs(env.iter().copied());
         let mut process = Process::spawn("amp localnet", command);
         process.wait_for_line("amp localnet: JSON-RPC", START).await;
         let mint_line = process.wait_for_line("test mint", START).await;
@@ -266,7 +277,7 @@ impl Localnet {
         let port: u16 = self.rpc_url.rsplit(':').next().unwrap().parse().unwrap();
         let Self { process, dir, .. } = self;
         drop(process);
-        Self::launch(dir, port, &[]).await
+        Self::launch(dir, port, &[], &[]).await
     }
 
     /// The PubSub URL (the RPC port + 1).

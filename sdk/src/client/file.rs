@@ -307,6 +307,15 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// How long an open transaction can still land after it was sent: its
+/// blockhash lives 150 blocks (a minute to a minute and a half on a
+/// cluster); twice that, to be sure.
+pub const OPENING_WINDOW: i64 = 180;
+
+fn is_zero(value: &i64) -> bool {
+    *value == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,13 +351,4 @@ mod tests {
             Err(LaneFileError::Version { found: 9, .. })
         ));
     }
-}
-
-/// How long an open transaction can still land after it was sent: its
-/// blockhash lives 150 blocks (a minute to a minute and a half on a
-/// cluster); twice that, to be sure.
-pub const OPENING_WINDOW: i64 = 180;
-
-fn is_zero(value: &i64) -> bool {
-    *value == 0
 }

@@ -1,9 +1,8 @@
 //! What the service tests share: a paid service on loopback for the server
 //! tests, paid services and paying agents for the client tests, a
-//! PostgreSQL schema per test for the store tests, the replica tests'
-//! harness (`replicas`, `bridge`), and the one way to wait (`eventually`).
+//! PostgreSQL schema per test for the store tests, the replica test's
+//! harness (`replicas`), and the one way to wait (`eventually`).
 
-pub mod bridge;
 pub mod client;
 pub mod postgres;
 pub mod replicas;
