@@ -11,5 +11,6 @@ pub mod demo;
 pub mod error;
 pub mod output;
 pub mod proxy;
+pub mod stdout;
 
 pub use error::CliError;

@@ -4,9 +4,9 @@
 use clap::Args;
 
 use crate::context::GlobalArgs;
-use crate::demo::stdout::StdoutToStderr;
 use crate::demo::{self, DemoOptions, DemoReport};
 use crate::error::CliError;
+use crate::stdout::StdoutToStderr;
 
 /// Run the whole story locally, no setup and no network.
 ///

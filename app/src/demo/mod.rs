@@ -18,7 +18,6 @@ pub mod api;
 pub mod metered;
 pub mod report;
 pub mod sandbox;
-pub mod stdout;
 pub mod timing;
 
 use std::sync::Arc;

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::LedgerArg;
 use crate::error::CliError;
+use crate::stdout::StdoutToStderr;
 
 #[derive(Debug, Args)]
 pub struct StartArgs {
@@ -130,9 +131,13 @@ impl StartArgs {
             self.ledger.ledger.display()
         );
         faults_on_signals(&node)?;
+        // From here on the AMP programs' `msg!` lines (printed by the host,
+        // not kept in the transaction's logs) go to stderr with the logs.
+        let quiet = StdoutToStderr::start();
         tokio::signal::ctrl_c()
             .await
             .map_err(|e| CliError::Io("waiting for Ctrl-C".into(), e))?;
+        drop(quiet);
         eprintln!("stopping the node…");
         let bank = node
             .ledger()

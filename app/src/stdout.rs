@@ -1,6 +1,7 @@
-//! Keeping stdout for results while the embedded bank runs: natively
-//! executed programs print their log lines (`msg!`) with `println!`, which
-//! would land in the middle of a report or of its JSON. While a
+//! Keeping stdout for results while an embedded bank runs (`amp demo`, `amp
+//! localnet`): natively executed programs print their log lines (`msg!`)
+//! with `println!` (`solana-msg` off-chain), which would land in the middle
+//! of a report or of its JSON. While a
 //! [`StdoutToStderr`] guard lives, whatever is written to file descriptor 1
 //! goes to stderr instead.
 
