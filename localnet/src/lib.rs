@@ -16,6 +16,7 @@ pub mod delayed;
 pub mod events;
 pub mod faults;
 pub mod ledger;
+mod listen;
 pub mod node;
 pub mod pubsub;
 pub mod rpc;

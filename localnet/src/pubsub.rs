@@ -26,26 +26,17 @@ use crate::rpc::wire::{self, RpcError};
 use crate::rpc::Rpc;
 
 /// Serves PubSub on `listener` until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, rpc: Rpc, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    tracing::warn!(%error, "localnet pubsub: accept failed");
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => return,
-        };
-        let rpc = rpc.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
+pub async fn serve(listener: TcpListener, rpc: Rpc, shutdown: watch::Receiver<bool>) {
+    let watch = shutdown.clone();
+    crate::listen::accept_until(listener, watch, "pubsub", move |stream| {
+        let (rpc, shutdown) = (rpc.clone(), shutdown.clone());
+        async move {
             if let Err(error) = connection(stream, rpc, shutdown).await {
                 tracing::debug!(%error, "localnet pubsub: connection ended");
             }
-        });
-    }
+        }
+    })
+    .await;
 }
 
 #[derive(Clone, Debug)]

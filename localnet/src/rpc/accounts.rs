@@ -23,21 +23,22 @@ pub fn get_account_info(rpc: &Rpc, params: Params) -> Result<Value, RpcError> {
     let config: RpcAccountInfoConfig = params.optional(1, "config")?.unwrap_or_default();
     let bank = rpc.ledger.bank(commitment(config.commitment));
     let encoding = config.encoding.unwrap_or(UiAccountEncoding::Binary);
-    let value = match bank
-        .get_account(&address)
-        .map(Account::from)
-        .filter(|a| a.lamports > 0)
-    {
-        Some(account) => Some(ui_account(
-            &bank,
-            &address,
-            &account,
-            encoding,
-            config.data_slice,
-        )?),
-        None => None,
-    };
+    let value = encoded_account(&bank, &address, encoding, config.data_slice)?;
     with_context(bank.slot(), value)
+}
+
+/// An account as the validator shows it, or `None` when it holds no lamports.
+fn encoded_account(
+    bank: &solana_runtime::bank::Bank,
+    address: &solana_pubkey::Pubkey,
+    encoding: UiAccountEncoding,
+    data_slice: Option<solana_account_decoder_client_types::UiDataSliceConfig>,
+) -> Result<Option<solana_account_decoder_client_types::UiAccount>, RpcError> {
+    bank.get_account(address)
+        .map(Account::from)
+        .filter(|account| account.lamports > 0)
+        .map(|account| ui_account(bank, address, &account, encoding, data_slice))
+        .transpose()
 }
 
 pub fn get_multiple_accounts(rpc: &Rpc, params: Params) -> Result<Value, RpcError> {
@@ -53,22 +54,12 @@ pub fn get_multiple_accounts(rpc: &Rpc, params: Params) -> Result<Value, RpcErro
     let mut values = Vec::with_capacity(addresses.len());
     for address in &addresses {
         let address = parse_pubkey(address)?;
-        values.push(
-            match bank
-                .get_account(&address)
-                .map(Account::from)
-                .filter(|a| a.lamports > 0)
-            {
-                Some(account) => Some(ui_account(
-                    &bank,
-                    &address,
-                    &account,
-                    encoding,
-                    config.data_slice,
-                )?),
-                None => None,
-            },
-        );
+        values.push(encoded_account(
+            &bank,
+            &address,
+            encoding,
+            config.data_slice,
+        )?);
     }
     with_context(bank.slot(), values)
 }

@@ -172,20 +172,10 @@ impl Rpc {
 }
 
 /// Serves JSON-RPC on `listener` until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, rpc: Rpc, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    tracing::warn!(%error, "localnet: accept failed");
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => return,
-        };
+pub async fn serve(listener: TcpListener, rpc: Rpc, shutdown: watch::Receiver<bool>) {
+    crate::listen::accept_until(listener, shutdown, "json-rpc", move |stream| {
         let rpc = rpc.clone();
-        tokio::spawn(async move {
+        async move {
             let service = hyper::service::service_fn(move |request| {
                 let rpc = rpc.clone();
                 async move { Ok::<_, Infallible>(answer(&rpc, request).await) }
@@ -196,8 +186,9 @@ pub async fn serve(listener: TcpListener, rpc: Rpc, mut shutdown: watch::Receive
             {
                 tracing::debug!(%error, "localnet: connection ended");
             }
-        });
-    }
+        }
+    })
+    .await;
 }
 
 async fn answer(rpc: &Rpc, request: Request<Incoming>) -> Response<Full<Bytes>> {
