@@ -14,5 +14,6 @@ mod paid_api;
 mod postgres;
 mod replicas;
 mod service;
+mod solana_cli;
 mod support;
 mod typescript;
