@@ -11,7 +11,7 @@
 //!
 //! By job: [`api`] is the paid API, [`timing`] measures what the paywall
 //! adds, [`metered`] records every transaction and its fee, [`report`] adds
-//! it all up, [`sandbox`] makes the mint and wallets, and [`stdout`] keeps
+//! it all up, [`sandbox`] makes the mint and wallets, and [`crate::stdout`] keeps
 //! the bank's log lines out of the report.
 
 pub mod api;

@@ -1,8 +1,8 @@
 //! JSON-RPC 2.0 over HTTP, answering as a validator does.
 //!
-//! One file per family of methods ([`accounts`], [`transactions`],
-//! [`cluster`]); [`wire`] is the envelope and error codes, [`params`] reads
-//! positional parameters, [`encoding`] renders accounts and transactions.
+//! One file per family of methods (`accounts`, `transactions`, `cluster`);
+//! `wire` is the envelope and error codes, `params` reads positional
+//! parameters, `encoding` renders accounts and transactions.
 
 mod accounts;
 mod cluster;
