@@ -83,6 +83,8 @@ pub enum NodeError {
     Ledger { path: PathBuf, message: String },
     #[error("creating the test mint: {0}")]
     TestMint(String),
+    #[error("PubSub listens on the RPC port + 1, and there is none after {rpc_port}")]
+    NoPubsubPort { rpc_port: u16 },
 }
 
 /// A running node. Dropping it without [`stop`](Self::stop) leaves its tasks
@@ -98,6 +100,19 @@ pub struct Node {
 impl Node {
     /// Builds the ledger, creates the test mint, and starts serving.
     pub async fn start(config: NodeConfig) -> Result<Self, NodeError> {
+        // Before anything is built or bound: PubSub needs a port.
+        let ws_addr = match config.ws_addr {
+            Some(addr) => addr,
+            // Any free port when the RPC port is any free port too.
+            None if config.rpc_addr.port() == 0 => SocketAddr::new(config.rpc_addr.ip(), 0),
+            None => {
+                let rpc_port = config.rpc_addr.port();
+                let port = rpc_port
+                    .checked_add(1)
+                    .ok_or(NodeError::NoPubsubPort { rpc_port })?;
+                SocketAddr::new(config.rpc_addr.ip(), port)
+            }
+        };
         let keys = match &config.ledger_dir {
             Some(dir) => Keys::load_or_create(dir)?,
             None => Keys::generate(),
@@ -133,14 +148,6 @@ impl Node {
                 addr: config.rpc_addr,
                 source,
             })?;
-        let ws_addr = config.ws_addr.unwrap_or_else(|| {
-            let port = if config.rpc_addr.port() == 0 {
-                0
-            } else {
-                rpc_addr.port() + 1
-            };
-            SocketAddr::new(rpc_addr.ip(), port)
-        });
         let ws_listener = bind(ws_addr).await?;
         let ws_addr = ws_listener.local_addr().map_err(|source| NodeError::Bind {
             addr: ws_addr,

@@ -509,3 +509,16 @@ async fn account_and_logs_subscriptions() {
     }
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_port_leaves_no_room_for_pubsub_and_says_so() {
+    let refused = Node::start(NodeConfig {
+        rpc_addr: "127.0.0.1:65535".parse().unwrap(),
+        ..NodeConfig::default()
+    })
+    .await;
+    match refused {
+        Err(error) => assert!(error.to_string().contains("PubSub"), "{error}"),
+        Ok(_) => panic!("a node on port 65535 has no PubSub port"),
+    }
+}

@@ -148,7 +148,7 @@ impl Ledger {
             state: Mutex::new(state),
         };
         // Resume after the slot the journal reached, so slots never go back.
-        ledger.open_slot(restored.slot.max(1), unix_now());
+        open_slot(&mut ledger.lock(), restored.slot.max(1), unix_now());
         Ok(ledger)
     }
 
@@ -182,8 +182,10 @@ impl Ledger {
     /// Ends the working slot (registering its blockhash) and opens the next,
     /// stamped with `unix_timestamp`.
     pub fn end_slot(&self, unix_timestamp: i64) -> SlotEnded {
+        // One lock for the whole step: no transaction lands between the slot
+        // being accounted for and the next one opening.
+        let mut state = self.lock();
         let (slot, confirmed, written) = {
-            let mut state = self.lock();
             let slot = state.working.slot();
             let confirmed = std::mem::take(&mut state.pending);
             let written_keys = std::mem::take(&mut state.written);
@@ -205,36 +207,13 @@ impl Ledger {
             }
             (slot, confirmed, written)
         };
-        let next = self.open_slot(slot + 1, unix_timestamp);
+        let next = open_slot(&mut state, slot + 1, unix_timestamp);
         SlotEnded {
             slot,
             next,
             confirmed,
             written,
         }
-    }
-
-    /// Freezes the working bank and opens `slot` after it.
-    fn open_slot(&self, slot: u64, unix_timestamp: i64) -> u64 {
-        let mut state = self.lock();
-        let parent = state.working.clone();
-        // The last tick registers the slot's blockhash.
-        parent.fill_bank_with_ticks_for_tests();
-        parent.freeze();
-        let slot = slot.max(parent.slot() + 1);
-        let child = Bank::new_from_parent(parent.clone(), &Pubkey::default(), slot);
-        let mut clock: Clock = child.clock();
-        clock.unix_timestamp = unix_timestamp;
-        child.set_sysvar_for_tests(&clock);
-        let child = {
-            let mut forks = state.forks.write().expect("forks lock");
-            let child = forks.insert(child).clone_without_scheduler();
-            forks.set_root(parent.slot(), None, Some(parent.slot()));
-            child
-        };
-        state.confirmed = parent;
-        state.working = child;
-        slot
     }
 
     /// Verifies and executes a transaction in the working slot.
@@ -380,6 +359,28 @@ impl Ledger {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Freezes the working bank and opens `slot` after it.
+fn open_slot(state: &mut State, slot: u64, unix_timestamp: i64) -> u64 {
+    let parent = state.working.clone();
+    // The last tick registers the slot's blockhash.
+    parent.fill_bank_with_ticks_for_tests();
+    parent.freeze();
+    let slot = slot.max(parent.slot() + 1);
+    let child = Bank::new_from_parent(parent.clone(), &Pubkey::default(), slot);
+    let mut clock: Clock = child.clock();
+    clock.unix_timestamp = unix_timestamp;
+    child.set_sysvar_for_tests(&clock);
+    let child = {
+        let mut forks = state.forks.write().expect("forks lock");
+        let child = forks.insert(child).clone_without_scheduler();
+        forks.set_root(parent.slot(), None, Some(parent.slot()));
+        child
+    };
+    state.confirmed = parent;
+    state.working = child;
+    slot
 }
 
 impl std::fmt::Debug for Ledger {
