@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::events::Event;
 use crate::ledger::{Commitment, SlotEnded, TransactionRecord};
-use crate::rpc::encoding::ui_account;
+use crate::rpc::encoding::{passes_filters, ui_account};
 use crate::rpc::wire::{self, RpcError};
 use crate::rpc::Rpc;
 
@@ -186,11 +186,20 @@ impl Session {
                 pubkey(0)?,
                 config.encoding.unwrap_or(UiAccountEncoding::Binary),
             ),
-            "programSubscribe" => Subscription::Program(
-                pubkey(0)?,
-                config.encoding.unwrap_or(UiAccountEncoding::Binary),
-                config.filters.unwrap_or_default(),
-            ),
+            "programSubscribe" => {
+                let filters = config.filters.unwrap_or_default();
+                // Checked as getProgramAccounts checks them.
+                for filter in &filters {
+                    filter
+                        .verify()
+                        .map_err(|e| RpcError::invalid_params(format!("Invalid param: {e:?}")))?;
+                }
+                Subscription::Program(
+                    pubkey(0)?,
+                    config.encoding.unwrap_or(UiAccountEncoding::Binary),
+                    filters,
+                )
+            }
             "slotSubscribe" => Subscription::Slot,
             "logsSubscribe" => {
                 let filter = match params.first() {
@@ -336,13 +345,7 @@ impl Session {
                     let Some(ended) = ended else { continue };
                     let bank = ledger.bank(Commitment::Confirmed);
                     for (key, account) in &ended.written {
-                        let wanted = account.owner == *program
-                            && filters.iter().all(|f| match f {
-                                RpcFilterType::DataSize(size) => account.data.len() as u64 == *size,
-                                RpcFilterType::Memcmp(memcmp) => memcmp.bytes_match(&account.data),
-                                RpcFilterType::TokenAccountState => true,
-                            });
-                        if wanted {
+                        if account.owner == *program && passes_filters(filters, account) {
                             if let Ok(ui) = ui_account(&bank, key, account, *encoding, None) {
                                 out.push(notification(
                                     "programNotification",

@@ -7,10 +7,9 @@ use solana_accounts_db::accounts_index::ScanConfig;
 use solana_rpc_client_api::config::{
     RpcAccountInfoConfig, RpcContextConfig, RpcProgramAccountsConfig,
 };
-use solana_rpc_client_api::filter::RpcFilterType;
 use solana_rpc_client_api::response::RpcKeyedAccount;
 
-use super::encoding::{mint_decimals, token_amount, ui_account};
+use super::encoding::{is_token_program, mint_decimals, passes_filters, token_amount, ui_account};
 use super::params::{parse_pubkey, Params};
 use super::wire::{to_value, with_context, RpcError};
 use super::{commitment, Rpc};
@@ -86,7 +85,7 @@ pub fn get_program_accounts(rpc: &Rpc, params: Params) -> Result<Value, RpcError
     let mut keyed = Vec::new();
     for (address, account) in accounts {
         let account = Account::from(account);
-        if account.lamports == 0 || !filters.iter().all(|filter| matches(filter, &account)) {
+        if account.lamports == 0 || !passes_filters(&filters, &account) {
             continue;
         }
         keyed.push(RpcKeyedAccount {
@@ -107,18 +106,6 @@ pub fn get_program_accounts(rpc: &Rpc, params: Params) -> Result<Value, RpcError
     }
 }
 
-fn matches(filter: &RpcFilterType, account: &Account) -> bool {
-    match filter {
-        RpcFilterType::DataSize(size) => account.data().len() as u64 == *size,
-        RpcFilterType::Memcmp(memcmp) => memcmp.bytes_match(account.data()),
-        RpcFilterType::TokenAccountState => {
-            super::encoding::is_token_program(account.owner())
-                && solana_account_decoder::parse_token::get_token_account_mint(account.data())
-                    .is_some()
-        }
-    }
-}
-
 pub fn get_balance(rpc: &Rpc, params: Params) -> Result<Value, RpcError> {
     let address = params.pubkey(0)?;
     let config: RpcContextConfig = params.optional(1, "config")?.unwrap_or_default();
@@ -132,7 +119,7 @@ pub fn get_token_account_balance(rpc: &Rpc, params: Params) -> Result<Value, Rpc
     let bank = rpc.ledger.bank(commitment(config.commitment));
     let not_token_account = || RpcError::invalid_params("Invalid param: not a Token account");
     let account = bank.get_account(&address).ok_or_else(not_token_account)?;
-    if !super::encoding::is_token_program(account.owner()) {
+    if !is_token_program(account.owner()) {
         return Err(not_token_account());
     }
     let data = account.data();

@@ -9,8 +9,10 @@ use solana_account_decoder::parse_account_data::{
 use solana_account_decoder::parse_token::token_amount_to_ui_amount_v3;
 use solana_account_decoder_client_types::token::UiTokenAmount;
 use solana_account_decoder_client_types::{UiAccount, UiAccountEncoding, UiDataSliceConfig};
+use solana_message::inner_instruction::InnerInstruction as RuntimeInnerInstruction;
 use solana_message::VersionedMessage;
 use solana_pubkey::Pubkey;
+use solana_rpc_client_api::filter::RpcFilterType;
 use solana_runtime::bank::Bank;
 use solana_svm::transaction_balances::SvmTokenInfo;
 use solana_transaction::versioned::TransactionVersion;
@@ -59,8 +61,20 @@ fn token_additional_data(bank: &Bank, account: &Account) -> Option<SplTokenAddit
     mint_decimals(bank, &mint).map(SplTokenAdditionalDataV2::with_decimals)
 }
 
-pub fn is_token_program(owner: &Pubkey) -> bool {
-    *owner == spl_token_interface::ID || *owner == spl_token_2022_interface::ID
+pub use amp_sdk::mint::is_token_program;
+
+/// Whether `account` passes every `getProgramAccounts` / `programSubscribe`
+/// filter.
+pub fn passes_filters(filters: &[RpcFilterType], account: &Account) -> bool {
+    filters.iter().all(|filter| match filter {
+        RpcFilterType::DataSize(size) => account.data().len() as u64 == *size,
+        RpcFilterType::Memcmp(memcmp) => memcmp.bytes_match(account.data()),
+        RpcFilterType::TokenAccountState => {
+            is_token_program(account.owner())
+                && solana_account_decoder::parse_token::get_token_account_mint(account.data())
+                    .is_some()
+        }
+    })
 }
 
 /// A mint's decimals (the byte after supply in both token programs' layout).
@@ -147,9 +161,28 @@ fn raw_message(message: &VersionedMessage) -> UiRawMessage {
 /// The status meta, with inner instructions (so `emit_cpi!` events can be
 /// read), logs, balances and compute units.
 pub fn status_meta(record: &TransactionRecord) -> UiTransactionStatusMeta {
-    let inner_instructions = record
-        .inner_instructions
-        .iter()
+    TransactionStatusMeta {
+        status: record.status.clone(),
+        fee: record.fee,
+        pre_balances: record.pre_balances.clone(),
+        post_balances: record.post_balances.clone(),
+        inner_instructions: Some(inner_instructions(&record.inner_instructions)),
+        log_messages: Some(record.log_messages.clone()),
+        pre_token_balances: Some(token_balances(&record.pre_token_balances)),
+        post_token_balances: Some(token_balances(&record.post_token_balances)),
+        rewards: Some(Vec::new()),
+        loaded_addresses: Default::default(),
+        return_data: record.return_data.clone(),
+        compute_units_consumed: Some(record.compute_units_consumed),
+        cost_units: None,
+    }
+    .into()
+}
+
+/// The runtime's inner instructions as RPC reports them: per top-level
+/// instruction that made any, with each one's stack height.
+pub fn inner_instructions(list: &[Vec<RuntimeInnerInstruction>]) -> Vec<InnerInstructions> {
+    list.iter()
         .enumerate()
         .filter(|(_, inner)| !inner.is_empty())
         .map(|(index, inner)| InnerInstructions {
@@ -162,23 +195,7 @@ pub fn status_meta(record: &TransactionRecord) -> UiTransactionStatusMeta {
                 })
                 .collect(),
         })
-        .collect();
-    TransactionStatusMeta {
-        status: record.status.clone(),
-        fee: record.fee,
-        pre_balances: record.pre_balances.clone(),
-        post_balances: record.post_balances.clone(),
-        inner_instructions: Some(inner_instructions),
-        log_messages: Some(record.log_messages.clone()),
-        pre_token_balances: Some(token_balances(&record.pre_token_balances)),
-        post_token_balances: Some(token_balances(&record.post_token_balances)),
-        rewards: Some(Vec::new()),
-        loaded_addresses: Default::default(),
-        return_data: record.return_data.clone(),
-        compute_units_consumed: Some(record.compute_units_consumed),
-        cost_units: None,
-    }
-    .into()
+        .collect()
 }
 
 pub fn token_balances(balances: &[SvmTokenInfo]) -> Vec<TransactionTokenBalance> {

@@ -21,7 +21,9 @@ use solana_transaction_status_client_types::{
     UiTransactionEncoding, UiTransactionReturnData,
 };
 
-use super::encoding::{decode_transaction, encoded_transaction, token_balances, ui_account};
+use super::encoding::{
+    decode_transaction, encoded_transaction, inner_instructions, token_balances, ui_account,
+};
 use super::params::{parse_pubkey, parse_signature, Params};
 use super::wire::{
     to_value, with_context, RpcError, PREFLIGHT_FAILURE, SIGNATURE_VERIFICATION_FAILURE,
@@ -161,28 +163,10 @@ pub fn simulate_transaction(rpc: &Rpc, params: Params) -> Result<Value, RpcError
         }
     });
     let inner_instructions = config.inner_instructions.then(|| {
-        simulation
-            .inner_instructions
-            .clone()
-            .unwrap_or_default()
+        let list = simulation.inner_instructions.as_deref().unwrap_or_default();
+        inner_instructions(list)
             .into_iter()
-            .enumerate()
-            .filter(|(_, inner)| !inner.is_empty())
-            .map(|(index, inner)| {
-                solana_transaction_status_client_types::InnerInstructions {
-                    index: index as u8,
-                    instructions: inner
-                        .into_iter()
-                        .map(
-                            |ix| solana_transaction_status_client_types::InnerInstruction {
-                                instruction: ix.instruction,
-                                stack_height: Some(u32::from(ix.stack_height)),
-                            },
-                        )
-                        .collect(),
-                }
-                .into()
-            })
+            .map(Into::into)
             .collect()
     });
     let result = RpcSimulateTransactionResult {
