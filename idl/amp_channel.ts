@@ -41,7 +41,10 @@ export type AmpChannel = {
           "writable": true
         },
         {
-          "name": "funder",
+          "name": "payer",
+          "docs": [
+            "accounts' rent. The tokens go to the funder's token account."
+          ],
           "writable": true,
           "relations": [
             "channel"
@@ -176,10 +179,10 @@ export type AmpChannel = {
           "writable": true
         },
         {
-          "name": "funder",
+          "name": "payer",
           "writable": true,
           "relations": [
-            "channel"
+            "delegation"
           ]
         },
         {
@@ -236,11 +239,22 @@ export type AmpChannel = {
       "accounts": [
         {
           "name": "funder",
-          "writable": true,
+          "docs": [
+            "Authorises the cap's deposit from its token account."
+          ],
           "signer": true,
           "relations": [
             "channel"
           ]
+        },
+        {
+          "name": "payer",
+          "docs": [
+            "Fronts the Delegation's rent and gets it back at `close_delegation`:",
+            "the funder itself, or a sponsor."
+          ],
+          "writable": true,
+          "signer": true
         },
         {
           "name": "channel",
@@ -391,7 +405,15 @@ export type AmpChannel = {
         {
           "name": "funder",
           "docs": [
-            "Pays the deposit and both accounts' rent, and gets all of it back."
+            "Authorises the deposit from its token account and is refunded it."
+          ],
+          "signer": true
+        },
+        {
+          "name": "payer",
+          "docs": [
+            "Fronts both accounts' rent and gets it back at close: the funder",
+            "itself (one signer), or a sponsor such as the service."
           ],
           "writable": true,
           "signer": true
@@ -538,7 +560,10 @@ export type AmpChannel = {
           "writable": true
         },
         {
-          "name": "funder",
+          "name": "payer",
+          "docs": [
+            "accounts' rent. The tokens go to the funder's token account."
+          ],
           "writable": true,
           "relations": [
             "channel"
@@ -1460,6 +1485,11 @@ export type AmpChannel = {
       "code": 6038,
       "name": "recipientCannotSign",
       "msg": "the recipient cannot sign the vouchers that pay it"
+    },
+    {
+      "code": 6039,
+      "name": "notPayer",
+      "msg": "the account is not the one that fronted the rent"
     }
   ],
   "types": [
@@ -1565,6 +1595,15 @@ export type AmpChannel = {
           {
             "name": "vaultBump",
             "type": "u8"
+          },
+          {
+            "name": "payer",
+            "docs": [
+              "Who fronted both accounts' rent at `open` (the funder, or a sponsor",
+              "such as the service); every closing path returns the rent to it.",
+              "Last, so every earlier field keeps its offset."
+            ],
+            "type": "pubkey"
           }
         ]
       }
@@ -1613,6 +1652,13 @@ export type AmpChannel = {
           },
           {
             "name": "funder",
+            "type": "pubkey"
+          },
+          {
+            "name": "payer",
+            "docs": [
+              "Who fronted the rent (the funder unless sponsored)."
+            ],
             "type": "pubkey"
           },
           {
@@ -1786,6 +1832,14 @@ export type AmpChannel = {
           {
             "name": "bump",
             "type": "u8"
+          },
+          {
+            "name": "payer",
+            "docs": [
+              "Who fronted the account's rent at `delegate`; `close_delegation`",
+              "returns it there. Last, so every earlier field keeps its offset."
+            ],
+            "type": "pubkey"
           }
         ]
       }
@@ -1835,6 +1889,13 @@ export type AmpChannel = {
           },
           {
             "name": "delegate",
+            "type": "pubkey"
+          },
+          {
+            "name": "payer",
+            "docs": [
+              "Who fronted the rent (the funder unless sponsored)."
+            ],
             "type": "pubkey"
           },
           {

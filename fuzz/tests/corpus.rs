@@ -181,6 +181,7 @@ fn lane_record(lane: u8, status: LaneStatus) -> LaneRecord {
         token_program: token_program(),
         nonce: 0x1234_5678_9abc_def0,
         delegate: None,
+        payer: None,
         generation: 310_000_123,
         limit: 5_000_000,
         deposited: 5_000_000,

@@ -31,6 +31,9 @@ pub struct ChannelKeys {
     pub mint: Pubkey,
     /// The program that owns `mint`: SPL Token or Token-2022.
     pub token_program: Pubkey,
+    /// Who fronts the accounts' rent at `open` and gets it back at `close`
+    /// or `refund`: the funder, unless a sponsor (the service) paid it.
+    pub payer: Pubkey,
 }
 
 impl ChannelKeys {
@@ -51,7 +54,14 @@ impl ChannelKeys {
             recipient,
             mint,
             token_program,
+            payer: funder,
         }
+    }
+
+    /// The same channel with its rent fronted by `payer` (a sponsored open),
+    /// as the Channel account records it.
+    pub fn with_payer(self, payer: Pubkey) -> Self {
+        Self { payer, ..self }
     }
 }
 
@@ -68,6 +78,7 @@ pub fn build(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instr
 pub fn open_accounts(keys: &ChannelKeys, funder_token: Pubkey) -> accounts::Open {
     accounts::Open {
         funder: keys.funder,
+        payer: keys.payer,
         channel: keys.channel,
         vault: keys.vault,
         funder_token,
@@ -156,7 +167,7 @@ pub fn close_accounts(
     accounts::Close {
         recipient: keys.recipient,
         channel: keys.channel,
-        funder: keys.funder,
+        payer: keys.payer,
         vault: keys.vault,
         recipient_token,
         funder_token,
@@ -202,7 +213,7 @@ pub fn request_close(keys: &ChannelKeys) -> Instruction {
 pub fn refund_accounts(keys: &ChannelKeys, funder_token: Pubkey) -> accounts::Refund {
     accounts::Refund {
         channel: keys.channel,
-        funder: keys.funder,
+        payer: keys.payer,
         vault: keys.vault,
         funder_token,
         mint: keys.mint,
@@ -218,7 +229,8 @@ pub fn refund(keys: &ChannelKeys, funder_token: Pubkey) -> Instruction {
     build(refund_accounts(keys, funder_token), instruction::Refund {})
 }
 
-/// The accounts of `delegate` for `delegate`'s lane; `funder_token` pays the cap.
+/// The accounts of `delegate` for `delegate`'s lane; `funder_token` pays the
+/// cap and the funder the rent (set `payer` for a sponsor).
 pub fn delegate_accounts(
     keys: &ChannelKeys,
     delegate: &Pubkey,
@@ -226,6 +238,7 @@ pub fn delegate_accounts(
 ) -> accounts::Delegate {
     accounts::Delegate {
         funder: keys.funder,
+        payer: keys.funder,
         channel: keys.channel,
         delegation: pda::delegation(&keys.channel, delegate).0,
         vault: keys.vault,
@@ -263,26 +276,34 @@ pub fn revoke(keys: &ChannelKeys, delegate: &Pubkey) -> Instruction {
     build(revoke_accounts(keys, delegate), instruction::Revoke {})
 }
 
-/// The accounts of `close_delegation` for `delegate`'s lane; `closer` signs.
+/// The accounts of `close_delegation` for `delegate`'s lane; `closer` signs
+/// and `payer`, who fronted the delegation's rent, gets it back.
 pub fn close_delegation_accounts(
     keys: &ChannelKeys,
     delegate: &Pubkey,
     closer: Pubkey,
+    payer: Pubkey,
 ) -> accounts::CloseDelegation {
     accounts::CloseDelegation {
         closer,
         channel: keys.channel,
         delegation: pda::delegation(&keys.channel, delegate).0,
-        funder: keys.funder,
+        payer,
         event_authority: pda::event_authority(),
         program: amp_channel::ID,
     }
 }
 
-/// Closes a delegation; `closer` signs (the recipient any time, anyone after grace).
-pub fn close_delegation(keys: &ChannelKeys, delegate: &Pubkey, closer: Pubkey) -> Instruction {
+/// Closes a delegation; `closer` signs (the recipient any time, anyone after
+/// grace); the rent goes back to `payer` (the Delegation's `payer`).
+pub fn close_delegation(
+    keys: &ChannelKeys,
+    delegate: &Pubkey,
+    closer: Pubkey,
+    payer: Pubkey,
+) -> Instruction {
     build(
-        close_delegation_accounts(keys, delegate, closer),
+        close_delegation_accounts(keys, delegate, closer, payer),
         instruction::CloseDelegation {},
     )
 }

@@ -163,6 +163,7 @@ impl LaneAccounts {
             self.channel.mint,
             token_program,
         )
+        .with_payer(self.channel.payer)
     }
 
     /// The state a store starts from for this lane.
@@ -208,6 +209,7 @@ mod tests {
             grace_period: 3_600,
             bump: 255,
             vault_bump: 254,
+            payer: Pubkey::new_from_array([1; 32]),
         }
     }
 

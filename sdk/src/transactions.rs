@@ -68,11 +68,14 @@ pub struct OpenOptions {
     /// (idempotently), with this account paying their rent: settlements need
     /// the recipient's, refunds the funder's.
     pub create_token_accounts: Option<Pubkey>,
+    /// Who fronts the Channel's and Vault's rent (and gets it back at close);
+    /// `None` = the funder. A sponsor signs the transaction as well.
+    pub payer: Option<Pubkey>,
 }
 
 /// The instructions that open a channel from `funder` in `mint` on `args`'s
 /// terms, and the channel's keys (derived from `args`, so they always agree).
-/// The funder signs.
+/// The funder signs, and the payer when it is another account.
 pub fn open(
     funder: Pubkey,
     mint: Pubkey,
@@ -80,7 +83,8 @@ pub fn open(
     args: OpenArgs,
     options: OpenOptions,
 ) -> (ChannelKeys, Vec<Instruction>) {
-    let keys = ChannelKeys::new(funder, args.recipient, args.nonce, mint, token_program);
+    let keys = ChannelKeys::new(funder, args.recipient, args.nonce, mint, token_program)
+        .with_payer(options.payer.unwrap_or(funder));
     let mut instructions = Vec::with_capacity(3);
     if let Some(payer) = options.create_token_accounts {
         for owner in [funder, args.recipient] {
@@ -104,6 +108,7 @@ pub fn open(
 pub fn check_open(funder: Pubkey, mint: Pubkey, args: &OpenArgs, now: i64) -> Result<(), AmpError> {
     let terms = ChannelTerms {
         funder,
+        payer: funder,
         recipient: args.recipient,
         mint,
         authorized_signer: args.authorized_signer.unwrap_or(funder),
@@ -120,9 +125,17 @@ pub fn check_open(funder: Pubkey, mint: Pubkey, args: &OpenArgs, now: i64) -> Re
 /// The program's own checks of `delegate`'s terms on `channel`, run before
 /// sending: a zero cap, an expiry out of bounds, the recipient as the delegate.
 pub fn check_delegate(channel: &Channel, terms: DelegationTerms, now: i64) -> Result<(), AmpError> {
-    Delegation::new(Pubkey::default(), channel, terms, 0, now, 0)
-        .map(drop)
-        .map_err(program_error)
+    Delegation::new(
+        Pubkey::default(),
+        channel,
+        terms,
+        Pubkey::default(),
+        0,
+        now,
+        0,
+    )
+    .map(drop)
+    .map_err(program_error)
 }
 
 /// The program error one of the program's pure rules returned (`Channel::new`,
@@ -502,6 +515,7 @@ mod tests {
         let channel = Channel::new(
             ChannelTerms {
                 funder,
+                payer: funder,
                 recipient,
                 mint,
                 authorized_signer: funder,

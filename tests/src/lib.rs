@@ -366,8 +366,35 @@ impl Harness {
     /// Opens a channel with `args`; tracks its vault and returns its lane.
     pub async fn open_with(&mut self, funder: &Party, args: OpenArgs) -> Result<Lane, BankError> {
         let keys = self.keys(&funder.key(), &args.recipient, args.nonce);
+        self.open_keys(funder, keys, args, &[]).await
+    }
+
+    /// As [`Harness::open_with`] with `payer` fronting the rent (a sponsored
+    /// open): both sign.
+    pub async fn open_sponsored(
+        &mut self,
+        funder: &Party,
+        payer: &Keypair,
+        args: OpenArgs,
+    ) -> Result<Lane, BankError> {
+        let keys = self
+            .keys(&funder.key(), &args.recipient, args.nonce)
+            .with_payer(payer.pubkey());
+        self.open_keys(funder, keys, args, &[payer]).await
+    }
+
+    async fn open_keys(
+        &mut self,
+        funder: &Party,
+        keys: ChannelKeys,
+        args: OpenArgs,
+        payer: &[&Keypair],
+    ) -> Result<Lane, BankError> {
         let open = ix::open(&keys, funder.token, args);
-        self.bank.process(&[open], &[&funder.wallet]).await?;
+        let signers: Vec<&Keypair> = std::iter::once(&funder.wallet)
+            .chain(payer.iter().copied())
+            .collect();
+        self.bank.process(&[open], &signers).await?;
         self.watch_channel(&keys);
         let generation = self
             .channel(&keys.channel)

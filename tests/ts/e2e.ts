@@ -384,6 +384,7 @@ async function main(): Promise<void> {
   const opened = only(openEvents, "channelOpened", "open");
   eq(opened.channel, channel, "ChannelOpened.channel");
   eq(opened.funder, funder, "ChannelOpened.funder");
+  eq(opened.payer, funder, "ChannelOpened.payer (the funder fronts its own rent)");
   eq(opened.recipient, recipient.publicKey, "ChannelOpened.recipient");
   eq(opened.authorizedSigner, voucherKey.publicKey, "ChannelOpened.authorizedSigner");
   eq(opened.deposit, DEPOSIT, "ChannelOpened.deposit");

@@ -101,6 +101,7 @@ async function resolution(): Promise<void> {
   );
   const [vault] = PublicKey.findProgramAddressSync([Buffer.from("amp-vault"), channel.toBuffer()], programId);
   same(o.get("funder"), funder, "open.funder");
+  same(o.get("payer"), funder, "open.payer (the wallet: the single-signer form)");
   same(o.get("channel"), channel, "open.channel");
   same(o.get("vault"), vault, "open.vault");
   same(o.get("systemProgram"), SystemProgram.programId, "open.systemProgram");
@@ -124,6 +125,7 @@ async function resolution(): Promise<void> {
     gracePeriod: 3_600,
     bump: 255,
     vaultBump: 254,
+    payer: funder,
   });
 
   // settle, own lane: mint from the channel; the absent delegation is the program id.
@@ -139,7 +141,7 @@ async function resolution(): Promise<void> {
   same(s.get("eventAuthority"), eventAuthority, "settle.eventAuthority");
   same(s.get("program"), programId, "settle.program");
 
-  // close: funder and mint from the channel. The recipient signs, and the
+  // close: payer (who gets the rent back) and mint from the channel. The recipient signs, and the
   // resolver fills every signer with the provider's wallet before it reads
   // relations: the recipient closes through its own provider (as e2e.ts does).
   const close = await program.methods
@@ -148,7 +150,7 @@ async function resolution(): Promise<void> {
     .instruction();
   const c = metas(program, "close", close);
   same(c.get("recipient"), wallet.publicKey, "close.recipient (the wallet)");
-  same(c.get("funder"), funder, "close.funder");
+  same(c.get("payer"), funder, "close.payer (the channel's)");
   same(c.get("mint"), mint, "close.mint");
 
   const request = await program.methods.requestClose().accounts({ channel }).instruction();
@@ -175,6 +177,7 @@ async function resolution(): Promise<void> {
     expiresAt: new BN(0),
     revokeRequestedAt: new BN(0),
     bump: 253,
+    payer: funder,
   });
   const revoke = await program.methods.revoke().accounts({ delegation }).instruction();
   const r = metas(program, "revoke", revoke);

@@ -58,7 +58,7 @@ export async function everyInstruction(
   const terms: DelegationTerms = { delegate: k.delegate, cap: new BN(1_000), expiresAt: new BN(0) };
 
   return [
-    // funder = the wallet; channel, vault: PDAs; system program, event authority, program: fixed.
+    // funder, payer = the wallet; channel, vault: PDAs; system program, event authority, program: fixed.
     await program.methods
       .open(args)
       .accounts({ funderToken: k.funderToken, mint: k.mint, tokenProgram: k.tokenProgram })
@@ -90,7 +90,7 @@ export async function everyInstruction(
       })
       .preInstructions([k.voucherIx])
       .rpc(),
-    // recipient = the wallet of the recipient's provider; funder, mint: the channel's.
+    // recipient = the wallet of the recipient's provider; payer, mint: the channel's.
     await recipientProgram.methods
       .close(true)
       .accounts({
@@ -107,14 +107,14 @@ export async function everyInstruction(
       .refund()
       .accounts({ channel: k.channel, funderToken: k.funderToken, tokenProgram: k.tokenProgram })
       .rpc(),
-    // funder = the wallet; delegation: PDA of the channel and `terms.delegate`.
+    // funder, payer = the wallet; delegation: PDA of the channel and `terms.delegate`.
     await program.methods
       .delegate(terms)
       .accounts({ channel: k.channel, funderToken: k.funderToken, tokenProgram: k.tokenProgram })
       .rpc(),
     // funder = the wallet; channel: the delegation's.
     await program.methods.revoke().accounts({ delegation: k.delegation }).rpc(),
-    // closer = the wallet; channel: the delegation's; funder: the channel's.
+    // closer = the wallet; channel, payer: the delegation's.
     await program.methods.closeDelegation().accounts({ delegation: k.delegation }).rpc(),
     // recipient = the wallet of the upstream recipient's provider; mint: the
     // upstream channel's; both vaults: PDAs.

@@ -86,7 +86,8 @@ pub async fn close_delegation(
         }
     }
     let rent_returned = lamports(chain, delegation).await?;
-    let instruction = ix::close_delegation(&lane.keys, &state.delegate, wallet.pubkey());
+    let instruction =
+        ix::close_delegation(&lane.keys, &state.delegate, wallet.pubkey(), state.payer);
     let signature = chain.send(&[instruction], &[signer(wallet)]).await?;
     Ok(CloseDelegationReport {
         delegation: *delegation,

@@ -147,6 +147,7 @@ pub async fn open(
     let options = OpenOptions {
         funder_token: None,
         create_token_accounts: Some(chain.fee_payer()),
+        payer: None,
     };
     let (keys, instructions) =
         transactions::open(funder, mint.address, mint.token_program, args, options);

@@ -27,5 +27,6 @@ pub const MIN_GRACE_PERIOD: u32 = 60;
 #[constant]
 pub const MAX_GRACE_PERIOD: u32 = 30 * 24 * 60 * 60;
 
-/// Accounts stay small: every byte is rent the funder fronts (SPEC section 2).
-pub const MAX_CHANNEL_ACCOUNT_LEN: usize = 200;
+/// Accounts stay small: every byte is rent the payer fronts (SPEC section 2).
+/// 200 bytes until the rent payer was recorded (32 more, SPEC section 8).
+pub const MAX_CHANNEL_ACCOUNT_LEN: usize = 232;

@@ -97,6 +97,8 @@ pub enum AmpError {
     CpiGuardEnabled,
     #[msg("the recipient cannot sign the vouchers that pay it")]
     RecipientCannotSign,
+    #[msg("the account is not the one that fronted the rent")]
+    NotPayer,
 }
 
 /// The first error's code: Anchor numbers custom errors from here, in
@@ -171,6 +173,7 @@ list_errors!(
     AccountExists,
     CpiGuardEnabled,
     RecipientCannotSign,
+    NotPayer,
 );
 
 #[cfg(test)]

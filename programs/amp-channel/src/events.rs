@@ -7,6 +7,8 @@ use anchor_lang::prelude::*;
 pub struct ChannelOpened {
     pub channel: Pubkey,
     pub funder: Pubkey,
+    /// Who fronted the rent (the funder unless sponsored).
+    pub payer: Pubkey,
     pub recipient: Pubkey,
     pub mint: Pubkey,
     pub authorized_signer: Pubkey,
@@ -59,6 +61,8 @@ pub struct DelegationCreated {
     pub channel: Pubkey,
     pub delegation: Pubkey,
     pub delegate: Pubkey,
+    /// Who fronted the rent (the funder unless sponsored).
+    pub payer: Pubkey,
     pub cap: u64,
     pub generation: u64,
     pub expires_at: i64,

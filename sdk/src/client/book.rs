@@ -216,6 +216,7 @@ impl Book {
             l.record.limit = channel.own_lane_limit();
             l.record.deposited = channel.deposited;
             l.record.grace_period = channel.grace_period;
+            l.record.payer = (channel.payer != channel.funder).then_some(channel.payer);
             l.record.status = LaneStatus::Open;
         }
         self.bump();

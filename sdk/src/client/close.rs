@@ -160,6 +160,7 @@ impl AmpClient {
                                 &keys,
                                 &granted.delegate,
                                 wallet.pubkey(),
+                                d.payer,
                             ));
                         }
                     }

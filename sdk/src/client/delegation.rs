@@ -165,6 +165,7 @@ impl AmpClient {
                 token_program: grant.token_program,
                 nonce: grant.nonce,
                 delegate: Some(grant.delegate),
+                payer: None,
                 generation: grant.generation,
                 limit: grant.cap,
                 deposited: grant.cap,

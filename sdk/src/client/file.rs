@@ -122,6 +122,14 @@ pub struct LaneRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub delegate: Option<Pubkey>,
+    /// Who fronted the channel's rent when it was not the funder (a service
+    /// that sponsored the open); closing paths return the rent there.
+    #[serde(
+        default,
+        with = "crate::base58::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub payer: Option<Pubkey>,
     /// The lane account's generation (its creation slot), which vouchers carry;
     /// 0 until the open is confirmed.
     #[serde(with = "u64_string")]
@@ -167,6 +175,7 @@ impl LaneRecord {
             self.mint,
             self.token_program,
         )
+        .with_payer(self.payer.unwrap_or(self.funder))
     }
 
     /// Budget held by delegations granted on this lane's channel.

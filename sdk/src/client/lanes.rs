@@ -150,6 +150,7 @@ impl AmpClient {
             token_program,
             nonce: args.nonce,
             delegate: None,
+            payer: None,
             generation: 0,
             limit: 0,
             deposited: 0,

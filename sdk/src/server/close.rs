@@ -122,9 +122,14 @@ impl CooperativeClose {
         let token_program = self.token_programs[&accounts.channel.mint];
         let keys = accounts.keys(token_program);
         let signer: &TxSigner = self.wallet.as_ref();
-        if let Some(delegate) = accounts.delegate() {
+        if let Some(delegation) = &accounts.delegation {
             let mut instructions = settle_instructions(accounts, &keys, state);
-            instructions.push(close_delegation(&keys, &delegate, self.wallet.pubkey()));
+            instructions.push(close_delegation(
+                &keys,
+                &delegation.delegate,
+                self.wallet.pubkey(),
+                delegation.payer,
+            ));
             return self.chain.send(&instructions, &[signer]).await;
         }
         if accounts.channel.delegations > 0 {
@@ -175,12 +180,20 @@ impl CooperativeClose {
             else {
                 continue;
             };
-            if delegation.generation() != lane.id.generation {
+            let Some(account) = delegation
+                .delegation
+                .as_ref()
+                .filter(|_| delegation.generation() == lane.id.generation)
+            else {
                 continue;
-            }
-            let delegate = lane.delegate.unwrap_or_default();
+            };
             let mut instructions = settle_instructions(&delegation, keys, lane);
-            instructions.push(close_delegation(keys, &delegate, self.wallet.pubkey()));
+            instructions.push(close_delegation(
+                keys,
+                &account.delegate,
+                self.wallet.pubkey(),
+                account.payer,
+            ));
             self.chain.send(&instructions, &[signer]).await?;
             let settled = lane.signed().max(delegation.settled());
             let _ = store::transact(self.ledger.store(), lane.clone(), move |s| {

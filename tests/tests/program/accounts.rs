@@ -28,27 +28,27 @@ async fn mint_other_than_the_channels() {
 }
 
 #[tokio::test]
-async fn rent_sent_to_someone_but_the_funder() {
+async fn rent_sent_to_someone_but_the_payer() {
     for kind in TokenKind::ALL {
         let mut f = Fixture::new(kind).await;
         let stranger = f.h.wallet().await.pubkey();
         let close = tampered(
             ix::close_accounts(&f.lane.keys, f.recipient.token, f.funder.token),
-            |a| a.funder = stranger,
+            |a| a.payer = stranger,
             instruction::Close {
                 final_voucher: false,
             },
         );
-        f.h.expect_failure(&[close], &[&f.recipient.wallet], amp(AmpError::NotFunder))
+        f.h.expect_failure(&[close], &[&f.recipient.wallet], amp(AmpError::NotPayer))
             .await;
         f.request_close().await;
         past_grace(&mut f.h);
         let refund = tampered(
             ix::refund_accounts(&f.lane.keys, f.funder.token),
-            |a| a.funder = stranger,
+            |a| a.payer = stranger,
             instruction::Refund {},
         );
-        f.h.expect_failure(&[refund], &[], amp(AmpError::NotFunder))
+        f.h.expect_failure(&[refund], &[], amp(AmpError::NotPayer))
             .await;
         f.h.assert_conserved().await;
     }

@@ -4,8 +4,10 @@
 //! One file per instruction (the test of `settle` is in `settle.rs`), and
 //! one per theme that crosses instructions: `accounts` (substituted
 //! accounts), `donations` (nothing is stranded), `ed25519` (the signature
-//! instruction), `events`, `mints` (Token-2022 extensions) and `cpi_relay`
-//! (the example program calling AMP). Shared helpers are in `support`.
+//! instruction), `events`, `mints` (Token-2022 extensions), `sponsored`
+//! (rent fronted by a sponsor returns to it on every closing path) and
+//! `cpi_relay` (the example program calling AMP). Shared helpers are in
+//! `support`.
 //!
 //! One test binary per part of the project, each file a module: every test
 //! binary links the whole Solana stack, so fewer binaries build faster and
@@ -30,3 +32,4 @@ mod donations;
 mod ed25519;
 mod events;
 mod mints;
+mod sponsored;

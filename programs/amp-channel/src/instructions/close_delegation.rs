@@ -5,7 +5,7 @@ use crate::events::DelegationClosed;
 use crate::state::{Channel, Delegation};
 
 /// Closes a delegation: its unspent cap returns to the channel's own lane and
-/// its rent to the funder. The recipient may do so at any time (giving up any
+/// its rent to whoever fronted it at `delegate`. The recipient may do so at any time (giving up any
 /// unsettled delegate vouchers, so it settles them first in the same
 /// transaction); anyone may once the grace period is over.
 #[event_cpi]
@@ -13,15 +13,20 @@ use crate::state::{Channel, Delegation};
 pub struct CloseDelegation<'info> {
     pub closer: Signer<'info>,
 
-    #[account(mut, has_one = funder @ AmpError::NotFunder)]
+    #[account(mut)]
     pub channel: Box<Account<'info, Channel>>,
 
-    #[account(mut, has_one = channel @ AmpError::WrongChannel, close = funder)]
+    #[account(
+        mut,
+        has_one = channel @ AmpError::WrongChannel,
+        has_one = payer @ AmpError::NotPayer,
+        close = payer,
+    )]
     pub delegation: Box<Account<'info, Delegation>>,
 
-    /// CHECK: the channel's funder (`has_one`); receives the delegation's rent.
+    /// CHECK: who fronted the delegation's rent (`has_one`); receives it back.
     #[account(mut)]
-    pub funder: UncheckedAccount<'info>,
+    pub payer: UncheckedAccount<'info>,
 }
 
 pub(crate) fn handler(ctx: Context<CloseDelegation>) -> Result<()> {

@@ -15,8 +15,13 @@ use crate::vault;
 #[derive(Accounts)]
 #[instruction(terms: DelegationTerms)]
 pub struct Delegate<'info> {
-    #[account(mut)]
+    /// Authorises the cap's deposit from its token account.
     pub funder: Signer<'info>,
+
+    /// Fronts the Delegation's rent and gets it back at `close_delegation`:
+    /// the funder itself, or a sponsor.
+    #[account(mut)]
+    pub payer: Signer<'info>,
 
     #[account(
         mut,
@@ -54,6 +59,7 @@ pub(crate) fn handler(ctx: Context<Delegate>, terms: DelegationTerms) -> Result<
         accounts.channel.key(),
         &accounts.channel,
         terms,
+        accounts.payer.key(),
         clock.slot,
         clock.unix_timestamp,
         ctx.bumps.delegation,
@@ -65,7 +71,7 @@ pub(crate) fn handler(ctx: Context<Delegate>, terms: DelegationTerms) -> Result<
     let channel_key = accounts.channel.key();
     let delegation_info = accounts.delegation.to_account_info();
     create_pda_account(
-        &accounts.funder.to_account_info(),
+        &accounts.payer.to_account_info(),
         &delegation_info,
         8 + Delegation::INIT_SPACE,
         &crate::ID,
@@ -92,6 +98,7 @@ pub(crate) fn handler(ctx: Context<Delegate>, terms: DelegationTerms) -> Result<
         channel: delegation.channel,
         delegation: delegation_info.key(),
         delegate: delegation.delegate,
+        payer: delegation.payer,
         cap: delegation.cap,
         generation: delegation.generation,
         expires_at: delegation.expires_at,

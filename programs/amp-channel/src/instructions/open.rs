@@ -29,9 +29,13 @@ pub struct OpenArgs {
 #[derive(Accounts)]
 #[instruction(args: OpenArgs)]
 pub struct Open<'info> {
-    /// Pays the deposit and both accounts' rent, and gets all of it back.
-    #[account(mut)]
+    /// Authorises the deposit from its token account and is refunded it.
     pub funder: Signer<'info>,
+
+    /// Fronts both accounts' rent and gets it back at close: the funder
+    /// itself (one signer), or a sponsor such as the service.
+    #[account(mut)]
+    pub payer: Signer<'info>,
 
     /// CHECK: the Channel PDA (seeds checked), created by the handler.
     #[account(
@@ -63,6 +67,7 @@ pub(crate) fn handler(ctx: Context<Open>, args: OpenArgs) -> Result<()> {
     let channel = Channel::new(
         ChannelTerms {
             funder,
+            payer: accounts.payer.key(),
             recipient: args.recipient,
             mint: accounts.mint.key(),
             authorized_signer: args.authorized_signer.unwrap_or(funder),
@@ -77,12 +82,12 @@ pub(crate) fn handler(ctx: Context<Open>, args: OpenArgs) -> Result<()> {
         ctx.bumps.vault,
     )?;
 
-    let funder_info = accounts.funder.to_account_info();
+    let payer_info = accounts.payer.to_account_info();
     let system_program = accounts.system_program.to_account_info();
     let channel_info = accounts.channel.to_account_info();
     let nonce = args.nonce.to_le_bytes();
     create_pda_account(
-        &funder_info,
+        &payer_info,
         &channel_info,
         8 + Channel::INIT_SPACE,
         &crate::ID,
@@ -100,7 +105,7 @@ pub(crate) fn handler(ctx: Context<Open>, args: OpenArgs) -> Result<()> {
     let vault_info = accounts.vault.to_account_info();
     let mint_info = accounts.mint.to_account_info();
     create_pda_account(
-        &funder_info,
+        &payer_info,
         &vault_info,
         token_account_len(&mint_info)?,
         &accounts.token_program.key(),
@@ -128,6 +133,7 @@ pub(crate) fn handler(ctx: Context<Open>, args: OpenArgs) -> Result<()> {
     emit_cpi!(ChannelOpened {
         channel: channel_info.key(),
         funder,
+        payer: channel.payer,
         recipient: channel.recipient,
         mint: channel.mint,
         authorized_signer: channel.authorized_signer,

@@ -18,15 +18,16 @@ use crate::vault::{ChannelVault, LiveMint};
 pub struct Refund<'info> {
     #[account(
         mut,
-        has_one = funder @ AmpError::NotFunder,
+        has_one = payer @ AmpError::NotPayer,
         has_one = mint @ AmpError::WrongMint,
-        close = funder,
+        close = payer,
     )]
     pub channel: Box<Account<'info, Channel>>,
 
-    /// CHECK: the channel's funder (`has_one`); receives both accounts' rent.
+    /// CHECK: who fronted the rent at `open` (`has_one`); receives both
+    /// accounts' rent. The tokens go to the funder's token account.
     #[account(mut)]
-    pub funder: UncheckedAccount<'info>,
+    pub payer: UncheckedAccount<'info>,
 
     #[account(mut, seeds = [VAULT_SEED, channel.key().as_ref()], bump = channel.vault_bump)]
     pub vault: Box<InterfaceAccount<'info, TokenAccount>>,
@@ -58,7 +59,7 @@ pub(crate) fn handler(ctx: Context<Refund>) -> Result<()> {
     .refund_and_close(
         mint.as_ref(),
         &accounts.funder_token,
-        accounts.funder.to_account_info(),
+        accounts.payer.to_account_info(),
     )?;
     emit_cpi!(ChannelClosed {
         channel: accounts.channel.key(),

@@ -39,15 +39,21 @@ pub struct Channel {
     pub grace_period: u32,
     pub bump: u8,
     pub vault_bump: u8,
+    /// Who fronted both accounts' rent at `open` (the funder, or a sponsor
+    /// such as the service); every closing path returns the rent to it.
+    /// Last, so every earlier field keeps its offset.
+    pub payer: Pubkey,
 }
 
-// Every byte is rent the funder fronts: the size goal is checked at compile time.
+// Every byte is rent the payer fronts: the size goal is checked at compile time.
 const _: () = assert!(8 + Channel::INIT_SPACE <= crate::constants::MAX_CHANNEL_ACCOUNT_LEN);
 
 /// Arguments that fix a channel's terms at `open`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChannelTerms {
     pub funder: Pubkey,
+    /// Who pays the rent (and gets it back); the funder unless sponsored.
+    pub payer: Pubkey,
     pub recipient: Pubkey,
     pub mint: Pubkey,
     pub authorized_signer: Pubkey,
@@ -98,6 +104,7 @@ impl Channel {
             grace_period: terms.grace_period,
             bump,
             vault_bump,
+            payer: terms.payer,
         })
     }
 
@@ -235,6 +242,7 @@ mod tests {
     fn terms() -> ChannelTerms {
         ChannelTerms {
             funder: Pubkey::new_from_array([1; 32]),
+            payer: Pubkey::new_from_array([4; 32]),
             recipient: Pubkey::new_from_array([2; 32]),
             mint: Pubkey::new_from_array([3; 32]),
             authorized_signer: Pubkey::new_from_array([1; 32]),
@@ -297,6 +305,7 @@ mod tests {
         let c = Channel::new(t, SLOT, NOW, 1, 2).unwrap();
         assert_eq!((c.generation, c.deposited, c.settled), (SLOT, 1_000, 0));
         assert_eq!((c.bump, c.vault_bump), (1, 2));
+        assert_eq!(c.payer, t.payer);
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub struct Delegation {
     /// Unix time of the funder's revocation; 0 = none.
     pub revoke_requested_at: i64,
     pub bump: u8,
+    /// Who fronted the account's rent at `delegate`; `close_delegation`
+    /// returns it there. Last, so every earlier field keeps its offset.
+    pub payer: Pubkey,
 }
 
 /// What the funder decides when delegating.
@@ -38,11 +41,13 @@ pub struct DelegationTerms {
 
 impl Delegation {
     /// Validates the terms against the channel (whose grace period the
-    /// delegation shares) and builds the account state as `delegate` stores it.
+    /// delegation shares) and builds the account state as `delegate` stores
+    /// it; `payer` fronts the rent.
     pub fn new(
         address_of_channel: Pubkey,
         channel: &Channel,
         terms: DelegationTerms,
+        payer: Pubkey,
         slot: u64,
         now: i64,
         bump: u8,
@@ -72,6 +77,7 @@ impl Delegation {
             expires_at: terms.expires_at,
             revoke_requested_at: 0,
             bump,
+            payer,
         })
     }
 
@@ -163,6 +169,7 @@ mod tests {
         let mut c = Channel::new(
             ChannelTerms {
                 funder: Pubkey::new_from_array([1; 32]),
+                payer: Pubkey::new_from_array([1; 32]),
                 recipient: Pubkey::new_from_array([2; 32]),
                 mint: Pubkey::new_from_array([3; 32]),
                 authorized_signer: Pubkey::new_from_array([1; 32]),
@@ -195,6 +202,7 @@ mod tests {
             Pubkey::new_from_array([9; 32]),
             &channel(),
             terms,
+            Pubkey::new_from_array([6; 32]),
             SLOT + 1,
             NOW,
             0,
@@ -228,7 +236,7 @@ mod tests {
             cap,
             expires_at,
         };
-        let new = |t| Delegation::new(Pubkey::default(), &c, t, SLOT, NOW, 0);
+        let new = |t| Delegation::new(Pubkey::default(), &c, t, Pubkey::default(), SLOT, NOW, 0);
         assert_eq!(new(terms(0, 0)).unwrap_err(), AmpError::ZeroAmount.into());
         assert_eq!(
             new(terms(1, NOW)).unwrap_err(),

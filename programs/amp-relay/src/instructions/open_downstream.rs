@@ -62,6 +62,7 @@ pub(crate) fn handler(ctx: Context<OpenDownstream>, args: OpenArgs) -> Result<()
 
     let open = amp_channel::cpi::accounts::Open {
         funder: accounts.authority.to_account_info(),
+        payer: accounts.authority.to_account_info(),
         channel: accounts.channel.to_account_info(),
         vault: accounts.vault.to_account_info(),
         funder_token: accounts.authority_token.to_account_info(),

@@ -14,6 +14,7 @@ fn record(lane: u8, limit: u64) -> LaneRecord {
         token_program: key,
         nonce: 0,
         delegate: None,
+        payer: None,
         generation: 7,
         limit,
         deposited: limit,
@@ -252,6 +253,7 @@ fn a_lane_opens_closes_and_is_due_for_refund() {
         grace_period: 900,
         bump: 255,
         vault_bump: 255,
+        payer: key(2),
     };
     b.mark_open(&key(1), &channel);
     let lane = &b.lane(&key(1)).unwrap().record;

@@ -106,7 +106,12 @@ impl Setup {
     }
 
     pub fn close_delegation(&self, closer: &Keypair) -> solana_instruction::Instruction {
-        ix::close_delegation(&self.lane.keys, &self.delegate.pubkey(), closer.pubkey())
+        ix::close_delegation(
+            &self.lane.keys,
+            &self.delegate.pubkey(),
+            closer.pubkey(),
+            self.lane.keys.funder,
+        )
     }
 }
 
