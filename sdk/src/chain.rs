@@ -22,6 +22,7 @@ use anchor_spl::token_interface::TokenAccount;
 use async_trait::async_trait;
 use solana_account::Account;
 use solana_clock::Clock;
+use solana_hash::Hash;
 use solana_instruction::error::InstructionError;
 use solana_instruction::Instruction;
 use solana_signature::Signature;
@@ -58,6 +59,26 @@ pub trait Chain: Send + Sync {
         instructions: &[Instruction],
         signers: &[&TxSigner],
     ) -> Result<Signature, ChainError>;
+
+    /// A recent blockhash to sign with, and the last block height at which a
+    /// transaction using it can land: for callers that build and sign a
+    /// transaction themselves (or have others sign it) before
+    /// [`send_transaction`](Self::send_transaction).
+    async fn latest_blockhash(&self) -> Result<(Hash, u64), ChainError> {
+        Err(ChainError::Unsupported {
+            operation: "latest_blockhash",
+        })
+    }
+
+    /// Broadcasts an already fully signed transaction and waits for its
+    /// outcome as [`send`](Self::send) does, with the same errors. Nothing is
+    /// added to it: the signers fixed its instructions and fee payer.
+    async fn send_transaction(&self, transaction: &Transaction) -> Result<Signature, ChainError> {
+        let _ = transaction;
+        Err(ChainError::Unsupported {
+            operation: "send_transaction",
+        })
+    }
 
     /// Reads and decodes a Channel account; `None` once it is closed (or never was).
     async fn channel(&self, address: &Pubkey) -> Result<Option<Channel>, ChainError> {
@@ -200,6 +221,12 @@ pub enum ChainError {
     /// The embedded bank failed (it should not).
     #[error("embedded bank: {0}")]
     Bank(String),
+    /// This implementation of [`Chain`] does not offer the operation.
+    #[error("this chain does not support {operation}")]
+    Unsupported {
+        /// The [`Chain`] method that was called.
+        operation: &'static str,
+    },
 }
 
 /// A refused transaction: its signature, the runtime's verdict, and what
@@ -327,6 +354,43 @@ pub(crate) fn transaction_failed(
     }))
 }
 
+/// A refused transaction, naming the program of the failing instruction as
+/// the transaction's message has it (for transactions built elsewhere).
+pub(crate) fn transaction_failed_in(
+    transaction: &Transaction,
+    error: TransactionError,
+    logs: Vec<String>,
+) -> ChainError {
+    let program = match &error {
+        TransactionError::InstructionError(index, _) => {
+            transaction.message.program_id(usize::from(*index)).copied()
+        }
+        _ => None,
+    };
+    ChainError::Transaction(Box::new(TransactionFailure {
+        signature: first_signature(transaction),
+        error,
+        program,
+        logs,
+    }))
+}
+
+/// The signature a transaction is known by (the fee payer's); all zeros
+/// for a transaction without signatures.
+pub(crate) fn first_signature(transaction: &Transaction) -> Signature {
+    transaction.signatures.first().copied().unwrap_or_default()
+}
+
+/// Refuses a transaction with a missing signature before it is broadcast:
+/// a cluster would drop it without a verdict.
+pub(crate) fn check_signed(transaction: &Transaction) -> Result<(), ChainError> {
+    let required = usize::from(transaction.message.header.num_required_signatures);
+    if transaction.signatures.len() != required || !transaction.is_signed() {
+        return Err(ChainError::Signing(SignerError::NotEnoughSigners));
+    }
+    Ok(())
+}
+
 /// The unsigned transaction every implementation sends: fee payer first.
 pub(crate) fn unsigned_transaction(
     fee_payer: &Pubkey,
@@ -421,6 +485,14 @@ impl<C: Chain + ?Sized> Chain for Arc<C> {
         signers: &[&TxSigner],
     ) -> Result<Signature, ChainError> {
         (**self).send(instructions, signers).await
+    }
+
+    async fn latest_blockhash(&self) -> Result<(Hash, u64), ChainError> {
+        (**self).latest_blockhash().await
+    }
+
+    async fn send_transaction(&self, transaction: &Transaction) -> Result<Signature, ChainError> {
+        (**self).send_transaction(transaction).await
     }
 
     async fn channel(&self, address: &Pubkey) -> Result<Option<Channel>, ChainError> {

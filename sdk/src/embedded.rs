@@ -16,6 +16,7 @@ use anchor_lang::prelude::Pubkey;
 use async_trait::async_trait;
 use solana_account::Account;
 use solana_clock::Clock;
+use solana_commitment_config::CommitmentLevel;
 use solana_hash::Hash;
 use solana_instruction::Instruction;
 use solana_keypair::Keypair;
@@ -298,6 +299,40 @@ impl Chain for EmbeddedBank {
             Err(err) => Err(match BankError::from(err) {
                 BankError::Transaction(error) => {
                     chain::transaction_failed(signature, error, instructions, vec![])
+                }
+                other => other.into(),
+            }),
+        }
+    }
+
+    /// The working bank's blockhash and its last valid block height.
+    async fn latest_blockhash(&self) -> Result<(Hash, u64), ChainError> {
+        let ctx = self.inner.ctx.lock().await;
+        ctx.banks_client
+            .get_latest_blockhash_with_commitment(CommitmentLevel::Processed)
+            .await
+            .map_err(BankError::from)?
+            .ok_or_else(|| ChainError::Bank("no blockhash".into()))
+    }
+
+    /// Processes a transaction signed elsewhere in a new slot at the virtual
+    /// clock's time, as [`send`](Chain::send) does.
+    async fn send_transaction(&self, transaction: &Transaction) -> Result<Signature, ChainError> {
+        chain::check_size(transaction)?;
+        chain::check_signed(transaction)?;
+        let mut ctx = self.inner.ctx.lock().await;
+        self.next_slot(&mut ctx).await?;
+        let signature = chain::first_signature(transaction);
+        tracing::debug!(%signature, "embedded bank: processing a signed transaction");
+        match ctx
+            .banks_client
+            .process_transaction(transaction.clone())
+            .await
+        {
+            Ok(()) => Ok(signature),
+            Err(err) => Err(match BankError::from(err) {
+                BankError::Transaction(error) => {
+                    chain::transaction_failed_in(transaction, error, vec![])
                 }
                 other => other.into(),
             }),

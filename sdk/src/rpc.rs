@@ -17,6 +17,7 @@ use solana_account::Account;
 use solana_account_decoder_client_types::{UiAccount, UiAccountEncoding};
 use solana_clock::Clock;
 use solana_commitment_config::CommitmentConfig;
+use solana_hash::Hash;
 use solana_instruction::Instruction;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_rpc_client_api::client_error::{reqwest, Error as ClientError, ErrorKind};
@@ -224,12 +225,7 @@ impl RpcChain {
 
     /// Like [`error`](Self::error), for errors about one sent transaction:
     /// a preflight refusal becomes [`ChainError::Transaction`] with its logs.
-    fn send_error(
-        &self,
-        err: ClientError,
-        signature: Signature,
-        instructions: &[Instruction],
-    ) -> ChainError {
+    fn send_error(&self, err: ClientError, tx: &Transaction) -> ChainError {
         let Some(error) = err.get_transaction_error() else {
             return self.error(err);
         };
@@ -240,7 +236,18 @@ impl RpcChain {
             }) => result.logs.clone().unwrap_or_default(),
             _ => vec![],
         };
-        chain::transaction_failed(signature, error, instructions, logs)
+        chain::transaction_failed_in(tx, error, logs)
+    }
+
+    /// Broadcasts a signed transaction (with preflight) and waits for its
+    /// verdict; `expiry` tells when it can no longer land.
+    async fn submit(&self, tx: &Transaction, expiry: Expiry) -> Result<Signature, ChainError> {
+        let signature = chain::first_signature(tx);
+        tracing::debug!(%signature, instructions = tx.message.instructions.len(), "sending");
+        self.broadcast(tx, true)
+            .await
+            .map_err(|e| self.send_error(e, tx))?;
+        self.confirm(tx, expiry).await
     }
 
     async fn broadcast(&self, tx: &Transaction, preflight: bool) -> Result<Signature, ClientError> {
@@ -254,13 +261,8 @@ impl RpcChain {
 
     /// Polls until the transaction reaches the commitment, fails, or can no
     /// longer land. Poll errors are retried: the transaction is out there.
-    async fn confirm(
-        &self,
-        tx: &Transaction,
-        instructions: &[Instruction],
-        last_valid_block_height: u64,
-    ) -> Result<Signature, ChainError> {
-        let signature = tx.signatures[0];
+    async fn confirm(&self, tx: &Transaction, expiry: Expiry) -> Result<Signature, ChainError> {
+        let signature = chain::first_signature(tx);
         let deadline = Instant::now() + self.config.confirm_timeout;
         let mut last_sent = Instant::now();
         let mut last_problem = String::from("no status yet");
@@ -269,12 +271,7 @@ impl RpcChain {
                 Ok(response) => match response.value.into_iter().next().flatten() {
                     Some(status) => {
                         if let Some(error) = status.err {
-                            return Err(chain::transaction_failed(
-                                signature,
-                                error,
-                                instructions,
-                                vec![],
-                            ));
+                            return Err(chain::transaction_failed_in(tx, error, vec![]));
                         }
                         if status.satisfies_commitment(self.config.commitment) {
                             tracing::debug!(%signature, slot = status.slot, "confirmed");
@@ -288,9 +285,7 @@ impl RpcChain {
                     None => {
                         // Past the blockhash's last block, one more look decides:
                         // a transaction that landed in time shows by now.
-                        if self.blockhash_expired(last_valid_block_height).await
-                            && !self.has_status(&signature).await
-                        {
+                        if self.expired(expiry).await && !self.has_status(&signature).await {
                             return Err(ChainError::Expired { signature });
                         }
                         if last_sent.elapsed() >= self.config.resend_interval {
@@ -330,17 +325,34 @@ impl RpcChain {
         }
     }
 
-    async fn blockhash_expired(&self, last_valid_block_height: u64) -> bool {
-        match self
-            .client
-            .get_block_height_with_commitment(CommitmentConfig::confirmed())
-            .await
-        {
-            Ok(height) => height > last_valid_block_height,
-            // Unknown: keep polling until the deadline.
-            Err(_) => false,
+    /// Whether a transaction can no longer land; an unanswered question
+    /// counts as "not yet", so polling goes on until the deadline.
+    async fn expired(&self, expiry: Expiry) -> bool {
+        match expiry {
+            Expiry::BlockHeight(last_valid_block_height) => self
+                .client
+                .get_block_height_with_commitment(CommitmentConfig::confirmed())
+                .await
+                .is_ok_and(|height| height > last_valid_block_height),
+            // Preflight found the blockhash at the chain's commitment, so an
+            // invalid one now has aged out (not merely not arrived yet).
+            Expiry::Blockhash(blockhash) => self
+                .client
+                .is_blockhash_valid(&blockhash, CommitmentConfig::confirmed())
+                .await
+                .is_ok_and(|valid| !valid),
         }
     }
+}
+
+/// How [`RpcChain::confirm`] tells that a transaction can no longer land.
+#[derive(Clone, Copy, Debug)]
+enum Expiry {
+    /// Past this block height: known when this chain fetched the blockhash.
+    BlockHeight(u64),
+    /// Once the node no longer holds this blockhash valid: for a transaction
+    /// signed elsewhere, whose blockhash's last block height is not known.
+    Blockhash(Hash),
 }
 
 #[async_trait]
@@ -399,21 +411,29 @@ impl Chain for RpcChain {
     ) -> Result<Signature, ChainError> {
         let mut tx = chain::unsigned_transaction(&self.payer.pubkey(), instructions);
         chain::check_size(&tx)?;
-        // A confirmed blockhash: a processed one may belong to a dropped fork,
-        // a finalized one leaves less of the ~150-block validity window.
-        let (blockhash, last_valid_block_height) = self
-            .client
+        let (blockhash, last_valid_block_height) = self.latest_blockhash().await?;
+        tx.try_sign(&chain::with_fee_payer(&*self.payer, signers), blockhash)?;
+        self.submit(&tx, Expiry::BlockHeight(last_valid_block_height))
+            .await
+    }
+
+    /// A confirmed blockhash: a processed one may belong to a dropped fork,
+    /// a finalized one leaves less of the ~150-block validity window.
+    async fn latest_blockhash(&self) -> Result<(Hash, u64), ChainError> {
+        self.client
             .get_latest_blockhash_with_commitment(CommitmentConfig::confirmed())
             .await
-            .map_err(|e| self.error(e))?;
-        tx.try_sign(&chain::with_fee_payer(&*self.payer, signers), blockhash)?;
-        let signature = tx.signatures[0];
-        tracing::debug!(%signature, instructions = instructions.len(), "sending");
-        self.broadcast(&tx, true)
-            .await
-            .map_err(|e| self.send_error(e, signature, instructions))?;
-        self.confirm(&tx, instructions, last_valid_block_height)
-            .await
+            .map_err(|e| self.error(e))
+    }
+
+    async fn send_transaction(&self, transaction: &Transaction) -> Result<Signature, ChainError> {
+        chain::check_size(transaction)?;
+        chain::check_signed(transaction)?;
+        self.submit(
+            transaction,
+            Expiry::Blockhash(transaction.message.recent_blockhash),
+        )
+        .await
     }
 }
 

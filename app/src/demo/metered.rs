@@ -16,8 +16,10 @@ use async_trait::async_trait;
 use serde::Serialize;
 use solana_account::Account;
 use solana_clock::Clock;
+use solana_hash::Hash;
 use solana_instruction::Instruction;
 use solana_signature::Signature;
+use solana_transaction::Transaction;
 
 /// What a transaction did, by its first AMP instruction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -152,9 +154,40 @@ impl<C: Chain> Chain for MeteredChain<C> {
         instructions: &[Instruction],
         signers: &[&TxSigner],
     ) -> Result<Signature, ChainError> {
+        self.metered(instructions, self.inner.send(instructions, signers))
+            .await
+    }
+
+    async fn latest_blockhash(&self) -> Result<(Hash, u64), ChainError> {
+        self.inner.latest_blockhash().await
+    }
+
+    async fn send_transaction(&self, transaction: &Transaction) -> Result<Signature, ChainError> {
+        // What TxKind reads of each instruction: its program and data.
+        let message = &transaction.message;
+        let instructions: Vec<Instruction> = message
+            .instructions
+            .iter()
+            .filter_map(|ix| {
+                let program = message.account_keys.get(usize::from(ix.program_id_index))?;
+                Some(Instruction::new_with_bytes(*program, &ix.data, vec![]))
+            })
+            .collect();
+        self.metered(&instructions, self.inner.send_transaction(transaction))
+            .await
+    }
+}
+
+impl<C: Chain> MeteredChain<C> {
+    /// Runs one send alone and records what it did and cost.
+    async fn metered(
+        &self,
+        instructions: &[Instruction],
+        send: impl std::future::Future<Output = Result<Signature, ChainError>>,
+    ) -> Result<Signature, ChainError> {
         let _turn = self.turn.lock().await;
         let before = self.payer_lamports().await?;
-        let result = self.inner.send(instructions, signers).await;
+        let result = send.await;
         let after = self.payer_lamports().await?;
         let kind = TxKind::of(instructions);
         let vouchers = instructions

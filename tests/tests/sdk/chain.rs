@@ -377,3 +377,51 @@ async fn one_bank_serves_concurrent_tasks() {
 fn pda_recipient_token(h: &Harness, recipient: &Keypair) -> solana_pubkey::Pubkey {
     amp_sdk::pda::associated_token(&recipient.pubkey(), &h.mint, &h.token_program())
 }
+
+/// A transaction built and signed outside the chain (an agent's, co-signed
+/// by the fee payer) lands through `send_transaction` with `send`'s errors.
+#[tokio::test]
+async fn sends_a_transaction_signed_elsewhere() {
+    let mut h = Harness::new(TokenKind::Token).await;
+    let chain: Arc<dyn Chain> = Arc::new(h.bank.clone());
+    let recipient = h.wallet().await;
+    let c = open_channels(&mut h, &chain, &recipient, 1, 1_000)
+        .await
+        .remove(0);
+    let (blockhash, last_valid) = chain.latest_blockhash().await.unwrap();
+    let clock = chain.clock().await.unwrap();
+    assert!(
+        last_valid > clock.slot,
+        "{last_valid} vs slot {}",
+        clock.slot
+    );
+
+    // The funder signs first, the fee payer co-signs: both keys required.
+    let payer = h.bank.payer().insecure_clone();
+    let mut signed = solana_transaction::Transaction::new_with_payer(
+        &tx::request_close(&c.keys),
+        Some(&payer.pubkey()),
+    );
+    signed.partial_sign(&[&c.funder], blockhash);
+    let err = chain.send_transaction(&signed).await.unwrap_err();
+    assert!(matches!(err, ChainError::Signing(_)), "{err}");
+    signed.partial_sign(&[&payer], blockhash);
+    let signature = chain.send_transaction(&signed).await.unwrap();
+    assert_eq!(signature, signed.signatures[0]);
+    let channel = chain.channel(&c.keys.channel).await.unwrap().unwrap();
+    assert!(channel.close_requested_at > 0, "request_close landed");
+
+    // A refusal names the failing program, as `send`'s do.
+    let mut again = solana_transaction::Transaction::new_with_payer(
+        &tx::request_close(&c.keys),
+        Some(&payer.pubkey()),
+    );
+    let (blockhash, _) = chain.latest_blockhash().await.unwrap();
+    again.sign(&[&payer, &c.funder], blockhash);
+    let err = chain.send_transaction(&again).await.unwrap_err();
+    let ChainError::Transaction(failure) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(failure.program, Some(amp_channel::ID), "{err}");
+    assert_eq!(failure.signature, again.signatures[0]);
+}

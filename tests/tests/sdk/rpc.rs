@@ -515,6 +515,78 @@ async fn expired_blockhash_means_it_never_lands() {
     assert!(err.is_transient());
 }
 
+/// A transaction another party built and signed: sent as it is, then
+/// polled like `send`'s; it expires when the node no longer knows its blockhash.
+#[tokio::test]
+async fn sends_a_transaction_signed_elsewhere_as_it_is() {
+    let valid = Arc::new(Mutex::new(true));
+    let still_valid = valid.clone();
+    let polls = Arc::new(Mutex::new(0));
+    let seen = polls.clone();
+    let node = MockRpc::start(move |method, params| match method {
+        "getLatestBlockhash" => Ok(latest_blockhash()),
+        "sendTransaction" => Ok(json!(sent_transaction(params).signatures[0].to_string())),
+        "getSignatureStatuses" => {
+            let mut polls = seen.lock().unwrap();
+            *polls += 1;
+            let confirmed = *still_valid.lock().unwrap() && *polls > 2;
+            let value = if confirmed {
+                status(Value::Null, "confirmed")
+            } else {
+                Value::Null
+            };
+            Ok(with_context(json!([value])))
+        }
+        "isBlockhashValid" => {
+            assert_eq!(
+                params[0],
+                solana_hash::Hash::new_from_array([7; 32]).to_string()
+            );
+            Ok(with_context(json!(*still_valid.lock().unwrap())))
+        }
+        _ => unknown(method),
+    })
+    .await;
+    let rpc = node.chain(Keypair::new());
+    let (blockhash, last_valid) = rpc.latest_blockhash().await.unwrap();
+    assert_eq!(blockhash, solana_hash::Hash::new_from_array([7; 32]));
+    assert_eq!(last_valid, LAST_VALID_BLOCK_HEIGHT);
+
+    // Paid by someone else than the chain's fee payer: nothing is re-signed.
+    let payer = Keypair::new();
+    let funder = Keypair::new();
+    let keys = amp_sdk::instructions::ChannelKeys::new(
+        funder.pubkey(),
+        Pubkey::new_unique(),
+        1,
+        Pubkey::new_unique(),
+        anchor_spl::token::ID,
+    );
+    let mut transaction =
+        Transaction::new_with_payer(&tx::request_close(&keys), Some(&payer.pubkey()));
+    transaction.partial_sign(&[&funder], blockhash);
+    let err = rpc.send_transaction(&transaction).await.unwrap_err();
+    assert!(matches!(err, ChainError::Signing(_)), "{err}");
+    assert!(
+        node.params("sendTransaction").is_empty(),
+        "a half-signed transaction stays here"
+    );
+
+    transaction.partial_sign(&[&payer], blockhash);
+    let signature = rpc.send_transaction(&transaction).await.unwrap();
+    assert_eq!(signature, transaction.signatures[0]);
+    let sent = node.params("sendTransaction");
+    assert_eq!(sent_transaction(&sent[0]), transaction, "sent as signed");
+    assert_eq!(sent[0][1]["skipPreflight"], false);
+
+    *valid.lock().unwrap() = false;
+    let err = rpc.send_transaction(&transaction).await.unwrap_err();
+    assert!(
+        matches!(&err, ChainError::Expired { signature: s } if *s == signature),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn oversized_transaction_never_reaches_the_node() {
     let node = MockRpc::start(|method, _| unknown(method)).await;
