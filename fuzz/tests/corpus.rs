@@ -168,6 +168,7 @@ fn rich_manifest() -> Manifest {
             },
             routes,
         },
+        sponsor: None,
     }
 }
 

@@ -49,6 +49,26 @@ pub mod option {
     }
 }
 
+/// A list of addresses, each in base58.
+pub mod vec {
+    use super::*;
+
+    /// Writes each address in base58.
+    pub fn serialize<S: Serializer>(keys: &[Pubkey], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(keys.iter().map(|key| key.to_string()))
+    }
+
+    /// Reads a list of base58 addresses.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Pubkey>, D::Error> {
+        Vec::<Cow<'de, str>>::deserialize(deserializer)?
+            .iter()
+            .map(|text| parse(text))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde::{Deserialize, Serialize};

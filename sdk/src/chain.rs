@@ -80,6 +80,18 @@ pub trait Chain: Send + Sync {
         })
     }
 
+    /// Runs a transaction signed (or partly signed) elsewhere as the cluster
+    /// would, without checking its signatures and without landing it: `Ok`
+    /// when it would succeed, else the error [`send_transaction`](Self::send_transaction)
+    /// would give (`BlockhashNotFound` for a stale blockhash). A service
+    /// checks a transaction this way before it adds its own signature.
+    async fn simulate_transaction(&self, transaction: &Transaction) -> Result<(), ChainError> {
+        let _ = transaction;
+        Err(ChainError::Unsupported {
+            operation: "simulate_transaction",
+        })
+    }
+
     /// Reads and decodes a Channel account; `None` once it is closed (or never was).
     async fn channel(&self, address: &Pubkey) -> Result<Option<Channel>, ChainError> {
         let account = self.account(address).await?;
@@ -493,6 +505,10 @@ impl<C: Chain + ?Sized> Chain for Arc<C> {
 
     async fn send_transaction(&self, transaction: &Transaction) -> Result<Signature, ChainError> {
         (**self).send_transaction(transaction).await
+    }
+
+    async fn simulate_transaction(&self, transaction: &Transaction) -> Result<(), ChainError> {
+        (**self).simulate_transaction(transaction).await
     }
 
     async fn channel(&self, address: &Pubkey) -> Result<Option<Channel>, ChainError> {

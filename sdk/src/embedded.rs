@@ -315,6 +315,27 @@ impl Chain for EmbeddedBank {
             .ok_or_else(|| ChainError::Bank("no blockhash".into()))
     }
 
+    /// Simulates on the bank, which checks the blockhash but not the signatures.
+    async fn simulate_transaction(&self, transaction: &Transaction) -> Result<(), ChainError> {
+        chain::check_size(transaction)?;
+        let ctx = self.inner.ctx.lock().await;
+        let simulation = ctx
+            .banks_client
+            .simulate_transaction(transaction.clone())
+            .await
+            .map_err(BankError::from)?;
+        match simulation.result {
+            Some(Err(error)) => {
+                let logs = simulation
+                    .simulation_details
+                    .map(|details| details.logs)
+                    .unwrap_or_default();
+                Err(chain::transaction_failed_in(transaction, error, logs))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Processes a transaction signed elsewhere in a new slot at the virtual
     /// clock's time, as [`send`](Chain::send) does.
     async fn send_transaction(&self, transaction: &Transaction) -> Result<Signature, ChainError> {

@@ -29,6 +29,7 @@ pub mod pricing;
 pub mod rpc;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod sponsor;
 #[cfg(feature = "server")]
 pub mod store;
 pub mod transactions;

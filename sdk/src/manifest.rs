@@ -55,6 +55,10 @@ pub struct Manifest {
     pub credit: u64,
     /// What requests cost, by route.
     pub pricing: Pricing,
+    /// Present when the service fronts the rent and fee of channels opened
+    /// through it ([`crate::sponsor::OPEN_PATH`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sponsor: Option<crate::sponsor::Sponsorship>,
 }
 
 /// An accepted mint.
@@ -144,11 +148,33 @@ pub enum ErrorCode {
     /// The server cannot do its part right now (its chain or store is
     /// down); the same request may succeed later.
     Unavailable,
+    /// Sponsored opening: not a transaction the service co-signs (another
+    /// fee payer, an instruction beyond compute budget and the one AMP
+    /// instruction, the service's key anywhere else, a missing funder
+    /// signature, or one the chain refuses in simulation).
+    SponsorTransaction,
+    /// Sponsored opening: terms outside what the manifest advertises
+    /// (recipient, mint, deposit, grace period, compute-unit price or limit).
+    SponsorTerms,
+    /// Sponsored opening: the blockhash is not recent; build it again.
+    SponsorStale,
+    /// Sponsored opening: this transaction was posted before.
+    SponsorReplay,
+    /// Sponsored opening: this funder's opens per minute are used up.
+    SponsorFunderRate,
+    /// Sponsored opening: the rent fronted for this funder's open channels
+    /// is at its cap; close one first.
+    SponsorFunderExposure,
+    /// Sponsored opening: the service's opens per minute are used up.
+    SponsorRate,
+    /// Sponsored opening: the rent the service has fronted and not yet got
+    /// back is at its cap.
+    SponsorExposure,
 }
 
 impl ErrorCode {
     /// Every code, in the SPEC's order.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::Malformed,
         ErrorCode::NoChannel,
         ErrorCode::Underfunded,
@@ -159,6 +185,14 @@ impl ErrorCode {
         ErrorCode::Closed,
         ErrorCode::RateExceeded,
         ErrorCode::Unavailable,
+        ErrorCode::SponsorTransaction,
+        ErrorCode::SponsorTerms,
+        ErrorCode::SponsorStale,
+        ErrorCode::SponsorReplay,
+        ErrorCode::SponsorFunderRate,
+        ErrorCode::SponsorFunderExposure,
+        ErrorCode::SponsorRate,
+        ErrorCode::SponsorExposure,
     ];
 
     /// The code as it appears in JSON.
@@ -174,6 +208,14 @@ impl ErrorCode {
             ErrorCode::Closed => "AMP_CLOSED",
             ErrorCode::RateExceeded => "AMP_RATE_EXCEEDED",
             ErrorCode::Unavailable => "AMP_UNAVAILABLE",
+            ErrorCode::SponsorTransaction => "AMP_SPONSOR_TRANSACTION",
+            ErrorCode::SponsorTerms => "AMP_SPONSOR_TERMS",
+            ErrorCode::SponsorStale => "AMP_SPONSOR_STALE",
+            ErrorCode::SponsorReplay => "AMP_SPONSOR_REPLAY",
+            ErrorCode::SponsorFunderRate => "AMP_SPONSOR_FUNDER_RATE",
+            ErrorCode::SponsorFunderExposure => "AMP_SPONSOR_FUNDER_EXPOSURE",
+            ErrorCode::SponsorRate => "AMP_SPONSOR_RATE",
+            ErrorCode::SponsorExposure => "AMP_SPONSOR_EXPOSURE",
         }
     }
 
@@ -189,6 +231,14 @@ impl ErrorCode {
             ErrorCode::Closed => StatusCode::GONE,
             ErrorCode::RateExceeded => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::SponsorTransaction | ErrorCode::SponsorTerms | ErrorCode::SponsorStale => {
+                StatusCode::BAD_REQUEST
+            }
+            ErrorCode::SponsorReplay => StatusCode::CONFLICT,
+            ErrorCode::SponsorFunderRate
+            | ErrorCode::SponsorFunderExposure
+            | ErrorCode::SponsorRate
+            | ErrorCode::SponsorExposure => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }

@@ -21,7 +21,9 @@ use solana_hash::Hash;
 use solana_instruction::Instruction;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_rpc_client_api::client_error::{reqwest, Error as ClientError, ErrorKind};
-use solana_rpc_client_api::config::{RpcAccountInfoConfig, RpcSendTransactionConfig};
+use solana_rpc_client_api::config::{
+    RpcAccountInfoConfig, RpcSendTransactionConfig, RpcSimulateTransactionConfig,
+};
 use solana_rpc_client_api::request::{RpcError, RpcRequest, RpcResponseErrorData};
 use solana_rpc_client_api::response::Response;
 use solana_signature::Signature;
@@ -424,6 +426,30 @@ impl Chain for RpcChain {
             .get_latest_blockhash_with_commitment(CommitmentConfig::confirmed())
             .await
             .map_err(|e| self.error(e))
+    }
+
+    async fn simulate_transaction(&self, transaction: &Transaction) -> Result<(), ChainError> {
+        chain::check_size(transaction)?;
+        let config = RpcSimulateTransactionConfig {
+            sig_verify: false,
+            replace_recent_blockhash: false,
+            commitment: Some(CommitmentConfig::confirmed()),
+            ..RpcSimulateTransactionConfig::default()
+        };
+        let outcome = self
+            .client
+            .simulate_transaction_with_config(transaction, config)
+            .await
+            .map_err(|e| self.error(e))?
+            .value;
+        match outcome.err {
+            None => Ok(()),
+            Some(error) => Err(chain::transaction_failed_in(
+                transaction,
+                error.into(),
+                outcome.logs.unwrap_or_default(),
+            )),
+        }
     }
 
     async fn send_transaction(&self, transaction: &Transaction) -> Result<Signature, ChainError> {

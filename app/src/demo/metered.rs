@@ -162,6 +162,10 @@ impl<C: Chain> Chain for MeteredChain<C> {
         self.inner.latest_blockhash().await
     }
 
+    async fn simulate_transaction(&self, transaction: &Transaction) -> Result<(), ChainError> {
+        self.inner.simulate_transaction(transaction).await
+    }
+
     async fn send_transaction(&self, transaction: &Transaction) -> Result<Signature, ChainError> {
         // What TxKind reads of each instruction: its program and data.
         let message = &transaction.message;

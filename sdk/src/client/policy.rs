@@ -157,6 +157,7 @@ mod tests {
                 },
                 routes: Default::default(),
             },
+            sponsor: None,
         }
     }
 

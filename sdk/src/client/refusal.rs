@@ -283,6 +283,7 @@ mod tests {
                     .into_iter()
                     .collect(),
             },
+            sponsor: None,
         };
         assert_eq!(slack(&manifest), 7);
         manifest.credit = 50;

@@ -92,6 +92,59 @@ pub struct Config {
     /// When and how lanes are settled (the `[settle]` table).
     #[serde(default)]
     pub settle: SettleConfig,
+    /// Front the rent and fee of agents' channels (the `[sponsor]` table);
+    /// off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sponsor: Option<SponsorConfig>,
+}
+
+/// Sponsored opening: which channels the service fronts the rent and fee of,
+/// and how much it risks. Deposits start at `min_deposit` and grace periods
+/// at `min_grace_period`, as for every lane. Lamports for SOL amounts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SponsorConfig {
+    /// Mints sponsored; empty = every accepted mint.
+    #[serde(with = "crate::base58::vec")]
+    pub mints: Vec<Pubkey>,
+    /// Largest deposit of a sponsored open.
+    #[serde(with = "u64_string")]
+    pub max_deposit: u64,
+    /// Longest grace period (seconds) of a sponsored open.
+    pub max_grace_period: u32,
+    /// Highest compute-unit price (micro-lamports) a sponsored transaction may set.
+    pub max_compute_unit_price: u64,
+    /// Highest compute-unit limit a sponsored transaction may set.
+    pub max_compute_unit_limit: u32,
+    /// Sponsor the fee of top-ups too.
+    pub top_up: bool,
+    /// Sponsored transactions per minute from one funder.
+    pub funder_opens_per_minute: u32,
+    /// Sponsored transactions per minute in total.
+    pub opens_per_minute: u32,
+    /// Rent (lamports) fronted for one funder's open channels at most.
+    pub funder_exposure: u64,
+    /// Rent (lamports) fronted and not yet returned at most.
+    pub exposure: u64,
+}
+
+impl Default for SponsorConfig {
+    fn default() -> Self {
+        Self {
+            mints: Vec::new(),
+            max_deposit: u64::MAX,
+            max_grace_period: amp_channel::constants::MAX_GRACE_PERIOD,
+            // 0.1 lamport per unit: at 200,000 units, 20,000 lamports.
+            max_compute_unit_price: 100_000,
+            max_compute_unit_limit: 200_000,
+            top_up: true,
+            funder_opens_per_minute: 2,
+            opens_per_minute: 60,
+            // About two channels' rent per funder, about 200 in total.
+            funder_exposure: 10_000_000,
+            exposure: 1_000_000_000,
+        }
+    }
 }
 
 /// An accepted mint.
@@ -196,6 +249,7 @@ impl Default for Config {
             max_lookups: default_max_lookups(),
             status_route: true,
             settle: SettleConfig::default(),
+            sponsor: None,
         }
     }
 }
@@ -217,6 +271,17 @@ impl Config {
             if !(limit.per_second.is_finite() && limit.per_second > 0.0) {
                 return Err(ServerError::Config(
                     "rate_limit.per_second must be positive".into(),
+                ));
+            }
+        }
+        if let Some(sponsor) = &self.sponsor {
+            if sponsor.max_deposit < self.min_deposit.max(1)
+                || sponsor.max_grace_period < self.min_grace_period
+            {
+                return Err(ServerError::Config(
+                    "sponsor.max_deposit and sponsor.max_grace_period must not be below \
+                     min_deposit and min_grace_period"
+                        .into(),
                 ));
             }
         }

@@ -32,7 +32,10 @@
 //! * `GET /.well-known/amp.json` answers the manifest;
 //!   `POST /.well-known/amp/close` closes a lane cooperatively;
 //!   `POST /.well-known/amp/credit` pays a metered response as it streams;
-//!   `GET /.well-known/amp/status` reports the settler (unless disabled).
+//!   `POST /.well-known/amp/open` and `/top-up` co-sign an agent's
+//!   transaction as fee and rent payer (when sponsoring);
+//!   `GET /.well-known/amp/status` reports the settler and the sponsorship
+//!   (unless disabled).
 //! * A free path goes straight to the service.
 //! * A paid path needs a credential. It is checked against the lane's
 //!   on-chain accounts (cached; re-read on a miss, when a voucher asks for
@@ -50,7 +53,7 @@
 //! headers ─▶ admission ─▶ meter ─▶ store ─▶ receipt      settle (beside it)
 //!    │          │          ▲                               ▲
 //!    │          └─ cache   └─ body, credit (metered)       └─ told by meter, cache
-//!    └─▶ wellknown: manifest, close, credit, status
+//!    └─▶ wellknown: manifest, close, credit, sponsor, status
 //! ```
 //!
 //! `service` (the layer) routes a request to `wellknown` or prices it
@@ -58,7 +61,8 @@
 //! `cache` and charge it through the `meter`, which records it in the
 //! store; the response gets its receipt, and a metered one a `body` that
 //! charges as it streams (`credit` extends it). `close` is the cooperative
-//! close; `settle` turns stored vouchers into tokens in the background.
+//! close; `sponsor` co-signs agents' opens; `settle` turns stored vouchers
+//! into tokens in the background.
 
 mod admission;
 mod body;
@@ -75,9 +79,10 @@ mod rate_limit;
 mod response;
 mod service;
 pub mod settle;
+mod sponsor;
 mod wellknown;
 
-pub use config::{Config, FileConfig, MintConfig, SettleConfig};
+pub use config::{Config, FileConfig, MintConfig, SettleConfig, SponsorConfig};
 pub use error::ServerError;
 pub use payment::Payment;
 pub use paywall::{Paywall, PaywallBuilder};
@@ -85,6 +90,8 @@ pub use rate_limit::RateLimit;
 pub use response::{AmpBody, BoxError};
 pub use service::{PaywallLayer, PaywallService};
 pub use settle::{Settler, SettlerStatus};
+pub use sponsor::SponsorStatus;
+pub use wellknown::ServiceStatus;
 
 /// The chain's view of a lane, which the paywall checks credentials against.
 pub use crate::lane::LaneAccounts;

@@ -24,6 +24,7 @@ use super::pricing::PriceTable;
 use super::rate_limit::RateLimit;
 use super::service::{PaywallLayer, Shared};
 use super::settle::{SettleHook, Settler, SettlerStatus};
+use super::sponsor::Sponsor;
 use super::wellknown::WellKnown;
 use crate::chain::{self, Chain, ChainError, ChainExt};
 use crate::manifest::{Manifest, MintInfo, Price};
@@ -178,6 +179,17 @@ impl PaywallBuilder {
                 symbol: symbol.clone(),
             });
         }
+        let wallet = Arc::new(self.wallet);
+        let sponsor = config.sponsor.as_ref().map(|sponsor| {
+            Arc::new(Sponsor::new(
+                Arc::clone(&chain),
+                Arc::clone(&wallet),
+                sponsor,
+                config.min_deposit,
+                config.min_grace_period,
+                mints.clone(),
+            ))
+        });
         let manifest = Manifest {
             amp_version: crate::manifest::AMP_VERSION.into(),
             network: config
@@ -191,6 +203,7 @@ impl PaywallBuilder {
             min_grace_period: config.min_grace_period,
             credit: config.credit,
             pricing: config.pricing.clone(),
+            sponsor: sponsor.as_ref().map(|s| s.sponsorship().clone()),
         };
         let manifest_json = Bytes::from(
             serde_json::to_vec(&manifest).map_err(|e| ServerError::Config(e.to_string()))?,
@@ -229,7 +242,7 @@ impl PaywallBuilder {
             Arc::clone(&cache),
             ledger,
             chain,
-            Arc::new(self.wallet),
+            wallet,
             mints,
         );
         let wellknown = WellKnown::new(
@@ -237,6 +250,7 @@ impl PaywallBuilder {
             close,
             Arc::clone(&credit),
             hook,
+            sponsor,
             config.status_route,
         );
         let prices = PriceTable::new(&config.pricing, &config.free);

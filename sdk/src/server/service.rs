@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
+use http_body_util::BodyExt;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -21,6 +22,7 @@ use super::response::{boxed, AmpBody, BoxError};
 use super::wellknown::WellKnown;
 use crate::headers::Receipt;
 use crate::manifest::{ErrorBody, ErrorCode};
+use crate::sponsor::MAX_REQUEST_LEN;
 
 /// What every copy of the layer shares.
 pub(crate) struct Shared {
@@ -83,7 +85,9 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send,
-    ReqBody: Send + 'static,
+    ReqBody: Body + Send + 'static,
+    ReqBody::Data: Send,
+    ReqBody::Error: Into<BoxError>,
     ResBody: Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
@@ -103,7 +107,12 @@ where
         Box::pin(async move {
             let path = request.uri().path();
             if let Some(endpoint) = shared.wellknown.route(request.method(), path) {
-                return Ok(shared.wellknown.serve(endpoint, request.headers()).await);
+                let (parts, body) = request.into_parts();
+                let body = match endpoint.reads_body() {
+                    true => read_body(body).await,
+                    false => None,
+                };
+                return Ok(shared.wellknown.serve(endpoint, &parts.headers, body).await);
             }
             let Some(price) = shared.prices.price(path) else {
                 return Ok(inner.call(request).await?.map(boxed));
@@ -128,6 +137,17 @@ where
             Ok(respond(&admitted, response, meter))
         })
     }
+}
+
+/// A well-known endpoint's request body, up to [`MAX_REQUEST_LEN`];
+/// `None` when it is larger or cannot be read (the endpoint refuses it).
+async fn read_body<B>(body: B) -> Option<Bytes>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    let limited = http_body_util::Limited::new(body, MAX_REQUEST_LEN);
+    Some(limited.collect().await.ok()?.to_bytes())
 }
 
 /// The meter of a metered request; `None` for an upfront price.

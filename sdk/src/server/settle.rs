@@ -34,7 +34,7 @@ use crate::store::{self, LaneId, LaneQuery, LaneState, StoreError, VoucherStore}
 use crate::transactions::{self, Settlement};
 
 /// What the settler has done since it started.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SettlerStatus {
     /// Times it looked at the store.
     pub passes: u64,

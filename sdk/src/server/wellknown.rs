@@ -1,5 +1,6 @@
 //! The paywall's own endpoints, a small router beside the service: the
-//! manifest, the cooperative close, credit for streams, the settler's status.
+//! manifest, the cooperative close, credit for streams, sponsored opening,
+//! the status of the settler and the sponsorship.
 //! Every path is defined in [`crate::manifest`], next to the others.
 
 use std::sync::Arc;
@@ -10,8 +11,22 @@ use http::{HeaderMap, Method, Response, StatusCode};
 use super::close::CooperativeClose;
 use super::credit::Credit;
 use super::response::{json, to_json, AmpBody};
-use super::settle::SettleHook;
+use super::settle::{SettleHook, SettlerStatus};
+use super::sponsor::{Kind, Sponsor, SponsorStatus};
 use crate::manifest::{CLOSE_PATH, CREDIT_PATH, MANIFEST_PATH, STATUS_PATH};
+use crate::sponsor::{OPEN_PATH, TOP_UP_PATH};
+
+/// The status document: the settler's figures, and the sponsorship's when
+/// the service sponsors.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServiceStatus {
+    /// The settler's figures, at the top level.
+    #[serde(flatten)]
+    pub settler: SettlerStatus,
+    /// Sponsored opening: what was fronted, spent and refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sponsor: Option<SponsorStatus>,
+}
 
 /// One of the paywall's own endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,7 +34,15 @@ pub(crate) enum Endpoint {
     Manifest,
     Close,
     Credit,
+    Sponsor(Kind),
     Status,
+}
+
+impl Endpoint {
+    /// Whether the endpoint reads the request body (the others read headers).
+    pub(crate) fn reads_body(self) -> bool {
+        matches!(self, Endpoint::Sponsor(_))
+    }
 }
 
 /// The endpoints and what they answer from.
@@ -28,6 +51,7 @@ pub(crate) struct WellKnown {
     close: CooperativeClose,
     credit: Arc<Credit>,
     settler: SettleHook,
+    sponsor: Option<Arc<Sponsor>>,
     /// Whether the settler's status is served.
     status: bool,
 }
@@ -38,6 +62,7 @@ impl WellKnown {
         close: CooperativeClose,
         credit: Arc<Credit>,
         settler: SettleHook,
+        sponsor: Option<Arc<Sponsor>>,
         status: bool,
     ) -> Self {
         Self {
@@ -45,6 +70,7 @@ impl WellKnown {
             close,
             credit,
             settler,
+            sponsor,
             status,
         }
     }
@@ -55,18 +81,41 @@ impl WellKnown {
             (&Method::GET, MANIFEST_PATH) => Some(Endpoint::Manifest),
             (&Method::POST, CLOSE_PATH) => Some(Endpoint::Close),
             (&Method::POST, CREDIT_PATH) => Some(Endpoint::Credit),
+            (&Method::POST, OPEN_PATH) if self.sponsor.is_some() => {
+                Some(Endpoint::Sponsor(Kind::Open))
+            }
+            (&Method::POST, TOP_UP_PATH) if self.sponsor.is_some() => {
+                Some(Endpoint::Sponsor(Kind::TopUp))
+            }
             (&Method::GET, STATUS_PATH) if self.status => Some(Endpoint::Status),
             _ => None,
         }
     }
 
-    /// The endpoint's answer.
-    pub(crate) async fn serve(&self, endpoint: Endpoint, headers: &HeaderMap) -> Response<AmpBody> {
+    /// The endpoint's answer; `body` is the request's body when the
+    /// endpoint [reads it](Endpoint::reads_body) and it was within bounds.
+    pub(crate) async fn serve(
+        &self,
+        endpoint: Endpoint,
+        headers: &HeaderMap,
+        body: Option<Bytes>,
+    ) -> Response<AmpBody> {
         match endpoint {
             Endpoint::Manifest => json(StatusCode::OK, self.manifest_json.to_vec()),
             Endpoint::Close => self.close.answer(headers).await,
             Endpoint::Credit => self.credit.answer(headers).await,
-            Endpoint::Status => json(StatusCode::OK, to_json(&self.settler.status())),
+            Endpoint::Sponsor(kind) => match &self.sponsor {
+                Some(sponsor) => sponsor.answer(kind, body).await,
+                None => json(StatusCode::NOT_FOUND, Vec::new()),
+            },
+            Endpoint::Status => json(StatusCode::OK, to_json(&self.status())),
+        }
+    }
+
+    fn status(&self) -> ServiceStatus {
+        ServiceStatus {
+            settler: self.settler.status(),
+            sponsor: self.sponsor.as_ref().map(|s| s.status()),
         }
     }
 }
