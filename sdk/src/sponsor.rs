@@ -9,13 +9,18 @@
 //! [`SponsorAnswer`]. Every refusal is an [`ErrorBody`](crate::manifest::ErrorBody)
 //! with one of the `AMP_SPONSOR_*` codes, and nothing is signed.
 
+use amp_channel::instructions::OpenArgs;
 use anchor_lang::prelude::Pubkey;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use solana_hash::Hash;
+use solana_instruction::Instruction;
+use solana_signer::{Signer, SignerError};
 use solana_transaction::Transaction;
 
 use crate::decimal::u64_string;
-use crate::transactions::MAX_TRANSACTION_SIZE;
+use crate::instructions::{self as ix, ChannelKeys};
+use crate::transactions::{self, MAX_TRANSACTION_SIZE};
 
 /// Where an agent posts an `open` transaction for the service to co-sign.
 pub const OPEN_PATH: &str = "/.well-known/amp/open";
@@ -100,6 +105,55 @@ impl SponsorRequest {
         // Exactly these bytes: no trailing data a second parser might read.
         (bincode::serialized_size(&transaction).ok()? == bytes.len() as u64).then_some(transaction)
     }
+}
+
+/// The `open` a sponsor co-signs: `sponsorship.payer` pays the fee and the
+/// rent, `funder` signs for the deposit (from its associated token account).
+/// `budget` is the compute-budget instructions to put first (none is fine).
+/// The sponsor's signature slot is left empty.
+pub fn open_transaction(
+    funder: &dyn Signer,
+    sponsorship: &Sponsorship,
+    mint: Pubkey,
+    token_program: Pubkey,
+    args: OpenArgs,
+    budget: &[Instruction],
+    blockhash: Hash,
+) -> Result<(ChannelKeys, Transaction), SignerError> {
+    let options = transactions::OpenOptions {
+        payer: Some(sponsorship.payer),
+        ..Default::default()
+    };
+    let (keys, open) = transactions::open(funder.pubkey(), mint, token_program, args, options);
+    let tx = co_signed(funder, sponsorship, budget, &open, blockhash)?;
+    Ok((keys, tx))
+}
+
+/// The `top_up` of `amount` a sponsor co-signs (paying the fee only), from
+/// the funder's associated token account.
+pub fn top_up_transaction(
+    funder: &dyn Signer,
+    sponsorship: &Sponsorship,
+    keys: &ChannelKeys,
+    amount: u64,
+    budget: &[Instruction],
+    blockhash: Hash,
+) -> Result<Transaction, SignerError> {
+    let top_up = [ix::top_up(keys, transactions::funder_token(keys), amount)];
+    co_signed(funder, sponsorship, budget, &top_up, blockhash)
+}
+
+fn co_signed(
+    funder: &dyn Signer,
+    sponsorship: &Sponsorship,
+    budget: &[Instruction],
+    instructions: &[Instruction],
+    blockhash: Hash,
+) -> Result<Transaction, SignerError> {
+    let all: Vec<Instruction> = budget.iter().chain(instructions).cloned().collect();
+    let mut tx = Transaction::new_with_payer(&all, Some(&sponsorship.payer));
+    tx.try_partial_sign(&[funder], blockhash)?;
+    Ok(tx)
 }
 
 /// The service's answer once the sponsored transaction landed.

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use super::admission::Admission;
 use super::cache::LaneCache;
 use super::close::CooperativeClose;
-use super::config::{Config, FileConfig, MintConfig, SettleConfig};
+use super::config::{Config, FileConfig, MintConfig, SettleConfig, SponsorConfig};
 use super::credit::Credit;
 use super::error::ServerError;
 use super::meter::Ledger;
@@ -134,6 +134,13 @@ impl PaywallBuilder {
     /// When and how the settler settles lanes (or whether it runs at all).
     pub fn settle(mut self, settle: SettleConfig) -> Self {
         self.config.settle = settle;
+        self
+    }
+
+    /// Fronts the rent and fee of agents' channels on these terms
+    /// ([`SponsorConfig`]); the manifest advertises them.
+    pub fn sponsor(mut self, sponsor: SponsorConfig) -> Self {
+        self.config.sponsor = Some(sponsor);
         self
     }
 

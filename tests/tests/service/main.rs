@@ -15,4 +15,5 @@ mod server_flows;
 mod server_hostile;
 mod server_replicas;
 mod server_restart;
+mod server_sponsor;
 mod server_store;

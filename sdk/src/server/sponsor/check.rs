@@ -150,7 +150,12 @@ pub(crate) fn parse(
             )));
         }
     }
-    let limit = budget.limit.unwrap_or(DEFAULT_COMPUTE_UNIT_LIMIT);
+    // The limit matters only with a price: the priority fee is their product.
+    // A price without a limit gets the default limit.
+    let limit = match budget.price {
+        Some(price) if price > 0 => budget.limit.unwrap_or(DEFAULT_COMPUTE_UNIT_LIMIT),
+        _ => budget.limit.unwrap_or(0),
+    };
     if limit > sponsorship.max_compute_unit_limit {
         return Err(terms(format!(
             "compute-unit limit {limit} is above the cap {}",
