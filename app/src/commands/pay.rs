@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use amp_sdk::chain::Chain;
-use amp_sdk::client::{AmpClient, Policy};
+use amp_sdk::client::{AmpClient, Policy, Sponsoring};
 use amp_sdk::decimal::u64_string;
 use amp_sdk::headers::{Credential, Receipt};
 use amp_sdk::manifest::{self, ErrorCode, Manifest, MANIFEST_PATH};
@@ -94,6 +94,17 @@ pub struct PayCmd {
         help_heading = "Paying as an agent (lane file)"
     )]
     pub lanes: Option<PathBuf>,
+    /// Open and top up through a service that fronts the rent and fee:
+    /// `auto` when the wallet has too little SOL, `prefer` whenever the
+    /// service offers it, `never`.
+    #[arg(
+        long,
+        value_name = "WHEN",
+        default_value = "auto",
+        conflicts_with = "channel",
+        help_heading = "Paying as an agent (lane file)"
+    )]
+    pub sponsor: Sponsoring,
 
     /// Pay from this lane instead (a channel from `amp open`, or a
     /// delegation) whose vouchers the wallet signs; no lane file.
@@ -195,6 +206,7 @@ impl PayCmd {
             mint: self.mint,
             budget,
             deposit: self.deposit.clone(),
+            sponsoring: self.sponsor,
         })
     }
 }
@@ -315,6 +327,8 @@ pub struct AgentPayRequest {
     pub budget: Amount,
     /// Deposit of a new channel; `None` = a quarter of the budget.
     pub deposit: Option<Amount>,
+    /// When to open and top up through a sponsoring service.
+    pub sponsoring: Sponsoring,
 }
 
 /// Sends `request` through the SDK's agent client, opening a channel to the
@@ -354,6 +368,7 @@ pub async fn pay_agent<C: Chain + 'static>(
         .as_ref()
         .map(|d| d.to_base_units(decimals))
         .transpose()?;
+    policy.sponsoring = request.sponsoring;
     if let Some(parent) = request.lanes.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .map_err(|e| CliError::Io(parent.display().to_string(), e))?;

@@ -265,6 +265,7 @@ async fn charges_for_an_existing_api() {
         mint: None,
         budget: "2".parse().unwrap(),
         deposit: Some("1".parse().unwrap()),
+        sponsoring: Default::default(),
     };
     let first = commands::pay_agent(bank.clone(), &agent, &http, agent_request("/v1/hello"))
         .await

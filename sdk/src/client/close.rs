@@ -9,6 +9,7 @@ use solana_signer::Signer;
 use super::agent::{origin, parse_url, AmpClient};
 use super::errors::ClientError;
 use super::signing::Answer;
+use super::sponsor::SIGNATURE_FEE;
 use crate::chain::{ChainExt, TxSigner};
 use crate::manifest::{CloseAnswer, CLOSE_PATH};
 use crate::{instructions, pda, transactions};
@@ -117,6 +118,8 @@ impl AmpClient {
         };
         let refundable_at = match channel.status(now) {
             ChainLaneStatus::Open => {
+                self.ensure_sol("requesting a close on-chain", SIGNATURE_FEE)
+                    .await?;
                 let signature = chain
                     .send(
                         &transactions::request_close(&record.keys()),
@@ -171,6 +174,8 @@ impl AmpClient {
                         vec![wallet.as_ref() as &TxSigner]
                     };
                     ixs.extend(transactions::refund(&keys));
+                    self.ensure_sol("a refund after the grace period", SIGNATURE_FEE * 2)
+                        .await?;
                     let signature = chain.send(&ixs, &signers).await?;
                     tracing::info!(lane = %record.lane, %signature, spent, "refunded after the grace period");
                     spent

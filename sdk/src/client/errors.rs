@@ -69,6 +69,20 @@ pub enum ClientError {
         /// The service's AMP error body (code and message).
         body: Box<ErrorBody>,
     },
+    /// A transaction only this agent can send (a close request, a refund
+    /// after the service vanished, an open no service sponsors) needs SOL
+    /// that its fee payer does not hold.
+    #[error("{action} needs about {needed} lamports of SOL in {payer}, which holds {balance}: send it some SOL (for example `solana transfer {payer} 0.01`)")]
+    NeedsSol {
+        /// What was to be sent.
+        action: &'static str,
+        /// The account that pays the fee (and any rent).
+        payer: anchor_lang::prelude::Pubkey,
+        /// Lamports needed (an estimate that errs high).
+        needed: u64,
+        /// Lamports it holds.
+        balance: u64,
+    },
     /// The client holds no open lane for this service or lane address.
     #[error("no open lane pays {0}")]
     NoLane(String),

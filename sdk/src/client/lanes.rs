@@ -15,8 +15,10 @@ use solana_signer::Signer;
 use super::agent::{unix_now, AmpClient};
 use super::errors::ClientError;
 use super::file::{LaneRecord, LaneStatus, OPENING_WINDOW};
+use super::sponsor::{self, SendFailure};
 use crate::chain::{Chain, ChainExt, TxSigner};
 use crate::manifest::{Manifest, MANIFEST_PATH};
+use crate::sponsor as sponsor_wire;
 use crate::{pda, transactions};
 
 impl AmpClient {
@@ -134,11 +136,31 @@ impl AmpClient {
             .map_err(|e| refuse(e.to_string()))?;
         let funder_token = pda::associated_token(&funder, &policy.mint, &token_program);
         check_depositor(chain.as_ref(), &funder_token).await?;
-        let options = transactions::OpenOptions {
-            create_token_accounts: Some(chain.fee_payer()),
-            ..Default::default()
+        let cost = sponsor::open_cost(&token_program);
+        let sponsorship = self
+            .sponsorship_for(&manifest, Some((deposit, grace_period)), cost)
+            .await?;
+        // Alone, the agent pays the rent and fee, and creates the token
+        // accounts settling and refunding need; a sponsor takes exactly the
+        // open (both token accounts exist: the funder's holds the deposit,
+        // the service's is made when its paywall starts).
+        let (keys, ixs) = match &sponsorship {
+            None => {
+                self.ensure_sol("opening a channel", cost).await?;
+                let options = transactions::OpenOptions {
+                    create_token_accounts: Some(chain.fee_payer()),
+                    ..Default::default()
+                };
+                transactions::open(funder, policy.mint, token_program, args, options)
+            }
+            Some(sponsorship) => {
+                let options = transactions::OpenOptions {
+                    payer: Some(sponsorship.payer),
+                    ..Default::default()
+                };
+                transactions::open(funder, policy.mint, token_program, args, options)
+            }
         };
-        let (keys, ixs) = transactions::open(funder, policy.mint, token_program, args, options);
         // Recorded before sending: a crash between the two leaves a record
         // that the next start resolves against the chain, never a lost channel.
         let record = LaneRecord {
@@ -150,7 +172,7 @@ impl AmpClient {
             token_program,
             nonce: args.nonce,
             delegate: None,
-            payer: None,
+            payer: sponsorship.as_ref().map(|s| s.payer),
             generation: 0,
             limit: 0,
             deposited: 0,
@@ -165,11 +187,40 @@ impl AmpClient {
         };
         self.inner.ledger.with(|b| b.insert(record));
         self.inner.ledger.save().await?;
-        match chain.send(&ixs, &[wallet.as_ref() as &TxSigner]).await {
-            Ok(signature) => {
-                tracing::info!(%service, channel = %keys.channel, deposit, grace_period, %signature, "opened a channel")
+        let sent = match &sponsorship {
+            None => chain
+                .send(&ixs, &[wallet.as_ref() as &TxSigner])
+                .await
+                .map(|signature| signature.to_string())
+                .map_err(SendFailure::from),
+            Some(sponsorship) => {
+                let (blockhash, _) = chain.latest_blockhash().await?;
+                let budget = self.sponsored_budget(sponsorship, &ixs).await?;
+                let tx = sponsor_wire::open_transaction(
+                    wallet.as_ref(),
+                    sponsorship,
+                    policy.mint,
+                    token_program,
+                    args,
+                    &budget,
+                    blockhash,
+                )
+                .map_err(|e| ClientError::Config(format!("signing the open: {e}")))?
+                .1;
+                self.post_sponsored(service, sponsor_wire::OPEN_PATH, &tx)
+                    .await
+                    .map(|answer| answer.signature)
             }
-            Err(error) => {
+        };
+        match sent {
+            Ok(signature) => {
+                let sponsor = sponsorship.as_ref().map(|s| s.payer);
+                tracing::info!(%service, channel = %keys.channel, deposit, grace_period, %signature, ?sponsor, "opened a channel")
+            }
+            Err(SendFailure {
+                error,
+                unknown_outcome,
+            }) => {
                 // The channel may exist all the same: this transaction's
                 // outcome is unknown, or an earlier one with this nonce landed
                 // (and this one failed on the existing account). An earlier
@@ -190,7 +241,7 @@ impl AmpClient {
                         return Ok(lane);
                     }
                 }
-                if error.is_transient() || earlier.is_some() {
+                if unknown_outcome || earlier.is_some() {
                     // Unknown outcome (or an earlier attempt still in
                     // flight): the record stays, and the next attempt
                     // reuses its nonce.
@@ -199,7 +250,7 @@ impl AmpClient {
                     self.inner.ledger.with(|b| b.forget(&keys.channel));
                     self.inner.ledger.save().await?;
                 }
-                return Err(error.into());
+                return Err(error);
             }
         }
         self.resolve_opening(&keys.channel, true).await?;
@@ -345,12 +396,41 @@ impl AmpClient {
         let wallet = self.wallet()?;
         let keys = record.keys();
         check_depositor(chain.as_ref(), &transactions::funder_token(&keys)).await?;
-        let signature = chain
-            .send(
-                &transactions::top_up(&keys, amount),
-                &[wallet.as_ref() as &TxSigner],
-            )
+        let sponsorship = self
+            .sponsorship_for(&record.manifest, None, sponsor::SIGNATURE_FEE)
             .await?;
+        let signature = match sponsorship {
+            None => {
+                self.ensure_sol("topping up a channel", sponsor::SIGNATURE_FEE)
+                    .await?;
+                chain
+                    .send(
+                        &transactions::top_up(&keys, amount),
+                        &[wallet.as_ref() as &TxSigner],
+                    )
+                    .await?
+                    .to_string()
+            }
+            Some(sponsorship) => {
+                let (blockhash, _) = chain.latest_blockhash().await?;
+                let budget = self
+                    .sponsored_budget(&sponsorship, &transactions::top_up(&keys, amount))
+                    .await?;
+                let tx = sponsor_wire::top_up_transaction(
+                    wallet.as_ref(),
+                    &sponsorship,
+                    &keys,
+                    amount,
+                    &budget,
+                    blockhash,
+                )
+                .map_err(|e| ClientError::Config(format!("signing the top-up: {e}")))?;
+                self.post_sponsored(&record.service, sponsor_wire::TOP_UP_PATH, &tx)
+                    .await
+                    .map_err(|failure| failure.error)?
+                    .signature
+            }
+        };
         let channel = chain.channel(&keys.channel).await?;
         let (limit, deposited) = channel.map_or(
             (

@@ -66,6 +66,7 @@ mod policy;
 mod pricing;
 mod refusal;
 mod signing;
+mod sponsor;
 mod stream;
 
 pub use agent::{AmpClient, BudgetStatus, LaneInfo, SharedSigner};
@@ -76,5 +77,5 @@ pub use errors::ClientError;
 pub use file::{
     Durability, GrantedLane, LaneFileError, LaneRecord, LaneStatus, Snapshot, OPENING_WINDOW,
 };
-pub use policy::Policy;
+pub use policy::{Policy, Sponsoring};
 pub use stream::AmpResponse;

@@ -41,6 +41,37 @@ pub struct Policy {
     pub network: Option<String>,
     /// How hard the lane file is pushed to disk.
     pub durability: Durability,
+    /// When to open (and top up) through a service that sponsors the rent
+    /// and fee.
+    pub sponsoring: Sponsoring,
+}
+
+/// When the agent asks a service to front an open's rent and fee (and a
+/// top-up's fee), if the service's manifest offers it for the terms.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Sponsoring {
+    /// When the fee payer holds too little SOL to send the transaction alone.
+    #[default]
+    Auto,
+    /// Whenever it is offered, keeping the agent's SOL.
+    Prefer,
+    /// Never: the agent pays its own rent and fees.
+    Never,
+}
+
+impl std::str::FromStr for Sponsoring {
+    type Err = String;
+
+    /// `auto`, `prefer` or `never`, as command lines and files spell them.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "auto" => Ok(Self::Auto),
+            "prefer" => Ok(Self::Prefer),
+            "never" => Ok(Self::Never),
+            other => Err(format!("{other:?} is not auto, prefer or never")),
+        }
+    }
 }
 
 impl Policy {
@@ -59,6 +90,7 @@ impl Policy {
             seq_retries: 16,
             network: None,
             durability: Durability::Full,
+            sponsoring: Sponsoring::Auto,
         }
     }
 

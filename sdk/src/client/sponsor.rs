@@ -1,0 +1,160 @@
+//! Opening and topping up through a sponsoring service (SPEC section 5,
+//! "Sponsored opening"): when the manifest offers it and the policy says so
+//! (by default: when the fee payer holds too little SOL), the agent builds
+//! the transaction with the service as fee and rent payer, signs it as
+//! funder and posts it; the service co-signs and sends it.
+
+use anchor_lang::prelude::{Pubkey, Rent};
+use http::StatusCode;
+use solana_instruction::Instruction;
+use solana_transaction::Transaction;
+
+use super::agent::AmpClient;
+use super::errors::ClientError;
+use super::policy::Sponsoring;
+use crate::chain::{Chain, ChainError};
+use crate::manifest::{refusal, Manifest};
+use crate::sponsor::{SponsorAnswer, SponsorRequest, Sponsorship};
+
+/// Lamports of one signature's fee.
+pub(super) const SIGNATURE_FEE: u64 = 5_000;
+/// An upper bound of a Token-2022 vault's size, for the rent an open needs.
+const VAULT_LEN_BOUND: usize = 300;
+/// An SPL Token account's size.
+const SPL_TOKEN_ACCOUNT_LEN: usize = 165;
+
+/// Lamports an agent opening alone needs: both accounts' rent and the fee
+/// (the associated token accounts exist already: the funder's holds the
+/// deposit). A Token-2022 vault may carry extensions: its bound is larger.
+pub(super) fn open_cost(token_program: &Pubkey) -> u64 {
+    let rent = Rent::default();
+    let vault = if *token_program == anchor_spl::token::ID {
+        SPL_TOKEN_ACCOUNT_LEN
+    } else {
+        VAULT_LEN_BOUND
+    };
+    rent.minimum_balance(amp_channel::constants::MAX_CHANNEL_ACCOUNT_LEN)
+        .saturating_add(rent.minimum_balance(vault))
+        .saturating_add(SIGNATURE_FEE)
+}
+
+/// Why a transaction (sent alone or through the sponsor) did not land, and
+/// whether its outcome is unknown (it may have landed all the same).
+pub(super) struct SendFailure {
+    pub error: ClientError,
+    pub unknown_outcome: bool,
+}
+
+impl From<ChainError> for SendFailure {
+    fn from(error: ChainError) -> Self {
+        Self {
+            unknown_outcome: error.is_transient(),
+            error: error.into(),
+        }
+    }
+}
+
+impl AmpClient {
+    /// The sponsorship to send through, if any: the manifest offers one that
+    /// covers these terms and the policy wants it (`Auto`: the fee payer
+    /// holds less than `cost` lamports).
+    pub(super) async fn sponsorship_for(
+        &self,
+        manifest: &Manifest,
+        deposit: Option<(u64, u32)>,
+        cost: u64,
+    ) -> Result<Option<Sponsorship>, ClientError> {
+        let mint = &self.inner.policy.mint;
+        let Some(offer) = manifest.sponsor.as_ref().filter(|s| match deposit {
+            Some((deposit, grace_period)) => s.covers(mint, deposit, grace_period),
+            None => s.top_up && s.mints.contains(mint),
+        }) else {
+            return Ok(None);
+        };
+        let wanted = match self.inner.policy.sponsoring {
+            Sponsoring::Never => false,
+            Sponsoring::Prefer => true,
+            Sponsoring::Auto => self.fee_payer_balance().await? < cost,
+        };
+        Ok(wanted.then(|| offer.clone()))
+    }
+
+    /// The compute-budget instructions of a sponsored transaction: none for
+    /// now, so the service pays the base fee only (within every cap).
+    pub(super) async fn sponsored_budget(
+        &self,
+        sponsorship: &Sponsorship,
+        instructions: &[Instruction],
+    ) -> Result<Vec<Instruction>, ClientError> {
+        let _ = (sponsorship, instructions);
+        Ok(Vec::new())
+    }
+
+    /// Lamports the chain's fee payer (the agent's wallet, over RPC) holds.
+    pub(super) async fn fee_payer_balance(&self) -> Result<u64, ClientError> {
+        let chain = self.chain()?;
+        let payer = chain.fee_payer();
+        Ok(chain.account(&payer).await?.map_or(0, |a| a.lamports))
+    }
+
+    /// Refuses, before sending, a transaction only this agent can pay for
+    /// when its fee payer holds less than `needed` lamports.
+    pub(super) async fn ensure_sol(
+        &self,
+        action: &'static str,
+        needed: u64,
+    ) -> Result<(), ClientError> {
+        let balance = self.fee_payer_balance().await?;
+        if balance < needed {
+            return Err(ClientError::NeedsSol {
+                action,
+                payer: self.chain()?.fee_payer(),
+                needed,
+                balance,
+            });
+        }
+        Ok(())
+    }
+
+    /// Posts `tx` to the service's sponsor endpoint `path`.
+    pub(super) async fn post_sponsored(
+        &self,
+        service: &str,
+        path: &str,
+        tx: &Transaction,
+    ) -> Result<SponsorAnswer, SendFailure> {
+        let unknown = |error: ClientError| SendFailure {
+            error,
+            unknown_outcome: true,
+        };
+        let response = self
+            .inner
+            .http
+            .post(format!("{service}{path}"))
+            .json(&SponsorRequest::new(tx))
+            .send()
+            .await
+            .map_err(|e| unknown(e.into()))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| unknown(e.into()))?;
+        if status == StatusCode::OK {
+            return serde_json::from_slice(&body).map_err(|e| unknown(e.into()));
+        }
+        let error = match refusal(status, &body) {
+            Some(body) => ClientError::Refused {
+                service: service.to_owned(),
+                status,
+                body: Box::new(body),
+            },
+            None => ClientError::Discovery {
+                service: service.to_owned(),
+                reason: format!("{path} answered {status}"),
+            },
+        };
+        Err(SendFailure {
+            error,
+            // A 5xx may come after the service sent the transaction.
+            unknown_outcome: status.is_server_error(),
+        })
+    }
+}
