@@ -15,5 +15,6 @@ mod postgres;
 mod replicas;
 mod service;
 mod solana_cli;
+mod sponsored;
 mod support;
 mod typescript;

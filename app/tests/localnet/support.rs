@@ -325,11 +325,16 @@ impl Localnet {
     /// `amp localnet fund <wallet> <tokens>`: creates the wallet file if
     /// missing; returns the wallet's address.
     pub async fn fund(&self, wallet: &str, tokens: &str) -> Pubkey {
+        self.fund_with(wallet, tokens, "1").await
+    }
+
+    /// [`fund`](Self::fund) with `sol` SOL instead of one ("0": none at all).
+    pub async fn fund_with(&self, wallet: &str, tokens: &str, sol: &str) -> Pubkey {
         let mut command = amp(self.dir.path());
         command
             .current_dir(self.dir.path())
             .args([
-                "localnet", "fund", wallet, tokens, "--output", "json", "--ledger",
+                "localnet", "fund", wallet, tokens, "--sol", sol, "--output", "json", "--ledger",
             ])
             .arg(self.ledger());
         let report = run("amp localnet fund", command, COMMAND).await.json();
