@@ -17,6 +17,7 @@ use super::cache::LaneCache;
 use super::meter::Ledger;
 use super::response::{json, to_json, unavailable, AmpBody, Refusal};
 use super::settle::settle_instructions;
+use super::sponsor::Sponsor;
 use crate::chain::{Chain, ChainError, TxSigner};
 use crate::headers::Receipt;
 use crate::instructions::{close_delegation, ChannelKeys};
@@ -34,6 +35,8 @@ pub(crate) struct CooperativeClose {
     wallet: Arc<Keypair>,
     /// Accepted mints and their token programs.
     token_programs: HashMap<Pubkey, Pubkey>,
+    /// Told when a channel closes, so the rent it fronted counts as back.
+    sponsor: Option<Arc<Sponsor>>,
 }
 
 impl CooperativeClose {
@@ -44,6 +47,7 @@ impl CooperativeClose {
         chain: Arc<dyn Chain>,
         wallet: Arc<Keypair>,
         token_programs: HashMap<Pubkey, Pubkey>,
+        sponsor: Option<Arc<Sponsor>>,
     ) -> Self {
         Self {
             admission,
@@ -52,6 +56,7 @@ impl CooperativeClose {
             chain,
             wallet,
             token_programs,
+            sponsor,
         }
     }
 
@@ -83,6 +88,9 @@ impl CooperativeClose {
                 .map_err(|e| tracing::error!(lane = %id.lane, %e, "cannot record the close"));
                 tracing::info!(lane = %accounts.address, %signature, settled, "lane closed cooperatively");
                 self.cache.forget(&accounts.address);
+                if let (Some(sponsor), None) = (&self.sponsor, &accounts.delegation) {
+                    sponsor.released(&accounts.channel_address);
+                }
                 let mut response = json(
                     StatusCode::OK,
                     to_json(&CloseAnswer {

@@ -251,6 +251,7 @@ impl PaywallBuilder {
             chain,
             wallet,
             mints,
+            sponsor.clone(),
         );
         let wellknown = WellKnown::new(
             manifest_json,

@@ -264,6 +264,8 @@ async fn an_agent_without_sol_opens_and_tops_up_through_the_sponsor() {
     );
     assert_eq!(s.h.tokens(&agent.token).await, FUNDS - 10);
     assert_eq!(s.h.lamports(&agent.key()).await, 0);
+    let status = s.status().await.sponsor.unwrap();
+    assert_eq!((status.channels, status.exposure), (0, 0));
 }
 
 #[tokio::test]

@@ -119,6 +119,12 @@ impl Sponsor {
         &self.sponsorship
     }
 
+    /// `channel` closed (cooperatively, through this service): if its rent
+    /// was fronted here, it is back.
+    pub(crate) fn released(&self, channel: &Pubkey) {
+        self.book().closed(channel);
+    }
+
     pub(crate) fn status(&self) -> SponsorStatus {
         self.book().status()
     }
