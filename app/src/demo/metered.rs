@@ -9,6 +9,7 @@
 use std::sync::Mutex;
 
 use amp_sdk::chain::{Chain, ChainError, TxSigner};
+use amp_sdk::fees::FeePolicy;
 use amp_sdk::program::instruction as amp_ix;
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::Discriminator;
@@ -160,6 +161,21 @@ impl<C: Chain> Chain for MeteredChain<C> {
 
     async fn latest_blockhash(&self) -> Result<(Hash, u64), ChainError> {
         self.inner.latest_blockhash().await
+    }
+
+    fn fee_policy(&self) -> FeePolicy {
+        self.inner.fee_policy()
+    }
+
+    async fn compute_budget_with(
+        &self,
+        policy: &FeePolicy,
+        fee_payer: &Pubkey,
+        instructions: &[Instruction],
+    ) -> Result<Vec<Instruction>, ChainError> {
+        self.inner
+            .compute_budget_with(policy, fee_payer, instructions)
+            .await
     }
 
     async fn send_transaction(&self, transaction: &Transaction) -> Result<Signature, ChainError> {
