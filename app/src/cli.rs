@@ -59,10 +59,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 mod tests {
     use std::path::PathBuf;
 
+    use amp_sdk::chain::Chain;
+    use amp_sdk::fees::FeePolicy;
     use amp_sdk::rpc::Cluster;
     use clap::CommandFactory;
+    use solana_commitment_config::CommitmentLevel;
+    use solana_signer::Signer;
 
     use super::*;
+    use crate::context::Commitment;
     use crate::output::OutputFormat;
 
     const CHANNEL: &str = "11111111111111111111111111111111";
@@ -95,6 +100,134 @@ mod tests {
             Some(Cluster::Custom("http://127.0.0.1:8899".into()))
         );
         assert_eq!(cli.globals.keypair, Some(PathBuf::from("id.json")));
+    }
+
+    #[test]
+    fn fee_and_commitment_options_work_anywhere() {
+        let cli = parse(&format!(
+            "channel show {CHANNEL} --with-compute-unit-price 1000 --max-compute-unit-price 5000 --commitment finalized --fee-payer payer.json"
+        ))
+        .unwrap();
+        let g = &cli.globals;
+        assert_eq!(g.compute_unit_price, Some(1_000));
+        assert_eq!(g.max_compute_unit_price, Some(5_000));
+        assert_eq!(g.commitment, Some(Commitment::Finalized));
+        assert_eq!(g.fee_payer, Some(PathBuf::from("payer.json")));
+        let fees = g.fees(FeePolicy::default()).unwrap();
+        assert_eq!(
+            (fees.compute_unit_price, fees.max_compute_unit_price),
+            (Some(1_000), 5_000)
+        );
+
+        // Absent, the defaults: a price from recent fees under the default cap.
+        let cli = parse(&format!("channel show {CHANNEL}")).unwrap();
+        assert_eq!(cli.globals.commitment, None);
+        assert_eq!(
+            cli.globals.fees(FeePolicy::default()).unwrap(),
+            FeePolicy::default()
+        );
+        for bad in [
+            "--commitment eventually",
+            "--with-compute-unit-price -1",
+            "--max-compute-unit-price 1.5",
+        ] {
+            assert!(
+                parse(&format!("channel show {CHANNEL} {bad}")).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_fixed_price_over_the_cap_is_refused() {
+        let cli = parse(&format!(
+            "channel show {CHANNEL} --with-compute-unit-price 200000"
+        ))
+        .unwrap();
+        let err = cli.globals.fees(FeePolicy::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("--max-compute-unit-price"),
+            "{err}"
+        );
+        let cli = parse(&format!(
+            "channel show {CHANNEL} --with-compute-unit-price 200000 --max-compute-unit-price 200000"
+        ))
+        .unwrap();
+        assert!(cli.globals.fees(FeePolicy::default()).is_ok());
+        // Over a file's policy (amp serve's [settle.fees]), the flags win.
+        let base = FeePolicy {
+            compute_unit_price: Some(10),
+            max_compute_unit_price: 50,
+            ..FeePolicy::default()
+        };
+        let cli = parse(&format!(
+            "channel show {CHANNEL} --with-compute-unit-price 40"
+        ))
+        .unwrap();
+        assert_eq!(cli.globals.fees(base).unwrap().compute_unit_price, Some(40));
+        let cli = parse(&format!(
+            "channel show {CHANNEL} --with-compute-unit-price 60"
+        ))
+        .unwrap();
+        assert!(cli.globals.fees(base).is_err());
+    }
+
+    #[test]
+    fn a_solana_config_file_gives_cluster_wallet_and_commitment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.yml");
+        std::fs::write(
+            &file,
+            "json_rpc_url: \"http://127.0.0.1:8899\"\nkeypair_path: /tmp/agent.json\ncommitment: finalized\n",
+        )
+        .unwrap();
+        let payer = solana_keypair::Keypair::new();
+        let payer_file = dir.path().join("payer.json");
+        amp_sdk::keypair::write(&payer, &payer_file).unwrap();
+
+        let config = file.display();
+        let cli = parse(&format!("-C {config} channel show {CHANNEL}")).unwrap();
+        let context = cli.globals.context().unwrap();
+        assert_eq!(
+            context.cluster,
+            Cluster::Custom("http://127.0.0.1:8899".into())
+        );
+        assert_eq!(context.keypair_path, PathBuf::from("/tmp/agent.json"));
+        assert_eq!(
+            context.rpc.commitment.commitment,
+            CommitmentLevel::Finalized
+        );
+        assert!(context.fee_payer.is_none());
+
+        // The options win over the file; the fee payer pays for the chain.
+        let cli = parse(&format!(
+            "--config {config} channel show {CHANNEL} --commitment processed -u devnet --fee-payer {}",
+            payer_file.display()
+        ))
+        .unwrap();
+        let context = cli.globals.context().unwrap();
+        assert_eq!(context.cluster, Cluster::Devnet);
+        assert_eq!(
+            context.rpc.commitment.commitment,
+            CommitmentLevel::Processed
+        );
+        let wallet = solana_keypair::Keypair::new();
+        assert_eq!(context.chain(&wallet).fee_payer(), payer.pubkey());
+
+        // A named file must exist, and -C goes before the command (serve has
+        // a --config of its own).
+        let missing = dir.path().join("missing.yml");
+        let cli = parse(&format!("-C {} channel show {CHANNEL}", missing.display())).unwrap();
+        assert!(cli.globals.context().is_err());
+        let cli = parse(&format!(
+            "-C {config} serve --upstream http://127.0.0.1:1 --config prices.toml"
+        ))
+        .unwrap();
+        assert_eq!(cli.globals.config_file, Some(file.clone()));
+        let Command::Serve(serve) = cli.command else {
+            panic!("not serve");
+        };
+        assert_eq!(serve.config, PathBuf::from("prices.toml"));
     }
 
     #[test]

@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use amp_sdk::rpc::Cluster;
+use solana_commitment_config::CommitmentLevel;
+
+use crate::error::CliError;
 
 /// The cluster used when neither `--url` nor the Solana CLI's configuration names one.
 pub const DEFAULT_CLUSTER: Cluster = Cluster::Devnet;
@@ -14,6 +17,9 @@ pub const DEFAULT_CLUSTER: Cluster = Cluster::Devnet;
 pub struct SolanaConfig {
     pub json_rpc_url: Option<String>,
     pub keypair_path: Option<PathBuf>,
+    /// As written (`processed`, `confirmed`, `finalized`); checked by
+    /// [`commitment`](Self::commitment) when a command uses it.
+    pub commitment: Option<String>,
 }
 
 impl SolanaConfig {
@@ -26,7 +32,31 @@ impl SolanaConfig {
             .unwrap_or_default()
     }
 
-    /// Reads the two top-level `key: value` lines we need; the file is YAML
+    /// Reads `file` (`-C/--config`) or, without one, the default file. A
+    /// file named on the command line must exist: a typo must not quietly
+    /// select the default cluster and wallet.
+    pub fn load_from(file: Option<&Path>) -> Result<Self, CliError> {
+        let Some(file) = file else {
+            return Ok(Self::load());
+        };
+        let path = expand_home(file);
+        std::fs::read_to_string(&path)
+            .map(|text| Self::parse(&text))
+            .map_err(|e| CliError::Io(format!("Solana CLI config {}", path.display()), e))
+    }
+
+    /// The configured commitment, if any; an unknown word is an error.
+    pub fn commitment(&self) -> Result<Option<CommitmentLevel>, CliError> {
+        self.commitment
+            .as_deref()
+            .map(|word| {
+                parse_commitment(word)
+                    .map_err(|e| CliError::usage(format!("Solana CLI config commitment: {e}")))
+            })
+            .transpose()
+    }
+
+    /// Reads the top-level `key: value` lines we need; the file is YAML
     /// written by the Solana CLI, flat and unquoted or double-quoted.
     pub fn parse(text: &str) -> Self {
         let mut config = Self::default();
@@ -41,11 +71,19 @@ impl SolanaConfig {
             match key.trim_end() {
                 "json_rpc_url" => config.json_rpc_url = Some(value.to_owned()),
                 "keypair_path" => config.keypair_path = Some(PathBuf::from(value)),
+                "commitment" => config.commitment = Some(value.to_owned()),
                 _ => {}
             }
         }
         config
     }
+}
+
+/// `processed`, `confirmed` or `finalized`, as the Solana CLI writes them.
+pub fn parse_commitment(word: &str) -> Result<CommitmentLevel, String> {
+    word.trim()
+        .parse::<CommitmentLevel>()
+        .map_err(|_| format!("{word:?} is not a commitment (processed, confirmed or finalized)"))
 }
 
 /// `~/.config/solana/id.json`, the Solana CLI's default wallet.
@@ -115,6 +153,49 @@ mod tests {
             config.keypair_path,
             Some(PathBuf::from("/home/me/.config/solana/id.json"))
         );
+        assert_eq!(
+            config.commitment().unwrap(),
+            Some(CommitmentLevel::Confirmed)
+        );
+    }
+
+    #[test]
+    fn reads_the_commitment_and_refuses_an_unknown_one() {
+        let config = SolanaConfig::parse("commitment: \"finalized\"\n");
+        assert_eq!(
+            config.commitment().unwrap(),
+            Some(CommitmentLevel::Finalized)
+        );
+        let config = SolanaConfig::parse("json_rpc_url: http://127.0.0.1:8899\n");
+        assert_eq!(config.commitment().unwrap(), None);
+        let config = SolanaConfig::parse("commitment: eventually\n");
+        assert!(config.commitment().is_err());
+        assert_eq!(
+            parse_commitment("processed"),
+            Ok(CommitmentLevel::Processed)
+        );
+        assert!(parse_commitment("").is_err());
+    }
+
+    #[test]
+    fn a_named_config_file_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yml");
+        std::fs::write(
+            &path,
+            "json_rpc_url: http://127.0.0.1:8899\ncommitment: processed\n",
+        )
+        .unwrap();
+        let config = SolanaConfig::load_from(Some(&path)).unwrap();
+        assert_eq!(
+            config.json_rpc_url.as_deref(),
+            Some("http://127.0.0.1:8899")
+        );
+        assert_eq!(
+            config.commitment().unwrap(),
+            Some(CommitmentLevel::Processed)
+        );
+        assert!(SolanaConfig::load_from(Some(&dir.path().join("missing.yml"))).is_err());
     }
 
     #[test]

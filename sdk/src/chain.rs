@@ -30,8 +30,9 @@ use solana_signer::{Signer, SignerError};
 use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
 
+use crate::fees::{self, FeePolicy};
 use crate::mint::{check_depositor, is_token_program, MintAccount};
-use crate::transactions::transaction_size;
+use crate::transactions::{instructions_size, transaction_size};
 
 /// A transaction signer a [`Chain`] can hold across an `await`: any
 /// [`Signer`] that may be shared between threads (a `Keypair`, a remote signer).
@@ -54,6 +55,10 @@ pub trait Chain: Send + Sync {
     /// Builds a transaction from `instructions`, signs it with the fee payer
     /// and `signers` over a fresh blockhash, sends it and waits for its
     /// outcome at the chain's commitment. `Ok` means it landed and succeeded.
+    ///
+    /// The chain's [`compute_budget`](Self::compute_budget) goes first,
+    /// unless `instructions` hold a ComputeBudget instruction already (then
+    /// they are sent as they are) or fit in a packet only without it.
     async fn send(
         &self,
         instructions: &[Instruction],
@@ -90,6 +95,38 @@ pub trait Chain: Send + Sync {
         Err(ChainError::Unsupported {
             operation: "simulate_transaction",
         })
+    }
+
+    /// How this chain prices the transactions [`send`](Self::send) builds.
+    fn fee_policy(&self) -> FeePolicy {
+        FeePolicy::default()
+    }
+
+    /// The ComputeBudget instructions to put before `instructions` in a
+    /// transaction paid by `fee_payer`, under the chain's
+    /// [`fee_policy`](Self::fee_policy): a unit limit from a simulation
+    /// with a margin, a unit price from recent fees on the accounts they
+    /// write. [`send`](Self::send) adds them itself.
+    async fn compute_budget(
+        &self,
+        fee_payer: &Pubkey,
+        instructions: &[Instruction],
+    ) -> Result<Vec<Instruction>, ChainError> {
+        self.compute_budget_with(&self.fee_policy(), fee_payer, instructions)
+            .await
+    }
+
+    /// [`compute_budget`](Self::compute_budget) under another policy (a
+    /// settler's own). A chain that can neither simulate nor read fees adds
+    /// nothing, and its transactions run on the runtime's defaults.
+    async fn compute_budget_with(
+        &self,
+        policy: &FeePolicy,
+        fee_payer: &Pubkey,
+        instructions: &[Instruction],
+    ) -> Result<Vec<Instruction>, ChainError> {
+        let _ = (policy, fee_payer, instructions);
+        Ok(Vec::new())
     }
 
     /// Reads and decodes a Channel account; `None` once it is closed (or never was).
@@ -403,6 +440,46 @@ pub(crate) fn check_signed(transaction: &Transaction) -> Result<(), ChainError> 
     Ok(())
 }
 
+/// What [`Chain::send`] sends: `instructions` after the chain's compute
+/// budget, unless they set one already, or would fit in a packet only
+/// without it (then the runtime's default limit and no priority apply), or
+/// do not fit at all (the size check refuses them before any round trip).
+pub(crate) async fn with_compute_budget<C: Chain + ?Sized>(
+    chain: &C,
+    fee_payer: &Pubkey,
+    instructions: &[Instruction],
+) -> Result<Vec<Instruction>, ChainError> {
+    if fees::has_compute_budget(instructions) {
+        return Ok(instructions.to_vec());
+    }
+    let mut budgeted = fees::compute_budget_placeholder().to_vec();
+    budgeted.extend_from_slice(instructions);
+    if instructions_size(fee_payer, &budgeted) > MAX_TRANSACTION_SIZE {
+        if instructions_size(fee_payer, instructions) <= MAX_TRANSACTION_SIZE {
+            tracing::debug!("no room for a compute budget: sending on the defaults");
+        }
+        return Ok(instructions.to_vec());
+    }
+    let mut budgeted = chain.compute_budget(fee_payer, instructions).await?;
+    budgeted.extend_from_slice(instructions);
+    Ok(budgeted)
+}
+
+/// The instructions a simulation for the compute budget runs: `instructions`
+/// (without a budget of their own) after the largest limit and a zero price,
+/// which consume what the final budget will and cost the payer nothing extra.
+pub(crate) fn simulation_instructions(instructions: &[Instruction]) -> Vec<Instruction> {
+    fees::compute_budget_instructions(fees::MAX_COMPUTE_UNIT_LIMIT, 0)
+        .into_iter()
+        .chain(
+            instructions
+                .iter()
+                .filter(|ix| !fees::is_compute_budget(ix))
+                .cloned(),
+        )
+        .collect()
+}
+
 /// The unsigned transaction every implementation sends: fee payer first.
 pub(crate) fn unsigned_transaction(
     fee_payer: &Pubkey,
@@ -509,6 +586,29 @@ impl<C: Chain + ?Sized> Chain for Arc<C> {
 
     async fn simulate_transaction(&self, transaction: &Transaction) -> Result<(), ChainError> {
         (**self).simulate_transaction(transaction).await
+    }
+
+    fn fee_policy(&self) -> FeePolicy {
+        (**self).fee_policy()
+    }
+
+    async fn compute_budget(
+        &self,
+        fee_payer: &Pubkey,
+        instructions: &[Instruction],
+    ) -> Result<Vec<Instruction>, ChainError> {
+        (**self).compute_budget(fee_payer, instructions).await
+    }
+
+    async fn compute_budget_with(
+        &self,
+        policy: &FeePolicy,
+        fee_payer: &Pubkey,
+        instructions: &[Instruction],
+    ) -> Result<Vec<Instruction>, ChainError> {
+        (**self)
+            .compute_budget_with(policy, fee_payer, instructions)
+            .await
     }
 
     async fn channel(&self, address: &Pubkey) -> Result<Option<Channel>, ChainError> {

@@ -28,6 +28,7 @@ use solana_transaction_error::TransactionError;
 use tokio::sync::Mutex;
 
 use crate::chain::{self, Chain, ChainError, TxSigner};
+use crate::fees::{self, FeePolicy};
 
 /// What the embedded bank can answer instead of a result.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +95,9 @@ struct Inner {
     /// A copy of the context's payer, readable without the lock.
     payer: Keypair,
     now: AtomicI64,
+    /// How `send` prices transactions; the bank has no fee market, so only
+    /// a fixed price applies.
+    fees: std::sync::Mutex<FeePolicy>,
 }
 
 impl EmbeddedBank {
@@ -115,6 +119,7 @@ impl EmbeddedBank {
                 payer: ctx.payer.insecure_clone(),
                 ctx: Mutex::new(ctx),
                 now: AtomicI64::new(clock.unix_timestamp),
+                fees: std::sync::Mutex::new(FeePolicy::default()),
             }),
         }
     }
@@ -137,6 +142,12 @@ impl EmbeddedBank {
     /// Sets the virtual clock (takes effect from the next transaction on).
     pub fn set_time(&self, unix_timestamp: i64) {
         self.inner.now.store(unix_timestamp, Ordering::SeqCst);
+    }
+
+    /// Sets how `send` prices transactions from now on (every handle to
+    /// this bank shares it): a fixed price is paid, as on a cluster.
+    pub fn set_fee_policy(&self, policy: FeePolicy) {
+        *self.inner.fees.lock().unwrap_or_else(|e| e.into_inner()) = policy;
     }
 
     /// Current slot of the working bank.
@@ -284,7 +295,9 @@ impl Chain for EmbeddedBank {
         instructions: &[Instruction],
         signers: &[&TxSigner],
     ) -> Result<Signature, ChainError> {
-        let mut tx = chain::unsigned_transaction(&self.inner.payer.pubkey(), instructions);
+        let payer = self.inner.payer.pubkey();
+        let instructions = chain::with_compute_budget(self, &payer, instructions).await?;
+        let mut tx = chain::unsigned_transaction(&payer, &instructions);
         chain::check_size(&tx)?;
         let mut ctx = self.inner.ctx.lock().await;
         let blockhash = self.next_slot(&mut ctx).await?;
@@ -298,11 +311,43 @@ impl Chain for EmbeddedBank {
             Ok(()) => Ok(signature),
             Err(err) => Err(match BankError::from(err) {
                 BankError::Transaction(error) => {
-                    chain::transaction_failed(signature, error, instructions, vec![])
+                    chain::transaction_failed(signature, error, &instructions, vec![])
                 }
                 other => other.into(),
             }),
         }
+    }
+
+    fn fee_policy(&self) -> FeePolicy {
+        *self.inner.fees.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The limit from a simulation on the working bank; the price is the
+    /// policy's fixed one or 0 (no other transactions compete here).
+    async fn compute_budget_with(
+        &self,
+        policy: &FeePolicy,
+        fee_payer: &Pubkey,
+        instructions: &[Instruction],
+    ) -> Result<Vec<Instruction>, ChainError> {
+        let price = fees::compute_unit_price(policy, &[]);
+        let mut tx =
+            chain::unsigned_transaction(fee_payer, &chain::simulation_instructions(instructions));
+        let ctx = self.inner.ctx.lock().await;
+        tx.message.recent_blockhash = ctx.last_blockhash;
+        let simulation = ctx
+            .banks_client
+            .simulate_transaction(tx)
+            .await
+            .map_err(BankError::from)?;
+        let limit = match (simulation.result, simulation.simulation_details) {
+            (Some(Ok(())), Some(details)) => {
+                fees::compute_unit_limit(details.units_consumed, policy.compute_unit_margin)
+            }
+            // Processing will fail for its own reason; not for a guessed limit.
+            _ => fees::MAX_COMPUTE_UNIT_LIMIT,
+        };
+        Ok(fees::compute_budget_instructions(limit, price).to_vec())
     }
 
     /// The working bank's blockhash and its last valid block height.

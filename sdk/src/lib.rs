@@ -18,6 +18,7 @@ pub mod decimal;
 pub mod durability;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+pub mod fees;
 pub mod headers;
 pub mod instructions;
 pub mod keypair;

@@ -1,7 +1,8 @@
 //! A [`Chain`] over a Solana JSON-RPC node (localnet, devnet, testnet,
 //! mainnet-beta or any URL), built on Solana's nonblocking RPC client.
 //!
-//! Sending does what a careful client does: a fresh blockhash, preflight
+//! Sending does what a careful client does: a compute budget (a limit from
+//! a simulation, a price from recent fees: [`crate::fees`]), a fresh blockhash, preflight
 //! simulation at the chain's commitment, then polling the signature until it
 //! reaches that commitment, re-broadcasting meanwhile, and giving up with
 //! [`ChainError::Expired`] once the blockhash has expired. How to run it
@@ -31,6 +32,7 @@ use solana_transaction::Transaction;
 use tokio::time::{sleep, Instant};
 
 use crate::chain::{self, Chain, ChainError, TxSigner};
+use crate::fees::{self, FeePolicy};
 
 /// A Solana cluster, named as the Solana CLI's `--url` names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,6 +131,8 @@ pub struct RpcConfig {
     /// Re-broadcast an unconfirmed transaction this often: nodes drop
     /// transactions under load, and a resend of the same signature is harmless.
     pub resend_interval: Duration,
+    /// How `send` sets each transaction's compute-unit limit and price.
+    pub fees: FeePolicy,
 }
 
 impl Default for RpcConfig {
@@ -139,6 +143,7 @@ impl Default for RpcConfig {
             confirm_timeout: Duration::from_secs(120),
             poll_interval: Duration::from_millis(500),
             resend_interval: Duration::from_secs(2),
+            fees: FeePolicy::default(),
         }
     }
 }
@@ -239,6 +244,49 @@ impl RpcChain {
             _ => vec![],
         };
         chain::transaction_failed_in(tx, error, logs)
+    }
+
+    /// Recent per-slot prioritization fees paid beside `accounts`.
+    async fn recent_fees(&self, accounts: &[Pubkey]) -> Result<Vec<u64>, ChainError> {
+        let fees = self
+            .client
+            .get_recent_prioritization_fees(accounts)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(fees.into_iter().map(|f| f.prioritization_fee).collect())
+    }
+
+    /// The limit for `instructions` from a simulation at the chain's
+    /// commitment. A simulation that fails gets the largest limit, so that
+    /// sending fails for the transaction's own reason (with its signature
+    /// and logs), not for a limit guessed from a run that stopped early.
+    async fn simulated_limit(
+        &self,
+        policy: &FeePolicy,
+        fee_payer: &Pubkey,
+        instructions: &[Instruction],
+    ) -> Result<u32, ChainError> {
+        let tx =
+            chain::unsigned_transaction(fee_payer, &chain::simulation_instructions(instructions));
+        let config = RpcSimulateTransactionConfig {
+            sig_verify: false,
+            replace_recent_blockhash: true,
+            commitment: Some(self.config.commitment),
+            ..RpcSimulateTransactionConfig::default()
+        };
+        let result = self
+            .client
+            .simulate_transaction_with_config(&tx, config)
+            .await
+            .map_err(|e| self.error(e))?
+            .value;
+        match (result.err, result.units_consumed) {
+            (None, Some(units)) => Ok(fees::compute_unit_limit(units, policy.compute_unit_margin)),
+            (err, _) => {
+                tracing::debug!(?err, "simulation failed: the largest compute unit limit");
+                Ok(fees::MAX_COMPUTE_UNIT_LIMIT)
+            }
+        }
     }
 
     /// Broadcasts a signed transaction (with preflight) and waits for its
@@ -411,12 +459,42 @@ impl Chain for RpcChain {
         instructions: &[Instruction],
         signers: &[&TxSigner],
     ) -> Result<Signature, ChainError> {
-        let mut tx = chain::unsigned_transaction(&self.payer.pubkey(), instructions);
+        let payer = self.payer.pubkey();
+        let instructions = chain::with_compute_budget(self, &payer, instructions).await?;
+        let mut tx = chain::unsigned_transaction(&payer, &instructions);
         chain::check_size(&tx)?;
         let (blockhash, last_valid_block_height) = self.latest_blockhash().await?;
         tx.try_sign(&chain::with_fee_payer(&*self.payer, signers), blockhash)?;
         self.submit(&tx, Expiry::BlockHeight(last_valid_block_height))
             .await
+    }
+
+    fn fee_policy(&self) -> FeePolicy {
+        self.config.fees
+    }
+
+    /// The price from `getRecentPrioritizationFees` over the accounts the
+    /// instructions write (unless the policy fixes it), the limit from
+    /// `simulateTransaction` without signatures on a fresh blockhash.
+    async fn compute_budget_with(
+        &self,
+        policy: &FeePolicy,
+        fee_payer: &Pubkey,
+        instructions: &[Instruction],
+    ) -> Result<Vec<Instruction>, ChainError> {
+        let history = match policy.compute_unit_price {
+            Some(_) => Vec::new(),
+            None => {
+                self.recent_fees(&fees::writable_accounts(instructions))
+                    .await?
+            }
+        };
+        let price = fees::compute_unit_price(policy, &history);
+        let limit = self
+            .simulated_limit(policy, fee_payer, instructions)
+            .await?;
+        tracing::debug!(limit, price, slots = history.len(), "compute budget");
+        Ok(fees::compute_budget_instructions(limit, price).to_vec())
     }
 
     /// A confirmed blockhash: a processed one may belong to a dropped fork,

@@ -12,6 +12,7 @@ use amp_sdk::rpc::{Cluster, RpcChain};
 use amp_sdk::server::FileConfig;
 use clap::Args;
 use serde::Serialize;
+use solana_commitment_config::CommitmentLevel;
 
 use crate::context::GlobalArgs;
 use crate::error::CliError;
@@ -21,7 +22,9 @@ use crate::proxy::{self, Upstream};
 ///
 /// Prices, accepted mints, the recipient wallet, the cluster and the
 /// voucher store come from a TOML file; --url and --keypair override the
-/// file's cluster and wallet. Ctrl-C stops it after settling what is owed.
+/// file's cluster and wallet, --with-compute-unit-price and
+/// --max-compute-unit-price its [settle.fees], and --fee-payer pays the
+/// fees instead of the wallet. Ctrl-C stops it after settling what is owed.
 #[derive(Debug, Args)]
 pub struct ServeCmd {
     /// The API to put behind the paywall, e.g. http://127.0.0.1:8080.
@@ -65,7 +68,18 @@ impl ServeCmd {
             file.service.network = cluster.network().map(str::to_owned);
         }
         let wallet = amp_sdk::keypair::read(&file.wallet)?;
-        let chain: Arc<dyn Chain> = Arc::new(RpcChain::new(&cluster, wallet.insecure_clone()));
+        // The settler and the service's other transactions pay alike. The
+        // commitment is --commitment's: a server does not read a person's
+        // Solana CLI configuration.
+        let commitment = globals
+            .commitment
+            .map_or(CommitmentLevel::Confirmed, Into::into);
+        let rpc = globals.rpc_config(commitment, file.service.settle.fees)?;
+        file.service.settle.fees = rpc.fees;
+        let payer = globals
+            .fee_payer()?
+            .unwrap_or_else(|| wallet.insecure_clone());
+        let chain: Arc<dyn Chain> = Arc::new(RpcChain::with_config(&cluster, payer, rpc));
         let paywall = proxy::start_paywall(chain, wallet, file).await?;
         let upstream = Upstream::new(self.upstream)?;
         let listen = self.listen;

@@ -9,6 +9,7 @@
 use std::sync::Mutex;
 
 use amp_sdk::chain::{Chain, ChainError, TxSigner};
+use amp_sdk::fees::FeePolicy;
 use amp_sdk::program::instruction as amp_ix;
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::Discriminator;
@@ -164,6 +165,21 @@ impl<C: Chain> Chain for MeteredChain<C> {
 
     async fn simulate_transaction(&self, transaction: &Transaction) -> Result<(), ChainError> {
         self.inner.simulate_transaction(transaction).await
+    }
+
+    fn fee_policy(&self) -> FeePolicy {
+        self.inner.fee_policy()
+    }
+
+    async fn compute_budget_with(
+        &self,
+        policy: &FeePolicy,
+        fee_payer: &Pubkey,
+        instructions: &[Instruction],
+    ) -> Result<Vec<Instruction>, ChainError> {
+        self.inner
+            .compute_budget_with(policy, fee_payer, instructions)
+            .await
     }
 
     async fn send_transaction(&self, transaction: &Transaction) -> Result<Signature, ChainError> {

@@ -27,6 +27,11 @@
 //! [settle]
 //! threshold = "1000000"   # settle a lane once this much is unsettled...
 //! interval = 3600         # ...or once its oldest unsettled voucher is this old (seconds)
+//!
+//! [settle.fees]           # micro-lamports per compute unit
+//! max_compute_unit_price = 100000   # never pay more (the default)
+//! percentile = 75         # of recent fees on the accounts settled (the default)
+//! # compute_unit_price = 1000       # or a fixed price, at most the maximum
 //! ```
 //!
 //! Amounts are decimal strings, as in the manifest; durations are seconds
@@ -41,6 +46,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::error::ServerError;
 use super::rate_limit::RateLimit;
 use crate::decimal::u64_string;
+use crate::fees::FeePolicy;
 use crate::manifest::{Price, Pricing, PricingMode};
 use crate::store::Durability;
 
@@ -188,6 +194,8 @@ pub struct SettleConfig {
     /// Longest the shutdown settlement may take.
     #[serde(with = "seconds")]
     pub shutdown_timeout: Duration,
+    /// How settlement transactions pay for priority (the `[settle.fees]` table).
+    pub fees: FeePolicy,
 }
 
 impl Default for SettleConfig {
@@ -202,6 +210,7 @@ impl Default for SettleConfig {
             retry_max: Duration::from_secs(300),
             on_shutdown: true,
             shutdown_timeout: Duration::from_secs(30),
+            fees: FeePolicy::default(),
         }
     }
 }
@@ -288,6 +297,10 @@ impl Config {
         if self.max_lookups == 0 {
             return Err(ServerError::Config("max_lookups must be at least 1".into()));
         }
+        self.settle
+            .fees
+            .validate()
+            .map_err(|e| ServerError::Config(format!("settle.fees: {e}")))?;
         if self.refresh.is_zero() || self.settle.tick.is_zero() {
             return Err(ServerError::Config(
                 "refresh and settle.tick must be positive".into(),
@@ -429,6 +442,10 @@ rate = "2"
 [settle]
 threshold = "5000"
 interval = 0.5
+
+[settle.fees]
+compute_unit_price = 2000
+max_compute_unit_price = 5000
 "#;
 
     #[test]
@@ -447,6 +464,12 @@ interval = 0.5
         assert_eq!(service.settle.threshold, 5_000);
         assert_eq!(service.settle.interval, Duration::from_millis(500));
         assert!(service.settle.on_shutdown);
+        assert_eq!(service.settle.fees.compute_unit_price, Some(2_000));
+        assert_eq!(service.settle.fees.max_compute_unit_price, 5_000);
+        assert_eq!(
+            service.settle.fees.percentile,
+            crate::fees::DEFAULT_PERCENTILE
+        );
         assert_eq!(service.mints[0].symbol.as_deref(), Some("USDC"));
         // The module documentation's example parses too.
         let doc: String = include_str!("config.rs")
@@ -469,6 +492,8 @@ interval = 0.5
             ("interval = 0.5", "interval = -1"),
             ("4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU", "not-a-key"),
             (r#"free = ["/health"]"#, r#"free = ["health"]"#),
+            ("compute_unit_price = 2000", "compute_unit_prize = 2000"),
+            ("compute_unit_price = 2000", "compute_unit_price = 9000"),
         ] {
             assert!(EXAMPLE.contains(from), "{from}");
             let text = EXAMPLE.replace(from, to);

@@ -301,7 +301,16 @@ impl Paywall {
         if service.network.is_none() {
             service.network = cluster.network().map(str::to_owned);
         }
-        let chain = Arc::new(crate::rpc::RpcChain::new(&cluster, wallet.insecure_clone()));
+        // The service's other transactions (closes) pay as its settlements do.
+        let rpc = crate::rpc::RpcConfig {
+            fees: service.settle.fees,
+            ..crate::rpc::RpcConfig::default()
+        };
+        let chain = Arc::new(crate::rpc::RpcChain::with_config(
+            &cluster,
+            wallet.insecure_clone(),
+            rpc,
+        ));
         // A SQLite file, or a postgres:// URL that several replicas share.
         let store = store::open(&file.store, file.durability).await?;
         Self::builder(chain, wallet)

@@ -6,7 +6,9 @@
 //! closing or its best voucher is about to expire, on start (whatever a
 //! previous run left) and at shutdown. Lanes due together, own and
 //! delegated, are packed into as few transactions as fit
-//! ([`transactions::group_settlements`]). A failed
+//! ([`transactions::group_settlements`]), each with a compute budget under
+//! the configured [`FeePolicy`](crate::fees::FeePolicy) (a limit from
+//! simulating the batch, a price from recent fees or a fixed one). A failed
 //! settlement is retried with exponential backoff.
 //!
 //! It never pays twice: before settling, it reads the lane's on-chain
@@ -22,12 +24,14 @@ use amp_channel::error::AmpError;
 use anchor_lang::prelude::Pubkey;
 use serde::Serialize;
 use solana_instruction::Instruction;
+use solana_signature::Signature;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use super::config::SettleConfig;
 use crate::chain::{Chain, ChainError, ChainExt};
 use crate::decimal::u64_string;
+use crate::fees;
 use crate::instructions::ChannelKeys;
 use crate::lane::LaneAccounts;
 use crate::store::{self, LaneId, LaneQuery, LaneState, StoreError, VoucherStore};
@@ -476,8 +480,10 @@ impl Shared {
             return;
         }
         let settlements: Vec<Settlement> = due.iter().map(|d| *d.settlement).collect();
+        // Room for the compute budget each batch gets when it is sent.
+        let budget = fees::compute_budget_placeholder();
         let groups =
-            match transactions::group_settlements(&self.chain.fee_payer(), &[], &settlements) {
+            match transactions::group_settlements(&self.chain.fee_payer(), &budget, &settlements) {
                 Ok(groups) => groups,
                 Err(error) => {
                     // One settlement alone never exceeds a packet; report and retry.
@@ -497,7 +503,7 @@ impl Shared {
                 .iter()
                 .map(|&i| (due[i].state.clone(), due[i].onchain))
                 .collect();
-            let result = self.chain.send(&batch, &[]).await;
+            let result = self.send(&batch).await;
             if lanes.len() > 1
                 && result
                     .as_ref()
@@ -511,7 +517,7 @@ impl Shared {
                             onchain,
                             settlement,
                         })) => {
-                            let result = self.chain.send(&settlement.instructions(), &[]).await;
+                            let result = self.send(&settlement.instructions()).await;
                             self.landed(memory, &[(state, onchain)], result).await;
                         }
                         Ok(None) => {}
@@ -524,12 +530,25 @@ impl Shared {
         }
     }
 
+    /// Sends one settlement transaction under the settler's fee policy: its
+    /// compute budget (a limit from simulating `batch`, the policy's price)
+    /// first, in the room packing left for it.
+    async fn send(&self, batch: &[Instruction]) -> Result<Signature, ChainError> {
+        let payer = self.chain.fee_payer();
+        let mut instructions = self
+            .chain
+            .compute_budget_with(&self.config.fees, &payer, batch)
+            .await?;
+        instructions.extend_from_slice(batch);
+        self.chain.send(&instructions, &[]).await
+    }
+
     /// Records the outcome of one settlement transaction.
     async fn landed(
         &self,
         memory: &mut Memory,
         lanes: &[(LaneState, u64)],
-        result: Result<solana_signature::Signature, ChainError>,
+        result: Result<Signature, ChainError>,
     ) {
         match result {
             Ok(signature) => {

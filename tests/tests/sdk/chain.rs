@@ -425,3 +425,37 @@ async fn sends_a_transaction_signed_elsewhere() {
     assert_eq!(failure.program, Some(amp_channel::ID), "{err}");
     assert_eq!(failure.signature, again.signatures[0]);
 }
+
+/// `send` sets a compute budget on the bank too: a limit from a simulation
+/// and the policy's fixed price, which the payer pays as on a cluster.
+#[tokio::test]
+async fn the_bank_charges_the_compute_budget_send_sets() {
+    let mut h = Harness::new(TokenKind::Token).await;
+    let chain: Arc<dyn Chain> = Arc::new(h.bank.clone());
+    let recipient = h.wallet().await;
+    let c = open_channels(&mut h, &chain, &recipient, 1, 1_000)
+        .await
+        .remove(0);
+    let payer = chain.fee_payer();
+    let request = tx::request_close(&c.keys);
+
+    // No fee market here: no price unless the policy fixes one.
+    let budget = chain.compute_budget(&payer, &request).await.unwrap();
+    let limit = amp_sdk::fees::limit_of(&budget[0]).unwrap();
+    assert_eq!(amp_sdk::fees::price_of(&budget[1]), Some(0));
+    assert!(
+        (amp_sdk::fees::MIN_COMPUTE_UNIT_LIMIT..200_000).contains(&limit),
+        "{limit}"
+    );
+
+    // One lamport a unit: the fee is the signatures' and the limit's.
+    h.bank
+        .set_fee_policy(amp_sdk::fees::FeePolicy::fixed(1_000_000));
+    let budget = chain.compute_budget(&payer, &request).await.unwrap();
+    assert_eq!(amp_sdk::fees::limit_of(&budget[0]), Some(limit));
+    assert_eq!(amp_sdk::fees::price_of(&budget[1]), Some(1_000_000));
+    let before = h.bank.lamports(&payer).await.unwrap();
+    chain.send(&request, &[&c.funder]).await.unwrap();
+    let paid = before - h.bank.lamports(&payer).await.unwrap();
+    assert_eq!(paid, 2 * 5_000 + u64::from(limit));
+}

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use amp_channel::error::AmpError;
 use amp_sdk::chain::{Chain, ChainError, ChainExt};
+use amp_sdk::fees::FeePolicy;
 use amp_sdk::rpc::{Cluster, RpcChain, RpcConfig};
 use amp_sdk::transactions::{self as tx, OpenOptions, Settlement};
 use amp_tests::*;
@@ -21,6 +22,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use solana_account::Account;
 use solana_commitment_config::CommitmentConfig;
+use solana_instruction::Instruction;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use solana_transaction::Transaction;
@@ -29,7 +31,9 @@ use tokio::net::TcpListener;
 /// Answers one JSON-RPC call: `Ok(result)` or `Err(error object)`.
 type Handler = dyn Fn(&str, &Value) -> Result<Value, Value> + Send + Sync;
 
-/// A JSON-RPC server with canned answers that records every call.
+/// A JSON-RPC server with canned answers that records every call. Unless
+/// the test answers them, it answers the compute-budget calls: a simulation
+/// that consumed [`SIMULATED_UNITS`], and no recent fees.
 struct MockRpc {
     url: String,
     calls: Arc<Mutex<Vec<(String, Value)>>>,
@@ -42,7 +46,18 @@ impl MockRpc {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let calls = Arc::new(Mutex::new(vec![]));
-        let handler: Arc<Handler> = Arc::new(handler);
+        let handler: Arc<Handler> =
+            Arc::new(
+                move |method: &str, params: &Value| match (handler(method, params), method) {
+                    (Err(error), "simulateTransaction") if error["code"] == -32601 => {
+                        Ok(simulated(SIMULATED_UNITS))
+                    }
+                    (Err(error), "getRecentPrioritizationFees") if error["code"] == -32601 => {
+                        Ok(json!([]))
+                    }
+                    (answer, _) => answer,
+                },
+            );
         let recorded = calls.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -115,6 +130,7 @@ fn fast_config() -> RpcConfig {
         confirm_timeout: Duration::from_secs(5),
         poll_interval: Duration::from_millis(10),
         resend_interval: Duration::from_millis(30),
+        ..RpcConfig::default()
     }
 }
 
@@ -135,6 +151,20 @@ fn ui_account(account: &Account) -> Value {
 }
 
 const LAST_VALID_BLOCK_HEIGHT: u64 = 1_000;
+
+/// What the node's simulations consume unless a test says otherwise.
+const SIMULATED_UNITS: u64 = 50_000;
+
+/// A successful `simulateTransaction` answer.
+fn simulated(units: u64) -> Value {
+    with_context(json!({
+        "err": null,
+        "logs": [],
+        "accounts": null,
+        "unitsConsumed": units,
+        "returnData": null,
+    }))
+}
 
 fn latest_blockhash() -> Value {
     with_context(json!({
@@ -341,9 +371,175 @@ async fn sends_signed_transactions_and_waits_for_the_commitment() {
         assert_eq!(sent_transaction(resent).signatures[0], signature);
     }
     assert_eq!(
-        node.methods()[..2],
-        ["getLatestBlockhash", "sendTransaction"]
+        node.methods()[..4],
+        [
+            "getRecentPrioritizationFees",
+            "simulateTransaction",
+            "getLatestBlockhash",
+            "sendTransaction"
+        ]
     );
+    // The compute budget goes first: the simulated units and a margin, and
+    // no priority without recent fees.
+    let budget: Vec<_> = tx
+        .message
+        .instructions
+        .iter()
+        .take(2)
+        .map(|ix| {
+            Instruction::new_with_bytes(
+                tx.message.account_keys[usize::from(ix.program_id_index)],
+                &ix.data,
+                vec![],
+            )
+        })
+        .collect();
+    assert_eq!(
+        budget,
+        amp_sdk::fees::compute_budget_instructions(
+            amp_sdk::fees::compute_unit_limit(SIMULATED_UNITS, 20),
+            0
+        )
+    );
+    assert_eq!(tx.message.instructions.len(), 3);
+}
+
+/// The compute budget `send` prepends: the limit from an unsigned simulation
+/// with a margin, the price from recent fees on the written accounts (a
+/// percentile under the cap), or the policy's fixed price; none added when
+/// the caller set one.
+#[tokio::test]
+async fn sets_the_compute_budget_from_simulation_and_recent_fees() {
+    let fees = Arc::new(Mutex::new(json!([
+        {"slot": 1, "prioritizationFee": 300},
+        {"slot": 2, "prioritizationFee": 0},
+        {"slot": 3, "prioritizationFee": 200},
+        {"slot": 4, "prioritizationFee": 100},
+    ])));
+    let recent = fees.clone();
+    let fail_simulation = Arc::new(Mutex::new(false));
+    let failing = fail_simulation.clone();
+    let node = MockRpc::start(move |method, params| match method {
+        "getLatestBlockhash" => Ok(latest_blockhash()),
+        "getRecentPrioritizationFees" => Ok(recent.lock().unwrap().clone()),
+        "simulateTransaction" if *failing.lock().unwrap() => Ok(with_context(json!({
+            "err": {"InstructionError": [2, {"Custom": 6000}]},
+            "logs": [],
+            "accounts": null,
+            "unitsConsumed": 3_000,
+            "returnData": null,
+        }))),
+        "simulateTransaction" => Ok(simulated(150_000)),
+        "sendTransaction" => Ok(json!(sent_transaction(params).signatures[0].to_string())),
+        "getSignatureStatuses" => Ok(with_context(json!([status(Value::Null, "confirmed")]))),
+        _ => unknown(method),
+    })
+    .await;
+    let funder = Keypair::new();
+    let keys = amp_sdk::instructions::ChannelKeys::new(
+        funder.pubkey(),
+        Pubkey::new_unique(),
+        1,
+        Pubkey::new_unique(),
+        anchor_spl::token::ID,
+    );
+    let chain = |fees: FeePolicy| {
+        RpcChain::with_config(
+            &node.url.parse().unwrap(),
+            Keypair::new(),
+            RpcConfig {
+                fees,
+                ..fast_config()
+            },
+        )
+    };
+    let last_sent = || {
+        let sent = node.params("sendTransaction");
+        let tx = sent_transaction(sent.last().unwrap());
+        let budget: Vec<(Option<u32>, Option<u64>)> = tx
+            .message
+            .instructions
+            .iter()
+            .map(|ix| {
+                let ix = Instruction::new_with_bytes(
+                    tx.message.account_keys[usize::from(ix.program_id_index)],
+                    &ix.data,
+                    vec![],
+                );
+                (amp_sdk::fees::limit_of(&ix), amp_sdk::fees::price_of(&ix))
+            })
+            .collect();
+        budget
+    };
+
+    // The 75th percentile of [0, 100, 200, 300] is 200; 150,000 units + 20%.
+    let rpc = chain(FeePolicy::default());
+    rpc.send(&tx::request_close(&keys), &[&funder])
+        .await
+        .unwrap();
+    assert_eq!(
+        last_sent(),
+        [(Some(180_000), None), (None, Some(200)), (None, None)]
+    );
+    let asked = node.params("getRecentPrioritizationFees");
+    assert_eq!(
+        asked[0][0],
+        json!([keys.channel.to_string()]),
+        "the written accounts"
+    );
+    let simulation = &node.params("simulateTransaction")[0];
+    assert_eq!(simulation[1]["sigVerify"], false);
+    assert_eq!(simulation[1]["replaceRecentBlockhash"], true);
+    assert_eq!(simulation[1]["commitment"], "confirmed");
+    let simulated_tx = sent_transaction(simulation);
+    assert_eq!(
+        simulated_tx.message.instructions.len(),
+        3,
+        "simulated with the budget's own instructions"
+    );
+
+    // A spike is capped.
+    *fees.lock().unwrap() = json!([{"slot": 5, "prioritizationFee": 5_000_000_000u64}]);
+    rpc.send(&tx::request_close(&keys), &[&funder])
+        .await
+        .unwrap();
+    assert_eq!(
+        last_sent()[1],
+        (None, Some(amp_sdk::fees::DEFAULT_MAX_COMPUTE_UNIT_PRICE))
+    );
+
+    // A fixed price: recent fees are not asked.
+    let asked_before = node.params("getRecentPrioritizationFees").len();
+    let fixed = chain(FeePolicy::fixed(777));
+    fixed
+        .send(&tx::request_close(&keys), &[&funder])
+        .await
+        .unwrap();
+    assert_eq!(last_sent()[1], (None, Some(777)));
+    assert_eq!(
+        node.params("getRecentPrioritizationFees").len(),
+        asked_before
+    );
+
+    // A failing simulation: the largest limit, and the node's verdict at send.
+    *fail_simulation.lock().unwrap() = true;
+    fixed
+        .send(&tx::request_close(&keys), &[&funder])
+        .await
+        .unwrap();
+    assert_eq!(last_sent()[0], (Some(1_400_000), None));
+    *fail_simulation.lock().unwrap() = false;
+
+    // The caller's own budget is kept as it is, and nothing is simulated.
+    let simulations = node.params("simulateTransaction").len();
+    let mut own = amp_sdk::fees::compute_budget_instructions(50_000, 9).to_vec();
+    own.extend(tx::request_close(&keys));
+    rpc.send(&own, &[&funder]).await.unwrap();
+    assert_eq!(
+        last_sent(),
+        [(Some(50_000), None), (None, Some(9)), (None, None)]
+    );
+    assert_eq!(node.params("simulateTransaction").len(), simulations);
 }
 
 #[tokio::test]
@@ -353,9 +549,9 @@ async fn preflight_refusal_keeps_the_program_error_and_logs() {
         "getLatestBlockhash" => Ok(latest_blockhash()),
         "sendTransaction" => Err(json!({
             "code": -32002,
-            "message": format!("Transaction simulation failed: Error processing Instruction 0: custom program error: {code:#x}"),
+            "message": format!("Transaction simulation failed: Error processing Instruction 2: custom program error: {code:#x}"),
             "data": {
-                "err": {"InstructionError": [0, {"Custom": code}]},
+                "err": {"InstructionError": [2, {"Custom": code}]},
                 "logs": ["Program log: AnchorError occurred. Error Code: GracePeriodNotOver."],
                 "accounts": null,
                 "unitsConsumed": 1234,
@@ -387,7 +583,8 @@ async fn preflight_refusal_keeps_the_program_error_and_logs() {
 #[tokio::test]
 async fn on_chain_failure_names_the_failing_program() {
     let stale = u32::from(AmpError::StaleVoucher);
-    let failing_index = Arc::new(Mutex::new(1u8));
+    // After the two compute-budget instructions: ed25519 is 2, settle 3.
+    let failing_index = Arc::new(Mutex::new(3u8));
     let index = failing_index.clone();
     let node = MockRpc::start(move |method, params| match method {
         "getLatestBlockhash" => Ok(latest_blockhash()),
@@ -414,7 +611,7 @@ async fn on_chain_failure_names_the_failing_program() {
     assert!(err.is_amp_error(AmpError::StaleVoucher), "{err}");
 
     // The same code from the ed25519 instruction is not an AMP error.
-    *failing_index.lock().unwrap() = 0;
+    *failing_index.lock().unwrap() = 2;
     let err = rpc.send(&tx::settle(&settlement), &[]).await.unwrap_err();
     assert_eq!(err.custom_code(), Some(stale));
     assert!(err.amp_error().is_none(), "{err}");
