@@ -13,6 +13,7 @@ use super::agent::AmpClient;
 use super::errors::ClientError;
 use super::policy::Sponsoring;
 use crate::chain::{Chain, ChainError};
+use crate::fees::{self, FeePolicy};
 use crate::manifest::{refusal, Manifest};
 use crate::sponsor::{SponsorAnswer, SponsorRequest, Sponsorship};
 
@@ -79,15 +80,20 @@ impl AmpClient {
         Ok(wanted.then(|| offer.clone()))
     }
 
-    /// The compute-budget instructions of a sponsored transaction: none for
-    /// now, so the service pays the base fee only (within every cap).
+    /// The compute budget of a sponsored transaction: the chain's fee
+    /// policy with the sponsor's caps on top (a price above the advertised
+    /// cap, or a limit above its limit, would only be refused).
     pub(super) async fn sponsored_budget(
         &self,
         sponsorship: &Sponsorship,
         instructions: &[Instruction],
     ) -> Result<Vec<Instruction>, ClientError> {
-        let _ = (sponsorship, instructions);
-        Ok(Vec::new())
+        let chain = self.chain()?;
+        let policy = sponsored_policy(chain.fee_policy(), sponsorship);
+        let budget = chain
+            .compute_budget_with(&policy, &sponsorship.payer, instructions)
+            .await?;
+        Ok(within_caps(&budget, sponsorship))
     }
 
     /// Lamports the chain's fee payer (the agent's wallet, over RPC) holds.
@@ -156,5 +162,71 @@ impl AmpClient {
             // A 5xx may come after the service sent the transaction.
             unknown_outcome: status.is_server_error(),
         })
+    }
+}
+
+/// `policy` with its price capped at what the sponsor advertises.
+fn sponsored_policy(policy: FeePolicy, sponsorship: &Sponsorship) -> FeePolicy {
+    let cap = policy
+        .max_compute_unit_price
+        .min(sponsorship.max_compute_unit_price);
+    FeePolicy {
+        compute_unit_price: policy.compute_unit_price.map(|price| price.min(cap)),
+        max_compute_unit_price: cap,
+        ..policy
+    }
+}
+
+/// The budget instructions with the limit and price held to the sponsor's caps.
+fn within_caps(budget: &[Instruction], sponsorship: &Sponsorship) -> Vec<Instruction> {
+    let limit = budget.iter().find_map(fees::limit_of);
+    let price = budget.iter().find_map(fees::price_of);
+    match (limit, price) {
+        (None, None) => Vec::new(),
+        (limit, price) => {
+            let limit = limit
+                .unwrap_or(sponsorship.max_compute_unit_limit)
+                .min(sponsorship.max_compute_unit_limit);
+            let price = price
+                .unwrap_or(0)
+                .min(sponsorship.max_compute_unit_price);
+            fees::compute_budget_instructions(limit, price).to_vec()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sponsorship() -> Sponsorship {
+        Sponsorship {
+            payer: Pubkey::new_unique(),
+            mints: vec![],
+            min_deposit: 1,
+            max_deposit: 10,
+            min_grace_period: 60,
+            max_grace_period: 600,
+            max_compute_unit_price: 1_000,
+            max_compute_unit_limit: 100_000,
+            top_up: true,
+        }
+    }
+
+    #[test]
+    fn a_sponsored_budget_never_exceeds_the_advertised_caps() {
+        let s = sponsorship();
+        let capped = within_caps(&fees::compute_budget_instructions(1_400_000, 5_000), &s);
+        assert_eq!(capped.iter().find_map(fees::limit_of), Some(100_000));
+        assert_eq!(capped.iter().find_map(fees::price_of), Some(1_000));
+        let kept = within_caps(&fees::compute_budget_instructions(40_000, 10), &s);
+        assert_eq!(kept.iter().find_map(fees::limit_of), Some(40_000));
+        assert_eq!(kept.iter().find_map(fees::price_of), Some(10));
+        assert!(within_caps(&[], &s).is_empty());
+
+        let policy = sponsored_policy(FeePolicy::fixed(50_000), &s);
+        assert_eq!(policy.compute_unit_price, Some(1_000));
+        assert_eq!(policy.max_compute_unit_price, 1_000);
+        policy.validate().unwrap();
     }
 }
