@@ -129,6 +129,20 @@ pub trait Chain: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// Every account `program` owns whose data holds each `(offset, bytes)`
+    /// of `filters` (getProgramAccounts with memcmp filters): what a service
+    /// finds again after a restart. Some RPC providers refuse the method.
+    async fn program_accounts(
+        &self,
+        program: &Pubkey,
+        filters: &[(usize, Vec<u8>)],
+    ) -> Result<Vec<(Pubkey, Account)>, ChainError> {
+        let _ = (program, filters);
+        Err(ChainError::Unsupported {
+            operation: "program_accounts",
+        })
+    }
+
     /// Reads and decodes a Channel account; `None` once it is closed (or never was).
     async fn channel(&self, address: &Pubkey) -> Result<Option<Channel>, ChainError> {
         let account = self.account(address).await?;
@@ -609,6 +623,14 @@ impl<C: Chain + ?Sized> Chain for Arc<C> {
         (**self)
             .compute_budget_with(policy, fee_payer, instructions)
             .await
+    }
+
+    async fn program_accounts(
+        &self,
+        program: &Pubkey,
+        filters: &[(usize, Vec<u8>)],
+    ) -> Result<Vec<(Pubkey, Account)>, ChainError> {
+        (**self).program_accounts(program, filters).await
     }
 
     async fn channel(&self, address: &Pubkey) -> Result<Option<Channel>, ChainError> {

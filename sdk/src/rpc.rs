@@ -23,8 +23,10 @@ use solana_instruction::Instruction;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_rpc_client_api::client_error::{reqwest, Error as ClientError, ErrorKind};
 use solana_rpc_client_api::config::{
-    RpcAccountInfoConfig, RpcSendTransactionConfig, RpcSimulateTransactionConfig,
+    RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcSendTransactionConfig,
+    RpcSimulateTransactionConfig,
 };
+use solana_rpc_client_api::filter::{Memcmp, RpcFilterType};
 use solana_rpc_client_api::request::{RpcError, RpcRequest, RpcResponseErrorData};
 use solana_rpc_client_api::response::Response;
 use solana_signature::Signature;
@@ -409,6 +411,44 @@ enum Expiry {
 impl Chain for RpcChain {
     fn fee_payer(&self) -> Pubkey {
         self.payer.pubkey()
+    }
+
+    async fn program_accounts(
+        &self,
+        program: &Pubkey,
+        filters: &[(usize, Vec<u8>)],
+    ) -> Result<Vec<(Pubkey, Account)>, ChainError> {
+        let config = RpcProgramAccountsConfig {
+            filters: Some(
+                filters
+                    .iter()
+                    .map(|(offset, bytes)| {
+                        RpcFilterType::Memcmp(Memcmp::new_raw_bytes(*offset, bytes.clone()))
+                    })
+                    .collect(),
+            ),
+            account_config: RpcAccountInfoConfig {
+                encoding: Some(UiAccountEncoding::Base64),
+                commitment: Some(self.config.commitment),
+                ..RpcAccountInfoConfig::default()
+            },
+            ..RpcProgramAccountsConfig::default()
+        };
+        let found = self
+            .client
+            .get_program_ui_accounts_with_config(program, config)
+            .await
+            .map_err(|e| self.error(e))?;
+        found
+            .into_iter()
+            .map(|(address, account)| {
+                let account = account.decode::<Account>().ok_or_else(|| ChainError::Rpc {
+                    code: None,
+                    message: format!("account {address} came back in an undecodable encoding"),
+                })?;
+                Ok((address, account))
+            })
+            .collect()
     }
 
     async fn account(&self, address: &Pubkey) -> Result<Option<Account>, ChainError> {

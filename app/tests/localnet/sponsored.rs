@@ -6,6 +6,7 @@
 //! its SOL less the fees of the transactions it paid for (the rent is back).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use anchor_lang::prelude::Pubkey;
 use serde_json::{json, Value};
@@ -29,7 +30,7 @@ async fn an_agent_without_sol_pays_through_a_sponsoring_service() {
     let config = node.path("prices.toml");
     let sponsor = "\n[sponsor]\nfunder_opens_per_minute = 2\nmax_compute_unit_price = 10000\n";
     std::fs::write(&config, prices(&node, "vouchers.sqlite") + sponsor).unwrap();
-    let serve = Serve::start(&node, upstream().await, config).await;
+    let mut serve = Serve::start(&node, upstream().await, config).await;
     let service_before = client.get_balance(&service).await.unwrap();
     let paid_before = fees_paid_by(&node, &service).await;
     let hello = format!("{}/v1/hello", serve.url);
@@ -50,6 +51,20 @@ async fn an_agent_without_sol_pays_through_a_sponsoring_service() {
         assert!(out.status.success(), "call {call}: {}", out.stderr);
         assert_eq!(out.stdout.trim(), "hello from upstream");
     }
+    // A restarted service finds the channel whose rent it fronted on-chain
+    // (its payer is recorded there), so its limits still count it.
+    let lanes: Value =
+        serde_json::from_slice(&std::fs::read(node.path("lanes.json")).unwrap()).unwrap();
+    let channel: Pubkey = lanes["lanes"][0]["lane"].as_str().unwrap().parse().unwrap();
+    let vault = amp_sdk::pda::vault(&channel).0;
+    let rent =
+        client.get_balance(&channel).await.unwrap() + client.get_balance(&vault).await.unwrap();
+    assert_eq!(exposure(&serve).await, rent);
+    serve.process.signal(libc::SIGINT);
+    let stopped = serve.process.wait_exit(Duration::from_secs(60)).await;
+    assert!(stopped.success(), "{}", serve.process.stderr());
+    serve.restart(&node).await;
+    assert_eq!(exposure(&serve).await, rent);
     {
         let wallet = amp_sdk::keypair::read(node.path("agent.json")).unwrap();
         let sdk = sdk_agent(&node, &wallet, "lanes.json", 5 * USDC).await;
@@ -107,6 +122,17 @@ async fn an_agent_without_sol_pays_through_a_sponsoring_service() {
         client.get_balance(&service).await.unwrap(),
         service_before - fees
     );
+}
+
+/// The rent the service reports it has fronted and not got back.
+async fn exposure(serve: &Serve) -> u64 {
+    let status: Value = reqwest::get(format!("{}{}", serve.url, amp_sdk::manifest::STATUS_PATH))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    status["sponsor"]["exposure"].as_u64().unwrap()
 }
 
 /// The fee of every transaction `payer` paid for so far, by signature,

@@ -187,9 +187,7 @@ fn within_caps(budget: &[Instruction], sponsorship: &Sponsorship) -> Vec<Instruc
             let limit = limit
                 .unwrap_or(sponsorship.max_compute_unit_limit)
                 .min(sponsorship.max_compute_unit_limit);
-            let price = price
-                .unwrap_or(0)
-                .min(sponsorship.max_compute_unit_price);
+            let price = price.unwrap_or(0).min(sponsorship.max_compute_unit_price);
             fees::compute_budget_instructions(limit, price).to_vec()
         }
     }

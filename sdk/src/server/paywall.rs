@@ -197,6 +197,9 @@ impl PaywallBuilder {
                 mints.clone(),
             ))
         });
+        if let Some(sponsor) = &sponsor {
+            chain::retry_transient(|| sponsor.rebuild()).await?;
+        }
         let manifest = Manifest {
             amp_version: crate::manifest::AMP_VERSION.into(),
             network: config

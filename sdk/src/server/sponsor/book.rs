@@ -185,6 +185,17 @@ impl Book {
         );
     }
 
+    /// A channel found on-chain at start whose rent the service fronted.
+    pub(crate) fn fronted_before(&mut self, channel: Pubkey, funder: Pubkey, rent: u64) {
+        self.fronted.insert(
+            channel,
+            Fronted {
+                funder,
+                lamports: rent,
+            },
+        );
+    }
+
     /// Takes a top-up (a fee, no rent): counts it against the rates and
     /// remembers the transaction.
     pub(crate) fn take_top_up(&mut self, signature: Signature, funder: Pubkey, now: Instant) {

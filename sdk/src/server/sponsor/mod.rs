@@ -18,7 +18,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use amp_channel::state::Channel;
 use anchor_lang::prelude::{Pubkey, Rent};
+use anchor_lang::{AccountDeserialize, Discriminator};
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use solana_keypair::Keypair;
@@ -36,6 +38,10 @@ use crate::chain::{Chain, ChainError};
 use crate::instructions::ChannelKeys;
 use crate::manifest::{ErrorBody, ErrorCode};
 use crate::sponsor::{SponsorAnswer, SponsorRequest, Sponsorship};
+
+/// Where a Channel account holds its rent payer: the last field, after
+/// the discriminator and 192 bytes of earlier fields (checked by a test).
+pub(crate) const CHANNEL_PAYER_OFFSET: usize = 200;
 
 /// Lamports per signature; a sponsored transaction has two.
 const LAMPORTS_PER_SIGNATURE: u64 = 5_000;
@@ -117,6 +123,48 @@ impl Sponsor {
     /// What the manifest advertises.
     pub(crate) fn sponsorship(&self) -> &Sponsorship {
         &self.sponsorship
+    }
+
+    /// Finds the channels whose rent this service fronted before it
+    /// (re)started, so that the limits count them: the Channel accounts
+    /// whose recorded payer is the service's wallet. A chain that cannot
+    /// list accounts leaves the book empty, and says so.
+    pub(crate) async fn rebuild(&self) -> Result<(), ChainError> {
+        let filters = [
+            (0, Channel::DISCRIMINATOR.to_vec()),
+            (
+                CHANNEL_PAYER_OFFSET,
+                self.sponsorship.payer.to_bytes().to_vec(),
+            ),
+        ];
+        let found = match self
+            .chain
+            .program_accounts(&amp_channel::ID, &filters)
+            .await
+        {
+            Ok(found) => found,
+            Err(ChainError::Unsupported { .. }) => {
+                tracing::warn!("this chain cannot list accounts: sponsored channels from before this start are not counted");
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
+        for (address, account) in found {
+            let Ok(channel) = Channel::try_deserialize(&mut account.data.as_slice()) else {
+                continue;
+            };
+            let vault = crate::pda::vault(&address).0;
+            let vault_lamports = self.chain.account(&vault).await?.map_or(0, |a| a.lamports);
+            let rent = account.lamports.saturating_add(vault_lamports);
+            self.book().fronted_before(address, channel.funder, rent);
+        }
+        let status = self.status();
+        tracing::info!(
+            channels = status.channels,
+            exposure = status.exposure,
+            "sponsored channels still open"
+        );
+        Ok(())
     }
 
     /// `channel` closed (cooperatively, through this service): if its rent
@@ -393,4 +441,37 @@ fn estimated_rent() -> u64 {
 /// priority fee its compute budget sets.
 fn fee(parsed: &Parsed) -> u64 {
     (2 * LAMPORTS_PER_SIGNATURE).saturating_add(parsed.budget.priority_fee())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anchor_lang::AccountSerialize;
+
+    #[test]
+    fn the_payer_offset_is_where_a_channel_holds_its_payer() {
+        let payer = Pubkey::new_from_array([7; 32]);
+        let channel = Channel {
+            funder: Pubkey::new_from_array([1; 32]),
+            recipient: Pubkey::new_from_array([2; 32]),
+            mint: Pubkey::new_from_array([3; 32]),
+            authorized_signer: Pubkey::new_from_array([1; 32]),
+            nonce: u64::MAX,
+            generation: u64::MAX,
+            deposited: u64::MAX,
+            settled: u64::MAX,
+            delegated: u64::MAX,
+            delegations: u16::MAX,
+            close_requested_at: -1,
+            expires_at: -1,
+            grace_period: u32::MAX,
+            bump: 255,
+            vault_bump: 255,
+            payer,
+        };
+        let mut data = Vec::new();
+        channel.try_serialize(&mut data).unwrap();
+        assert_eq!(data.len(), amp_channel::constants::MAX_CHANNEL_ACCOUNT_LEN);
+        assert_eq!(&data[CHANNEL_PAYER_OFFSET..], payer.as_ref());
+    }
 }
