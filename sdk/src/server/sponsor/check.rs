@@ -294,14 +294,9 @@ fn decode<T: AnchorDeserialize + Discriminator>(
     data: &[u8],
     name: &str,
 ) -> Result<T, Box<ErrorBody>> {
-    let expected = if name == "open" {
-        "an AMP open"
-    } else {
-        "an AMP top_up"
-    };
     let args = data
         .strip_prefix(T::DISCRIMINATOR)
-        .ok_or_else(|| refused(format!("the AMP instruction must be {expected}")))?;
+        .ok_or_else(|| refused(format!("the AMP instruction must be an AMP {name}")))?;
     T::try_from_slice(args).map_err(|_| refused(format!("{name}'s arguments do not decode")))
 }
 
@@ -322,5 +317,41 @@ fn same_accounts(
         Err(refused(format!(
             "{name}'s accounts are not the ones its terms derive"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_one_limit_and_one_price_are_read() {
+        let mut budget = Budget::default();
+        read_budget(&[2, 0x40, 0x9c, 0, 0], &mut budget).unwrap();
+        read_budget(&[3, 10, 0, 0, 0, 0, 0, 0, 0], &mut budget).unwrap();
+        assert_eq!((budget.limit, budget.price), (Some(40_000), Some(10)));
+        // A second of either, a heap frame, a data-size limit, short data: refused.
+        for data in [
+            &[2, 1, 0, 0, 0][..],
+            &[3, 1, 0, 0, 0, 0, 0, 0, 0],
+            &[1, 0, 0, 1, 0],
+            &[4, 0, 0, 1, 0],
+            &[],
+        ] {
+            let mut again = budget;
+            assert!(read_budget(data, &mut again).is_err(), "{data:?}");
+        }
+        let mut fresh = Budget::default();
+        assert!(read_budget(&[2, 0, 0], &mut fresh).is_err());
+    }
+
+    #[test]
+    fn the_priority_fee_is_the_price_times_the_limit_rounded_up() {
+        let fee = |limit, price| Budget { limit, price }.priority_fee();
+        assert_eq!(fee(Some(100_000), Some(1_000)), 100);
+        assert_eq!(fee(Some(1), Some(1)), 1);
+        assert_eq!(fee(None, Some(5)), 1);
+        assert_eq!(fee(None, None), 0);
+        assert_eq!(fee(Some(u32::MAX), Some(u64::MAX)), u64::MAX);
     }
 }
