@@ -25,8 +25,13 @@ const AFTER_HELP: &str = "\
 Cluster and wallet follow the Solana CLI: --url takes localnet, devnet,
 testnet, mainnet-beta (or l, d, t, m) or an RPC URL; --keypair takes a keypair
 file. Without them, amp reads the Solana CLI's configuration
-(~/.config/solana/cli/config.yml), then falls back to devnet and
-~/.config/solana/id.json.
+(~/.config/solana/cli/config.yml, or -C FILE before the command), then falls
+back to devnet and ~/.config/solana/id.json.
+
+Fees follow a Solana wallet: a compute-unit limit from simulating the
+transaction, and a price from recent prioritization fees on the accounts it
+writes (75th percentile), at most --max-compute-unit-price;
+--with-compute-unit-price fixes it. --fee-payer pays instead of the wallet.
 
 Token amounts are written in tokens (10, 0.25); voucher values (--amount of a
 voucher) are base units, as the AMP-Amount header carries them.";

@@ -6,6 +6,7 @@ use std::time::Duration;
 use amp_sdk::voucher::{SignedVoucher, Voucher};
 use anchor_lang::prelude::Pubkey;
 use serde_json::Value;
+use solana_instruction::Instruction;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
@@ -200,4 +201,77 @@ async fn every_cluster_command_against_a_local_node() {
         node.tokens(&funder).await + node.tokens(&recipient).await,
         100 * USDC
     );
+}
+
+/// A transaction `amp` sent, read back from the node: the compute budget
+/// first (a limit from simulation, the price `--with-compute-unit-price`
+/// names), paid by `--fee-payer` while the wallet signs as the funder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sent_transaction_carries_the_compute_budget_asked_for() {
+    let node = Localnet::start(&[]).await;
+    node.fund("funder.json", "10").await;
+    let recipient = node.fund("recipient.json", "0").await;
+    let payer = node.fund("payer.json", "0").await;
+    let opened = node
+        .json(
+            "funder.json",
+            &[
+                "open",
+                "--recipient",
+                &recipient.to_string(),
+                "--mint",
+                &node.mint.to_string(),
+                "--amount",
+                "1",
+                "--with-compute-unit-price",
+                "4321",
+                "--fee-payer",
+                "payer.json",
+                "--commitment",
+                "confirmed",
+            ],
+        )
+        .await;
+    let signature: solana_signature::Signature =
+        opened["signature"].as_str().unwrap().parse().unwrap();
+    let landed = node
+        .client()
+        .get_transaction(
+            &signature,
+            solana_transaction_status_client_types::UiTransactionEncoding::Base64,
+        )
+        .await
+        .unwrap();
+    let transaction = landed.transaction.transaction.decode().expect("base64");
+    let message = &transaction.message;
+    let keys = message.static_account_keys();
+    assert_eq!(keys[0], payer, "the fee payer pays and signs first");
+    let funder = amp_sdk::keypair::read(node.path("funder.json")).unwrap();
+    assert!(
+        keys[..usize::from(message.header().num_required_signatures)].contains(&funder.pubkey())
+    );
+    let budget: Vec<Instruction> = message
+        .instructions()
+        .iter()
+        .take(2)
+        .map(|ix| {
+            Instruction::new_with_bytes(keys[usize::from(ix.program_id_index)], &ix.data, vec![])
+        })
+        .collect();
+    let limit = amp_sdk::fees::limit_of(&budget[0]).expect("a compute unit limit first");
+    assert!(
+        (amp_sdk::fees::MIN_COMPUTE_UNIT_LIMIT..amp_sdk::fees::MAX_COMPUTE_UNIT_LIMIT)
+            .contains(&limit),
+        "{limit}"
+    );
+    assert_eq!(amp_sdk::fees::price_of(&budget[1]), Some(4_321));
+    let meta = landed.transaction.meta.expect("status meta");
+    let consumed: Option<u64> = meta.compute_units_consumed.into();
+    assert!(
+        consumed.is_some_and(|units| units <= u64::from(limit)),
+        "{consumed:?} of {limit}"
+    );
+    // The fee: two signatures, and the price of every unit of the limit.
+    let priority = (u64::from(limit) * 4_321).div_ceil(1_000_000);
+    assert_eq!(meta.fee, 2 * 5_000 + priority);
 }
