@@ -9,6 +9,8 @@ pub mod config;
 pub mod context;
 pub mod demo;
 pub mod error;
+pub mod local_error;
+pub mod outbound;
 pub mod output;
 pub mod proxy;
 pub mod stdout;

@@ -15,7 +15,7 @@ use amp_sdk::manifest::PricingMode;
 use amp_sdk::server::{FileConfig, Payment, Paywall};
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Router;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -23,6 +23,7 @@ use http::StatusCode;
 use reqwest::Url;
 
 use crate::error::CliError;
+use crate::local_error;
 
 /// The response header through which an upstream reports the units a
 /// `per_token` request used.
@@ -98,16 +99,11 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
         Ok(response) => response,
         Err(error) => {
             tracing::warn!(%error, "upstream request failed");
-            let body = serde_json::json!({
-                "error": "UPSTREAM_UNAVAILABLE",
-                "message": format!("the upstream API did not answer: {error}"),
-            });
-            let mut response = (StatusCode::BAD_GATEWAY, body.to_string()).into_response();
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            response
+            local_error::respond(
+                StatusCode::BAD_GATEWAY,
+                local_error::UPSTREAM_UNAVAILABLE,
+                format!("the upstream API did not answer: {error}"),
+            )
         }
     }
 }
@@ -194,7 +190,7 @@ fn respond(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
 }
 
 /// Removes hop-by-hop headers, and those the `Connection` header names.
-fn strip(headers: &mut HeaderMap) {
+pub(crate) fn strip(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()

@@ -19,6 +19,7 @@ pub mod lanes;
 pub mod localnet;
 pub mod open;
 pub mod pay;
+pub mod proxy;
 pub mod refund;
 pub mod request_close;
 pub mod revoke;
@@ -43,6 +44,7 @@ pub use lanes::LanesCommand;
 pub use localnet::LocalnetCmd;
 pub use open::{open, OpenCmd, OpenReport, OpenRequest};
 pub use pay::{pay, pay_agent, AgentPayRequest, PayCmd, PayOutput, PayReport, PayRequest};
+pub use proxy::{ProxyCmd, ProxyReport};
 pub use refund::{refund, RefundCmd, RefundReport};
 pub use request_close::{request_close, RequestCloseCmd, RequestCloseReport};
 pub use revoke::{revoke, RevokeCmd, RevokeReport};
@@ -69,6 +71,7 @@ pub enum Command {
     CloseDelegation(CloseDelegationCmd),
     Settle(SettleCmd),
     Pay(PayCmd),
+    Proxy(ProxyCmd),
     /// The lanes `amp pay` holds as an agent: list, close, refund.
     #[command(subcommand)]
     Lanes(LanesCommand),
@@ -92,6 +95,7 @@ impl Command {
             Self::CloseDelegation(command) => Box::new(command.run(globals).await?),
             Self::Settle(command) => Box::new(command.run(globals).await?),
             Self::Pay(command) => Box::new(command.run(globals).await?),
+            Self::Proxy(command) => Box::new(command.run(globals).await?),
             Self::Lanes(command) => command.run(globals).await?,
             Self::Demo(command) => Box::new(command.run(globals).await?),
             Self::Serve(command) => Box::new(command.run(globals).await?),
@@ -113,6 +117,7 @@ impl Command {
             Self::Revoke(_) => "revoke",
             Self::CloseDelegation(_) => "close-delegation",
             Self::Pay(_) => "pay",
+            Self::Proxy(_) => "proxy",
             Self::Lanes(_) => "lanes",
             Self::Demo(_) => "demo",
             Self::Serve(_) => "serve",

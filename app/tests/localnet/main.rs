@@ -10,6 +10,7 @@ mod commands;
 mod crash;
 mod faults;
 mod node_process;
+mod outbound;
 mod paid_api;
 mod postgres;
 mod replicas;

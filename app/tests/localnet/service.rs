@@ -9,7 +9,8 @@ use std::time::Duration;
 use amp_sdk::client::{AmpClient, Policy};
 use amp_sdk::rpc::{Cluster, RpcChain, RpcConfig};
 use anchor_lang::prelude::Pubkey;
-use axum::routing::get;
+use axum::body::Body;
+use axum::routing::{get, post};
 use axum::Router;
 use solana_keypair::Keypair;
 
@@ -18,15 +19,37 @@ use super::support::{free_port, Localnet, Process};
 /// What one call costs: 0.001 of the test token.
 pub const PRICE: u64 = 1_000;
 
-/// The upstream API, on a loopback port of its own.
+/// Chunks `/v1/stream` sends, one every [`TICK`].
+pub const TICKS: usize = 5;
+pub const TICK: Duration = Duration::from_millis(300);
+
+/// The upstream API, on a loopback port of its own: a greeting, an echo of
+/// the request body, a body streamed over [`TICKS`] × [`TICK`], a free health check.
 pub async fn upstream() -> SocketAddr {
     let app = Router::new()
         .route("/v1/hello", get(|| async { "hello from upstream" }))
+        .route(
+            "/v1/echo",
+            post(|body: axum::body::Bytes| async move { body }),
+        )
+        .route("/v1/stream", get(|| async { Body::from_stream(ticks()) }))
         .route("/health", get(|| async { "ok" }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     address
+}
+
+fn ticks() -> impl futures_util::Stream<Item = Result<String, std::io::Error>> {
+    futures_util::stream::unfold(0, |n| async move {
+        if n == TICKS {
+            return None;
+        }
+        if n > 0 {
+            tokio::time::sleep(TICK).await;
+        }
+        Some((Ok(format!("tick {n}\n")), n + 1))
+    })
 }
 
 /// The operator's price file: per call, settled every 0.1 token or 5 s.

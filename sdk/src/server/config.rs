@@ -146,8 +146,9 @@ impl Default for SponsorConfig {
             top_up: true,
             funder_opens_per_minute: 2,
             opens_per_minute: 60,
-            // About two channels' rent per funder, about 200 in total.
-            funder_exposure: 10_000_000,
+            // A channel's rent is about 0.0045 SOL: four per funder, about
+            // 200 in all.
+            funder_exposure: 20_000_000,
             exposure: 1_000_000_000,
         }
     }
