@@ -59,8 +59,8 @@ pub struct GlobalArgs {
     )]
     pub commitment: Option<Commitment>,
 
-    /// Keypair file that pays transaction fees (and rent the wallet would
-    /// front), instead of the wallet; the wallet still signs for itself.
+    /// Keypair file that pays transaction fees (and the rent of token
+    /// accounts amp creates) instead of the wallet, which still signs for itself.
     #[arg(
         long,
         global = true,
