@@ -22,6 +22,7 @@ use amp_sdk::headers::{Credential, Header, HeaderError, Receipt};
 use amp_sdk::manifest::{CloseAnswer, ErrorBody, ErrorCode, Manifest};
 use amp_sdk::rpc::Cluster;
 use amp_sdk::server::FileConfig;
+use amp_sdk::sponsor::SponsorRequest;
 use amp_sdk::voucher::{Voucher, VOUCHER_LEN, VOUCHER_MAGIC};
 use anchor_lang::prelude::Pubkey;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -45,6 +46,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("lane_file", lane_file),
     ("server_config", server_config),
     ("keypair", keypair),
+    ("sponsor_request", sponsor_request),
 ];
 
 /// The 68-byte voucher codec, in the program and in the SDK: exactly the
@@ -251,6 +253,29 @@ pub fn close_answer(data: &[u8]) -> bool {
     };
     json_round_trip(&answer);
     true
+}
+
+/// The body an agent posts to a sponsoring service: what decodes is a
+/// transaction of at most a packet that re-encodes to the same request.
+pub fn sponsor_request(data: &[u8]) -> bool {
+    let Ok(request) = serde_json::from_slice::<SponsorRequest>(data) else {
+        return false;
+    };
+    json_round_trip(&request);
+    let Some(transaction) = request.decode() else {
+        return false;
+    };
+    let again = SponsorRequest::new(&transaction);
+    assert_eq!(
+        again, request,
+        "a decoded transaction re-encodes to its bytes"
+    );
+    assert!(bincode_len(&transaction) <= amp_sdk::transactions::MAX_TRANSACTION_SIZE);
+    true
+}
+
+fn bincode_len(transaction: &solana_transaction::Transaction) -> usize {
+    amp_sdk::transactions::transaction_size(transaction)
 }
 
 /// A delegated lane as a funder hands it to a sub-agent (any message).

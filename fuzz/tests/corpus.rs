@@ -21,6 +21,7 @@ use amp_sdk::client::{GrantedLane, LaneRecord, LaneStatus, Snapshot};
 use amp_sdk::headers::{Credential, Receipt};
 use amp_sdk::manifest::CloseAnswer;
 use amp_sdk::manifest::{ErrorBody, ErrorCode, Manifest, MintInfo, Price, Pricing, PricingMode};
+use amp_sdk::sponsor::{SponsorRequest, Sponsorship};
 use amp_sdk::voucher::{SignedVoucher, Voucher, VoucherSigner};
 use anchor_lang::prelude::Pubkey;
 use ed25519_dalek::SigningKey;
@@ -168,7 +169,17 @@ fn rich_manifest() -> Manifest {
             },
             routes,
         },
-        sponsor: None,
+        sponsor: Some(Sponsorship {
+            payer: key(9),
+            mints: vec![key(4)],
+            min_deposit: 1,
+            max_deposit: u64::MAX,
+            min_grace_period: 60,
+            max_grace_period: 2_592_000,
+            max_compute_unit_price: 100_000,
+            max_compute_unit_limit: 200_000,
+            top_up: true,
+        }),
     }
 }
 
@@ -433,6 +444,54 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
         "error_body",
         "bad-number-required",
         br#"{"error":"AMP_UNDERFUNDED","message":"x","required":1200}"#.to_vec(),
+    );
+
+    // sponsor_request: what an agent posts to a sponsoring service.
+    let funder = solana_keypair::Keypair::new_from_array([6; 32]);
+    let sponsorship = rich_manifest().sponsor.unwrap();
+    let args = amp_channel::instructions::OpenArgs {
+        recipient: sponsorship.payer,
+        nonce: 7,
+        deposit: 1_000_000,
+        grace_period: 3_600,
+        expires_at: 0,
+        authorized_signer: None,
+    };
+    let (_, open) = amp_sdk::sponsor::open_transaction(
+        &funder,
+        &sponsorship,
+        key(4),
+        key(3),
+        args,
+        &amp_sdk::fees::compute_budget_instructions(60_000, 1_000),
+        solana_hash::Hash::new_from_array([8; 32]),
+    )
+    .unwrap();
+    let request = SponsorRequest::new(&open);
+    add(
+        "sponsor_request",
+        "ok-open",
+        serde_json::to_vec(&request).unwrap(),
+    );
+    let mut trailing = request.transaction.clone();
+    trailing.push_str("AAAA");
+    add(
+        "sponsor_request",
+        "bad-trailing-bytes",
+        serde_json::to_vec(&SponsorRequest {
+            transaction: trailing,
+        })
+        .unwrap(),
+    );
+    add(
+        "sponsor_request",
+        "bad-not-base64",
+        br#"{"transaction":"not base64!"}"#.to_vec(),
+    );
+    add(
+        "sponsor_request",
+        "bad-missing-field",
+        br#"{"tx":"AAAA"}"#.to_vec(),
     );
 
     // close_answer: what a server answers to a cooperative close.
