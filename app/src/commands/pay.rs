@@ -342,14 +342,7 @@ pub async fn pay_agent<C: Chain + 'static>(
     let url = reqwest::Url::parse(&request.url)
         .map_err(|e| CliError::usage(format!("{:?} is not a URL: {e}", request.url)))?;
     let origin = url.origin().ascii_serialization();
-    let manifest: Manifest = http
-        .get(format!("{origin}{MANIFEST_PATH}"))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await
-        .map_err(|e| CliError::state(format!("{origin} has no usable AMP manifest: {e}")))?;
+    let manifest = discover(http, &origin).await?;
     let mint = match request.mint {
         Some(mint) => manifest
             .mints
@@ -369,10 +362,7 @@ pub async fn pay_agent<C: Chain + 'static>(
         .map(|d| d.to_base_units(decimals))
         .transpose()?;
     policy.sponsoring = request.sponsoring;
-    if let Some(parent) = request.lanes.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| CliError::Io(parent.display().to_string(), e))?;
-    }
+    create_parent(&request.lanes)?;
     let client = AmpClient::builder(&request.lanes, policy)
         .chain(chain)
         .wallet(wallet.insecure_clone())
@@ -406,6 +396,26 @@ pub async fn pay_agent<C: Chain + 'static>(
         remaining: receipt.map(|r| r.remaining),
         decimals,
     })
+}
+
+/// The manifest `origin` publishes.
+pub(crate) async fn discover(http: &reqwest::Client, origin: &str) -> Result<Manifest, CliError> {
+    http.get(format!("{origin}{MANIFEST_PATH}"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await
+        .map_err(|e| CliError::state(format!("{origin} has no usable AMP manifest: {e}")))
+}
+
+/// Makes the directory a lane file goes in.
+pub(crate) fn create_parent(lanes: &std::path::Path) -> Result<(), CliError> {
+    match lanes.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => std::fs::create_dir_all(parent)
+            .map_err(|e| CliError::Io(parent.display().to_string(), e)),
+        None => Ok(()),
+    }
 }
 
 pub(crate) fn agent_error(error: amp_sdk::client::ClientError) -> CliError {

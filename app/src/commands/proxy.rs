@@ -9,13 +9,12 @@ use std::sync::Arc;
 use amp_sdk::chain::ChainExt;
 use amp_sdk::client::{AmpClient, Policy, Sponsoring};
 use amp_sdk::decimal::u64_string;
-use amp_sdk::manifest::{Manifest, MANIFEST_PATH};
 use anchor_lang::prelude::Pubkey;
 use clap::Args;
 use serde::Serialize;
 
 use crate::amount::{format_tokens, Amount};
-use crate::commands::pay::agent_error;
+use crate::commands::pay::{agent_error, create_parent, discover};
 use crate::config;
 use crate::context::GlobalArgs;
 use crate::error::CliError;
@@ -140,10 +139,7 @@ impl ProxyCmd {
             .as_deref()
             .map(config::expand_home)
             .unwrap_or_else(config::default_lane_file);
-        if let Some(parent) = lanes.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| CliError::Io(parent.display().to_string(), e))?;
-        }
+        create_parent(&lanes)?;
         let client = AmpClient::builder(&lanes, policy)
             .chain(chain)
             .wallet(wallet)
@@ -195,15 +191,8 @@ fn origin(text: &str) -> Result<String, CliError> {
 
 /// The first mint `service`'s manifest accepts.
 async fn first_mint(http: &reqwest::Client, service: &str) -> Result<Pubkey, CliError> {
-    let manifest: Manifest = http
-        .get(format!("{service}{MANIFEST_PATH}"))
-        .send()
+    discover(http, service)
         .await?
-        .error_for_status()?
-        .json()
-        .await
-        .map_err(|e| CliError::state(format!("{service} has no usable AMP manifest: {e}")))?;
-    manifest
         .mints
         .first()
         .map(|m| m.mint)

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use amp_sdk::manifest::MANIFEST_PATH;
 use serde_json::Value;
 
-use super::service::{prices, upstream, Serve, PRICE, TICK, TICKS};
-use super::support::{free_port, run, Localnet, Process, COMMAND};
+use super::service::{close_lanes, prices, upstream, Serve, PRICE, TICK, TICKS};
+use super::support::{free_port, Localnet, Process};
 
 const USDC: u64 = 1_000_000;
 
@@ -171,22 +171,7 @@ async fn any_http_client_pays_through_amp_proxy() {
     // Both lane files close cooperatively; on-chain, the agent paid exactly
     // its calls, and never held a lamport.
     for lanes in ["lanes.json", "tight-lanes.json"] {
-        let mut command = node.amp();
-        command.args([
-            "--keypair",
-            "agent.json",
-            "--output",
-            "json",
-            "lanes",
-            "close",
-            &serve.url,
-            "--budget",
-            "5",
-            "--lanes",
-            lanes,
-        ]);
-        let out = run("amp lanes close", command, COMMAND).await;
-        assert!(out.status.success(), "{}", out.stderr);
+        close_lanes(&node, "agent.json", &serve.url, lanes).await;
     }
     let spent = (paid_calls + paid) * PRICE;
     assert_eq!(node.tokens(&agent).await, 100 * USDC - spent);

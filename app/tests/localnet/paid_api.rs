@@ -10,7 +10,9 @@ use std::time::Duration;
 use amp_sdk::client::CloseOutcome;
 use solana_signer::Signer;
 
-use super::service::{channels_funded_by, prices, sdk_agent, upstream, Serve, PRICE};
+use super::service::{
+    channels_funded_by, cli_pay, close_lanes, prices, sdk_agent, upstream, Serve, PRICE,
+};
 use super::support::{run, Localnet, COMMAND};
 
 const USDC: u64 = 1_000_000;
@@ -32,21 +34,15 @@ async fn a_thousand_paid_calls_settle_and_close_to_the_base_unit() {
 
     // `amp pay` as an agent: the first call opens a channel (within the
     // budget), the others reuse the lane its lane file remembers.
-    for call in 0..CLI_CALLS {
-        let mut command = node.amp();
-        command.args([
-            "--keypair",
+    for _ in 0..CLI_CALLS {
+        cli_pay(
+            &node,
             "cli-agent.json",
-            "pay",
             &hello,
-            "--budget",
-            "5",
-            "--lanes",
             "cli-lanes.json",
-        ]);
-        let out = run("amp pay", command, COMMAND).await;
-        assert!(out.status.success(), "call {call}: {}", out.stderr);
-        assert_eq!(out.stdout.trim(), "hello from upstream");
+            "hello from upstream",
+        )
+        .await;
     }
     let mut command = node.amp();
     command.args([
@@ -89,21 +85,7 @@ async fn a_thousand_paid_calls_settle_and_close_to_the_base_unit() {
 
     // Both agents close cooperatively through the service, which settles
     // the final voucher and refunds the rest in one transaction.
-    let mut command = node.amp();
-    command.args([
-        "--keypair",
-        "cli-agent.json",
-        "--output",
-        "json",
-        "lanes",
-        "close",
-        &serve.url,
-        "--budget",
-        "5",
-        "--lanes",
-        "cli-lanes.json",
-    ]);
-    let closed = run("amp lanes close", command, COMMAND).await.json();
+    let closed = close_lanes(&node, "cli-agent.json", &serve.url, "cli-lanes.json").await;
     assert_eq!(
         closed["settled"].as_str(),
         Some((CLI_CALLS * PRICE).to_string().as_str()),

@@ -12,9 +12,10 @@ use anchor_lang::prelude::Pubkey;
 use axum::body::Body;
 use axum::routing::{get, post};
 use axum::Router;
+use serde_json::Value;
 use solana_keypair::Keypair;
 
-use super::support::{free_port, Localnet, Process};
+use super::support::{free_port, run, Localnet, Process, COMMAND};
 
 /// What one call costs: 0.001 of the test token.
 pub const PRICE: u64 = 1_000;
@@ -209,6 +210,44 @@ pub async fn sdk_agent(node: &Localnet, wallet: &Keypair, lanes: &str, budget: u
         .build()
         .await
         .expect("the agent client builds")
+}
+
+/// One paid call by `amp pay` as `wallet` (budget 5 tokens) with the lane
+/// file `lanes`; the call must succeed and answer `expected`.
+pub async fn cli_pay(node: &Localnet, wallet: &str, url: &str, lanes: &str, expected: &str) {
+    let mut command = node.amp();
+    command.args([
+        "--keypair",
+        wallet,
+        "pay",
+        url,
+        "--budget",
+        "5",
+        "--lanes",
+        lanes,
+    ]);
+    let out = run("amp pay", command, COMMAND).await;
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout.trim(), expected);
+}
+
+/// `amp lanes close <service>` as `wallet` for the lane file `lanes`: its report.
+pub async fn close_lanes(node: &Localnet, wallet: &str, service: &str, lanes: &str) -> Value {
+    let mut command = node.amp();
+    command.args([
+        "--keypair",
+        wallet,
+        "--output",
+        "json",
+        "lanes",
+        "close",
+        service,
+        "--budget",
+        "5",
+        "--lanes",
+        lanes,
+    ]);
+    run("amp lanes close", command, COMMAND).await.json()
 }
 
 /// The AMP channels on the node whose funder is `funder`.

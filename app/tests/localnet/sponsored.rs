@@ -12,8 +12,10 @@ use anchor_lang::prelude::Pubkey;
 use serde_json::{json, Value};
 use solana_rpc_client_api::request::RpcRequest;
 
-use super::service::{channels_funded_by, prices, sdk_agent, upstream, Serve, PRICE};
-use super::support::{run, Localnet, COMMAND};
+use super::service::{
+    channels_funded_by, cli_pay, close_lanes, prices, sdk_agent, upstream, Serve, PRICE,
+};
+use super::support::Localnet;
 
 const USDC: u64 = 1_000_000;
 const CLI_CALLS: u64 = 10;
@@ -35,21 +37,15 @@ async fn an_agent_without_sol_pays_through_a_sponsoring_service() {
     let paid_before = fees_paid_by(&node, &service).await;
     let hello = format!("{}/v1/hello", serve.url);
 
-    for call in 0..CLI_CALLS {
-        let mut command = node.amp();
-        command.args([
-            "--keypair",
+    for _ in 0..CLI_CALLS {
+        cli_pay(
+            &node,
             "agent.json",
-            "pay",
             &hello,
-            "--budget",
-            "5",
-            "--lanes",
             "lanes.json",
-        ]);
-        let out = run("amp pay", command, COMMAND).await;
-        assert!(out.status.success(), "call {call}: {}", out.stderr);
-        assert_eq!(out.stdout.trim(), "hello from upstream");
+            "hello from upstream",
+        )
+        .await;
     }
     // A restarted service finds the channel whose rent it fronted on-chain
     // (its payer is recorded there), so its limits still count it.
@@ -76,21 +72,7 @@ async fn an_agent_without_sol_pays_through_a_sponsoring_service() {
         assert_eq!(lanes.len(), 1, "one sponsored channel, reused");
         assert_eq!(lanes[0].signed, (CLI_CALLS + SDK_CALLS) * PRICE);
     }
-    let mut command = node.amp();
-    command.args([
-        "--keypair",
-        "agent.json",
-        "--output",
-        "json",
-        "lanes",
-        "close",
-        &serve.url,
-        "--budget",
-        "5",
-        "--lanes",
-        "lanes.json",
-    ]);
-    let closed = run("amp lanes close", command, COMMAND).await.json();
+    let closed = close_lanes(&node, "agent.json", &serve.url, "lanes.json").await;
     let paid = (CLI_CALLS + SDK_CALLS) * PRICE;
     assert_eq!(
         closed["settled"].as_str(),
