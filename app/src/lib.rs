@@ -14,5 +14,6 @@ pub mod outbound;
 pub mod output;
 pub mod proxy;
 pub mod stdout;
+pub mod usage;
 
 pub use error::CliError;

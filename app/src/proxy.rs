@@ -3,9 +3,9 @@
 //! request to the upstream API and streams the answer back, so an operator
 //! charges for an existing API without touching its code.
 //!
-//! For `per_token` prices the upstream reports the units it used, in one of
-//! two ways: an `AMP-Units` response header, or (for OpenAI-shaped JSON
-//! APIs, unchanged) the `usage.total_tokens` field of a JSON body.
+//! For `per_token` prices the upstream reports the units it used: an
+//! `AMP-Units` response header, the `usage` of a JSON body, or the usage a
+//! streamed (Server-Sent Events) body reports as it flows ([`crate::usage`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,10 +24,9 @@ use reqwest::Url;
 
 use crate::error::CliError;
 use crate::local_error;
+use crate::usage::{self, header_units, usage_tokens};
 
-/// The response header through which an upstream reports the units a
-/// `per_token` request used.
-pub const UNITS_HEADER: HeaderName = HeaderName::from_static("amp-units");
+pub use crate::usage::UNITS_HEADER;
 
 /// The request header that tells the upstream which lane paid.
 pub const LANE_HEADER: HeaderName = HeaderName::from_static("x-amp-lane");
@@ -128,7 +127,27 @@ async fn try_forward(upstream: &Upstream, request: Request) -> Result<Response, 
             headers.insert(LANE_HEADER, lane);
         }
     }
-    let body = reqwest::Body::wrap_stream(body.into_data_stream());
+    let metered_tokens = payment
+        .as_ref()
+        .is_some_and(|p| p.price.mode == PricingMode::PerToken);
+    // A streaming OpenAI request on a per-token route is asked for its usage.
+    let mut strip_usage = false;
+    let body = if metered_tokens && is_json(&headers) {
+        let bytes = match axum::body::to_bytes(body, MAX_USAGE_BODY as usize).await {
+            Ok(bytes) => bytes,
+            Err(_) => Bytes::new(),
+        };
+        match usage::ask_for_usage(&path, &bytes) {
+            Some(asked) => {
+                strip_usage = true;
+                headers.remove(header::CONTENT_LENGTH);
+                reqwest::Body::from(asked)
+            }
+            None => reqwest::Body::from(bytes),
+        }
+    } else {
+        reqwest::Body::wrap_stream(body.into_data_stream())
+    };
     let response = upstream
         .http
         .request(parts.method, upstream.url(&path))
@@ -140,9 +159,6 @@ async fn try_forward(upstream: &Upstream, request: Request) -> Result<Response, 
     let status = response.status();
     let mut headers = response.headers().clone();
     strip(&mut headers);
-    let metered_tokens = payment
-        .as_ref()
-        .is_some_and(|p| p.price.mode == PricingMode::PerToken);
     if !metered_tokens {
         return Ok(respond(
             status,
@@ -160,10 +176,12 @@ async fn try_forward(upstream: &Upstream, request: Request) -> Result<Response, 
             Body::from_stream(response.bytes_stream()),
         ));
     }
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+    if content_type(&headers).starts_with("text/event-stream") {
+        headers.remove(header::CONTENT_LENGTH);
+        let events = usage::MeteredEvents::new(response.bytes_stream(), payment, strip_usage);
+        return Ok(respond(status, headers, Body::from_stream(events)));
+    }
+    let is_json = is_json(&headers);
     let small = response
         .content_length()
         .is_none_or(|len| len <= MAX_USAGE_BODY);
@@ -203,29 +221,15 @@ pub(crate) fn strip(headers: &mut HeaderMap) {
     }
 }
 
-fn header_units(headers: &HeaderMap) -> Option<u64> {
+fn content_type(headers: &HeaderMap) -> &str {
     headers
-        .get(UNITS_HEADER)
+        .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or("")
 }
 
-/// `usage.total_tokens` of an OpenAI-shaped body (or input + output tokens).
-pub fn usage_tokens(body: &[u8]) -> Option<u64> {
-    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let usage = json.get("usage")?;
-    usage
-        .get("total_tokens")
-        .and_then(serde_json::Value::as_u64)
-        .or_else(|| {
-            let input = usage
-                .get("input_tokens")
-                .and_then(serde_json::Value::as_u64)?;
-            let output = usage
-                .get("output_tokens")
-                .and_then(serde_json::Value::as_u64)?;
-            input.checked_add(output)
-        })
+fn is_json(headers: &HeaderMap) -> bool {
+    content_type(headers).starts_with("application/json")
 }
 
 async fn read_limited(response: reqwest::Response) -> Result<Bytes, reqwest::Error> {

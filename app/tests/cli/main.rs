@@ -8,3 +8,4 @@ mod binary;
 mod commands;
 mod demo;
 mod proxy;
+mod streamed_tokens;

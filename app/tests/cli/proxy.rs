@@ -343,13 +343,16 @@ async fn an_unreachable_upstream_is_a_bad_gateway() {
 
 #[test]
 fn reads_usage_from_openai_shaped_bodies() {
-    assert_eq!(proxy::usage_tokens(CHAT_ANSWER.as_bytes()), Some(42));
     assert_eq!(
-        proxy::usage_tokens(br#"{"usage":{"input_tokens":3,"output_tokens":4}}"#),
+        amp_cli::usage::usage_tokens(CHAT_ANSWER.as_bytes()),
+        Some(42)
+    );
+    assert_eq!(
+        amp_cli::usage::usage_tokens(br#"{"usage":{"input_tokens":3,"output_tokens":4}}"#),
         Some(7)
     );
-    assert_eq!(proxy::usage_tokens(b"{}"), None);
-    assert_eq!(proxy::usage_tokens(b"not json"), None);
+    assert_eq!(amp_cli::usage::usage_tokens(b"{}"), None);
+    assert_eq!(amp_cli::usage::usage_tokens(b"not json"), None);
 }
 
 #[test]

@@ -1,0 +1,357 @@
+//! What an upstream reports it used, for `amp serve`'s `per_token` routes:
+//! an `AMP-Units` header, the `usage` of an OpenAI- or Anthropic-shaped JSON
+//! body, or the usage a Server-Sent Events stream reports as it flows.
+//!
+//! Streams are followed event by event with a maintained SSE parser
+//! (`eventsource-stream`) and passed on re-serialised, event for event:
+//! - OpenAI-compatible: a chunk's `usage` (`total_tokens`, or prompt +
+//!   completion); the proxy asks for it (`stream_options.include_usage`)
+//!   when the client did not, and then drops the usage-only chunk from what
+//!   the client sees;
+//! - Anthropic-compatible: `message_start`'s `message.usage` and each
+//!   `message_delta`'s `usage` (output tokens so far).
+//!
+//! Usage is cumulative: each new total is reported as the increase over the
+//! last. A stream that ends without ever reporting usage is charged one
+//! unit per data event it carried (each carries at least one token in
+//! both formats): never silently free.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use amp_sdk::server::Payment;
+use bytes::Bytes;
+use eventsource_stream::{Event, EventStream, Eventsource};
+use futures_util::Stream;
+use http::header::{HeaderMap, HeaderName};
+use serde_json::Value;
+
+/// The response header through which an upstream reports the units a
+/// `per_token` request used.
+pub const UNITS_HEADER: HeaderName = HeaderName::from_static("amp-units");
+
+/// The units an `AMP-Units` header reports.
+pub fn header_units(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(UNITS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// `usage.total_tokens` of an OpenAI-shaped body (or input + output tokens).
+pub fn usage_tokens(body: &[u8]) -> Option<u64> {
+    let json: Value = serde_json::from_slice(body).ok()?;
+    total_of(json.get("usage")?)
+}
+
+/// The total a `usage` object states: `total_tokens`, else the sum of its
+/// input and output (prompt and completion) counts.
+fn total_of(usage: &Value) -> Option<u64> {
+    if let Some(total) = usage.get("total_tokens").and_then(Value::as_u64) {
+        return Some(total);
+    }
+    let count = |names: [&str; 2]| {
+        names
+            .iter()
+            .find_map(|n| usage.get(*n).and_then(Value::as_u64))
+    };
+    let input = count(["prompt_tokens", "input_tokens"]);
+    let output = count(["completion_tokens", "output_tokens"]);
+    match (input, output) {
+        (None, None) => None,
+        (input, output) => input.unwrap_or(0).checked_add(output.unwrap_or(0)),
+    }
+}
+
+/// Asks an OpenAI streaming request (to a `.../completions` path) for its
+/// usage: sets `stream_options.include_usage` when `"stream": true` and the
+/// client did not. Returns the new body; the usage chunk is then the
+/// proxy's, to be dropped from what the client sees. `None` when nothing
+/// changes (other APIs, such as Anthropic's, report usage by themselves and
+/// would refuse the field).
+pub fn ask_for_usage(path: &str, body: &[u8]) -> Option<Vec<u8>> {
+    if !path
+        .split('?')
+        .next()
+        .unwrap_or("")
+        .ends_with("/completions")
+    {
+        return None;
+    }
+    let mut json: Value = serde_json::from_slice(body).ok()?;
+    let object = json.as_object_mut()?;
+    if object.get("stream").and_then(Value::as_bool) != Some(true) {
+        return None;
+    }
+    let options = object
+        .entry("stream_options")
+        .or_insert_with(|| Value::Object(Default::default()));
+    let options = options.as_object_mut()?;
+    if options.get("include_usage").and_then(Value::as_bool) == Some(true) {
+        return None;
+    }
+    options.insert("include_usage".into(), Value::Bool(true));
+    serde_json::to_vec(&json).ok()
+}
+
+/// Follows the usage a stream's events report.
+#[derive(Debug, Default)]
+pub struct StreamUsage {
+    /// Anthropic: the input tokens `message_start` stated.
+    input: u64,
+    /// The total reported so far (what was charged).
+    reported: u64,
+    /// Whether any event stated usage.
+    seen: bool,
+    /// Data events passed, for the fallback charge.
+    events: u64,
+}
+
+impl StreamUsage {
+    /// Reads one event; returns the units to report now (the increase of
+    /// the total it states) and whether it is a usage-only OpenAI chunk.
+    pub fn read(&mut self, event: &Event) -> (u64, bool) {
+        if event.data.is_empty() || event.data == "[DONE]" {
+            return (0, false);
+        }
+        self.events += 1;
+        let Ok(json) = serde_json::from_str::<Value>(&event.data) else {
+            return (0, false);
+        };
+        let total = match json.get("type").and_then(Value::as_str) {
+            Some("message_start") => {
+                let usage = json.get("message").and_then(|m| m.get("usage"));
+                usage.and_then(|u| {
+                    self.input = u.get("input_tokens").and_then(Value::as_u64).unwrap_or(0);
+                    let output = u.get("output_tokens").and_then(Value::as_u64).unwrap_or(0);
+                    self.input.checked_add(output)
+                })
+            }
+            Some("message_delta") => json
+                .get("usage")
+                .and_then(|u| u.get("output_tokens"))
+                .and_then(Value::as_u64)
+                .and_then(|output| self.input.checked_add(output)),
+            _ => json
+                .get("usage")
+                .filter(|u| !u.is_null())
+                .and_then(total_of),
+        };
+        let usage_only = json
+            .get("choices")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+            && json.get("usage").is_some_and(|u| !u.is_null());
+        let Some(total) = total else {
+            return (0, usage_only);
+        };
+        self.seen = true;
+        let increase = total.saturating_sub(self.reported);
+        self.reported = self.reported.max(total);
+        (increase, usage_only)
+    }
+
+    /// At the end: the fallback charge when no event stated usage.
+    pub fn fallback(&self) -> u64 {
+        if self.seen {
+            0
+        } else {
+            self.events
+        }
+    }
+}
+
+/// The event as it goes on the wire.
+pub fn encode(event: &Event) -> Bytes {
+    let mut out = String::new();
+    if !event.event.is_empty() && event.event != "message" {
+        out.push_str("event: ");
+        out.push_str(&event.event);
+        out.push('\n');
+    }
+    if !event.id.is_empty() {
+        out.push_str("id: ");
+        out.push_str(&event.id);
+        out.push('\n');
+    }
+    if let Some(retry) = event.retry {
+        out.push_str(&format!("retry: {}\n", retry.as_millis()));
+    }
+    for line in event.data.split('\n') {
+        out.push_str("data: ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push('\n');
+    Bytes::from(out)
+}
+
+/// An upstream SSE body, metered as it passes: usage is reported to the
+/// request's [`Payment`] as events state it, the fallback at the end.
+pub struct MeteredEvents<S: Stream> {
+    events: EventStream<S>,
+    usage: StreamUsage,
+    payment: Payment,
+    /// Drop usage-only chunks: the proxy asked for them, not the client.
+    strip_usage: bool,
+    done: bool,
+}
+
+impl<S: Stream> MeteredEvents<S> {
+    pub fn new(body: S, payment: Payment, strip_usage: bool) -> Self
+    where
+        S: Stream<Item = Result<Bytes, reqwest::Error>>,
+    {
+        Self {
+            events: body.eventsource(),
+            usage: StreamUsage::default(),
+            payment,
+            strip_usage,
+            done: false,
+        }
+    }
+}
+
+impl<S> Stream for MeteredEvents<S>
+where
+    S: Stream<Item = Result<Bytes, reqwest::Error>> + Unpin,
+{
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match futures_util::ready!(Pin::new(&mut this.events).poll_next(cx)) {
+                Some(Ok(event)) => {
+                    let (units, usage_only) = this.usage.read(&event);
+                    if units > 0 {
+                        this.payment.report(units);
+                    }
+                    if usage_only && this.strip_usage {
+                        continue;
+                    }
+                    return Poll::Ready(Some(Ok(encode(&event))));
+                }
+                Some(Err(error)) => {
+                    this.done = true;
+                    this.charge_fallback();
+                    return Poll::Ready(Some(Err(std::io::Error::other(error.to_string()))));
+                }
+                None => {
+                    this.done = true;
+                    this.charge_fallback();
+                    return Poll::Ready(None);
+                }
+            }
+        }
+    }
+}
+
+impl<S: Stream> MeteredEvents<S> {
+    fn charge_fallback(&mut self) {
+        let fallback = self.usage.fallback();
+        if fallback > 0 {
+            tracing::warn!(
+                events = fallback,
+                "the stream reported no usage: charged one unit per event"
+            );
+            self.payment.report(fallback);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, data: &str) -> Event {
+        Event {
+            event: kind.into(),
+            data: data.into(),
+            id: String::new(),
+            retry: None,
+        }
+    }
+
+    #[test]
+    fn openai_usage_comes_in_its_own_chunk() {
+        let mut usage = StreamUsage::default();
+        let chunk = r#"{"choices":[{"delta":{"content":"Hi"}}],"usage":null}"#;
+        assert_eq!(usage.read(&event("", chunk)), (0, false));
+        let last = r#"{"choices":[],"usage":{"prompt_tokens":30,"completion_tokens":12,"total_tokens":42}}"#;
+        assert_eq!(usage.read(&event("", last)), (42, true));
+        assert_eq!(usage.read(&event("", "[DONE]")), (0, false));
+        assert_eq!(usage.fallback(), 0);
+    }
+
+    #[test]
+    fn anthropic_usage_grows_with_each_message_delta() {
+        let mut usage = StreamUsage::default();
+        let start =
+            r#"{"type":"message_start","message":{"usage":{"input_tokens":25,"output_tokens":1}}}"#;
+        assert_eq!(usage.read(&event("message_start", start)).0, 26);
+        let delta = r#"{"type":"content_block_delta","delta":{"text":"Hi"}}"#;
+        assert_eq!(usage.read(&event("content_block_delta", delta)).0, 0);
+        let more = r#"{"type":"message_delta","usage":{"output_tokens":10}}"#;
+        assert_eq!(usage.read(&event("message_delta", more)).0, 9);
+        let end = r#"{"type":"message_delta","usage":{"output_tokens":15}}"#;
+        assert_eq!(usage.read(&event("message_delta", end)).0, 5);
+        assert_eq!(usage.reported, 40);
+    }
+
+    #[test]
+    fn a_stream_without_usage_is_charged_per_event() {
+        let mut usage = StreamUsage::default();
+        for _ in 0..3 {
+            usage.read(&event("", r#"{"choices":[{"delta":{"content":"x"}}]}"#));
+        }
+        usage.read(&event("", "[DONE]"));
+        assert_eq!(usage.fallback(), 3);
+    }
+
+    #[test]
+    fn usage_is_asked_for_only_where_it_is_missing() {
+        let chat = "/v1/chat/completions";
+        let body = ask_for_usage(chat, br#"{"model":"m","messages":[],"stream":true}"#).unwrap();
+        let json: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["stream_options"]["include_usage"], true);
+        assert_eq!(json["model"], "m");
+        assert!(ask_for_usage(chat, br#"{"model":"m","messages":[],"stream":false}"#).is_none());
+        assert!(ask_for_usage(
+            chat,
+            br#"{"messages":[],"stream":true,"stream_options":{"include_usage":true}}"#
+        )
+        .is_none());
+        assert!(ask_for_usage(chat, b"not json").is_none());
+        assert!(ask_for_usage("/v1/completions?x=1", br#"{"prompt":"p","stream":true}"#).is_some());
+        // Anthropic's messages API reports usage by itself.
+        assert!(ask_for_usage("/v1/messages", br#"{"messages":[],"stream":true}"#).is_none());
+    }
+
+    #[test]
+    fn events_are_encoded_as_the_wire_has_them() {
+        assert_eq!(&encode(&event("", "{\"a\":1}"))[..], b"data: {\"a\":1}\n\n");
+        assert_eq!(
+            &encode(&event("message_stop", "x\ny"))[..],
+            b"event: message_stop\ndata: x\ndata: y\n\n"
+        );
+    }
+
+    #[test]
+    fn json_bodies_state_their_usage() {
+        assert_eq!(usage_tokens(br#"{"usage":{"total_tokens":42}}"#), Some(42));
+        assert_eq!(
+            usage_tokens(br#"{"usage":{"input_tokens":25,"output_tokens":15}}"#),
+            Some(40)
+        );
+        assert_eq!(
+            usage_tokens(br#"{"usage":{"prompt_tokens":30,"completion_tokens":12}}"#),
+            Some(42)
+        );
+        assert_eq!(usage_tokens(br#"{"usage":{}}"#), None);
+        assert_eq!(usage_tokens(b"[]"), None);
+    }
+}

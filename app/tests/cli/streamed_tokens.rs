@@ -1,0 +1,253 @@
+//! `amp serve` metering streamed LLM responses on a `per_token` route: the
+//! usage an OpenAI-compatible stream reports in its last chunk (asked for
+//! by the proxy when the client did not, and then hidden from it), the
+//! usage an Anthropic-compatible stream reports in `message_start` and
+//! `message_delta`, and the per-event fallback of a stream that reports
+//! none. Each charge is read back from the next request's `AMP-Owed`.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use amp_cli::commands::{self, OpenRequest, PayRequest};
+use amp_cli::demo::sandbox;
+use amp_cli::proxy::{self, Upstream};
+use amp_sdk::chain::Chain;
+use amp_sdk::embedded::EmbeddedBank;
+use amp_sdk::server::FileConfig;
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::routing::{get, post};
+use axum::Router;
+use http::Method;
+use serde_json::Value;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+/// What the upstream saw of `stream_options.include_usage`, per request.
+type Asked = Arc<Mutex<Vec<bool>>>;
+
+fn sse(events: Vec<String>) -> (HeaderMap, Body) {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("text/event-stream"),
+    );
+    let chunks = events.into_iter().map(Ok::<_, std::io::Error>);
+    (
+        headers,
+        Body::from_stream(futures_util::stream::iter(chunks)),
+    )
+}
+
+/// An OpenAI-compatible chat completion, streamed: three content chunks,
+/// the usage chunk when asked for it (30 + 12 tokens), then `[DONE]`.
+fn openai_stream(asked: Asked, request: Value) -> (HeaderMap, Body) {
+    let include = request["stream_options"]["include_usage"] == true;
+    asked.lock().unwrap().push(include);
+    let mut events: Vec<String> = ["Hel", "lo", "!"]
+        .iter()
+        .map(|t| format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{t}\"}}}}],\"usage\":null}}\n\n"))
+        .collect();
+    if include {
+        events.push("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":12,\"total_tokens\":42}}\n\n".into());
+    }
+    events.push("data: [DONE]\n\n".into());
+    sse(events)
+}
+
+/// An Anthropic-compatible message, streamed: 25 input tokens, 15 output.
+fn anthropic_stream() -> (HeaderMap, Body) {
+    sse(vec![
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n".into(),
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"Hi\"}}\n\n".into(),
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":15}}\n\n".into(),
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n".into(),
+    ])
+}
+
+fn upstream_api(asked: Asked) -> Router {
+    Router::new()
+        .route(
+            "/v1/chat/completions",
+            post(move |body: axum::body::Bytes| async move {
+                openai_stream(asked, serde_json::from_slice(&body).unwrap_or_default())
+            }),
+        )
+        .route("/v1/messages", post(|| async { anthropic_stream() }))
+        .route(
+            "/v1/silent",
+            post(|| async { sse((0..4).map(|n| format!("data: {{\"n\":{n}}}\n\n")).collect()) }),
+        )
+        .route("/v1/ping", get(|| async { "pong" }))
+}
+
+async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    address
+}
+
+fn prices(mint: &str) -> String {
+    format!(
+        r#"
+wallet = "service.json"
+cluster = "localnet"
+store = "vouchers.sqlite"
+credit = "1000"
+
+[[mints]]
+mint = "{mint}"
+
+[pricing.default]
+mode = "per_call"
+rate = "100"
+
+[pricing.routes."/v1/chat/completions"]
+mode = "per_token"
+rate = "2"
+
+[pricing.routes."/v1/messages"]
+mode = "per_token"
+rate = "2"
+
+[pricing.routes."/v1/silent"]
+mode = "per_token"
+rate = "2"
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_completions_are_charged_the_usage_they_report() {
+    let bank = EmbeddedBank::start().await;
+    let (agent, service) = (Keypair::new(), Keypair::new());
+    sandbox::airdrop(&bank, &agent.pubkey(), 1_000_000_000)
+        .await
+        .unwrap();
+    let mint = sandbox::create_mint(&bank, &agent.pubkey(), 6)
+        .await
+        .unwrap();
+    sandbox::mint_to(&bank, &mint, &agent, &agent.pubkey(), 10_000_000)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prices.toml");
+    std::fs::write(&config, prices(&mint.to_string())).unwrap();
+    amp_sdk::keypair::write(&service, dir.path().join("service.json")).unwrap();
+    let file = FileConfig::load(&config).unwrap();
+    let chain: Arc<dyn Chain> = Arc::new(bank.clone());
+    let paywall = proxy::start_paywall(chain, service.insecure_clone(), file)
+        .await
+        .unwrap();
+    let asked = Asked::default();
+    let api = serve(upstream_api(Arc::clone(&asked))).await;
+    let upstream = Upstream::new(format!("http://{api}").parse().unwrap()).unwrap();
+    let base = format!(
+        "http://{}",
+        serve(proxy::paid_router(&paywall, upstream)).await
+    );
+    let http = reqwest::Client::new();
+    let channel = commands::open(
+        &bank,
+        &agent,
+        OpenRequest {
+            recipient: service.pubkey(),
+            mint,
+            amount: "5".parse().unwrap(),
+            grace_period: 3_600,
+            nonce: None,
+            signer: None,
+            expires_at: 0,
+        },
+    )
+    .await
+    .unwrap()
+    .channel;
+    let pay = |method: Method, path: &str, body: Option<&str>| PayRequest {
+        url: format!("{base}{path}"),
+        method,
+        headers: vec![(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body: body.map(|b| b.as_bytes().to_vec()),
+        lane: channel,
+        max: None,
+    };
+    // What the lane owes after everything before it: a per-call ping's
+    // receipt, less the ping.
+    let owed_before_ping = async || {
+        let ping = commands::pay(&bank, &agent, &http, pay(Method::GET, "/v1/ping", None))
+            .await
+            .unwrap();
+        ping.owed.unwrap() - 100
+    };
+    let mut owed = owed_before_ping().await + 100;
+
+    // OpenAI, the client not asking for usage: the proxy asks, charges
+    // 42 tokens at 2, and hides the usage chunk.
+    let request = r#"{"model":"m","messages":[{"role":"user","content":"Hi"}],"stream":true}"#;
+    let chat = commands::pay(
+        &bank,
+        &agent,
+        &http,
+        pay(Method::POST, "/v1/chat/completions", Some(request)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(chat.status, 200);
+    assert!(chat.body.contains("\"content\":\"Hel\""), "{}", chat.body);
+    assert!(chat.body.ends_with("data: [DONE]\n\n"), "{}", chat.body);
+    assert!(!chat.body.contains("total_tokens"), "{}", chat.body);
+    assert_eq!(*asked.lock().unwrap(), vec![true]);
+    assert_eq!(owed_before_ping().await, owed + 84);
+    owed += 84 + 100;
+
+    // The client asking for usage itself sees it, and pays the same.
+    let request =
+        r#"{"model":"m","messages":[],"stream":true,"stream_options":{"include_usage":true}}"#;
+    let chat = commands::pay(
+        &bank,
+        &agent,
+        &http,
+        pay(Method::POST, "/v1/chat/completions", Some(request)),
+    )
+    .await
+    .unwrap();
+    assert!(chat.body.contains("\"total_tokens\":42"), "{}", chat.body);
+    assert_eq!(owed_before_ping().await, owed + 84);
+    owed += 84 + 100;
+
+    // Anthropic: 25 input and 15 output tokens at 2; the request is not
+    // touched (its API would refuse stream_options).
+    let request = r#"{"model":"c","max_tokens":64,"messages":[],"stream":true}"#;
+    let message = commands::pay(
+        &bank,
+        &agent,
+        &http,
+        pay(Method::POST, "/v1/messages", Some(request)),
+    )
+    .await
+    .unwrap();
+    assert!(
+        message.body.contains("event: message_stop"),
+        "{}",
+        message.body
+    );
+    assert_eq!(owed_before_ping().await, owed + 80);
+    owed += 80 + 100;
+
+    // No usage at all: one unit per data event (4 at 2), never free.
+    let silent = commands::pay(
+        &bank,
+        &agent,
+        &http,
+        pay(Method::POST, "/v1/silent", Some("{}")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(silent.body.matches("data: ").count(), 4);
+    assert_eq!(owed_before_ping().await, owed + 8);
+    paywall.shutdown().await.unwrap();
+}
