@@ -11,10 +11,16 @@
 //! - Anthropic-compatible: `message_start`'s `message.usage` and each
 //!   `message_delta`'s `usage` (output tokens so far).
 //!
-//! Usage is cumulative: each new total is reported as the increase over the
-//! last. A stream that ends without ever reporting usage is charged one
-//! unit per data event it carried (each carries at least one token in
-//! both formats): never silently free.
+//! Both formats state usage late (OpenAI in the last chunk, Anthropic's
+//! output at the end), so the stream is also metered as it goes: each event
+//! carrying content (an OpenAI delta with content or tool calls, an
+//! Anthropic `content_block_delta`) counts one unit when it passes, a lower
+//! bound of the tokens it holds; a stated total then adds what it exceeds
+//! that count by. A stream that ends without ever stating usage is charged
+//! one unit per data event: never silently free. When the request's
+//! allowance is used up, the stream is cut with a last event in its own
+//! format saying why (an OpenAI `error` chunk and `[DONE]`, an Anthropic
+//! `error` event), and the upstream connection is dropped.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -99,12 +105,14 @@ pub fn ask_for_usage(path: &str, body: &[u8]) -> Option<Vec<u8>> {
 pub struct StreamUsage {
     /// Anthropic: the input tokens `message_start` stated.
     input: u64,
-    /// The total reported so far (what was charged).
+    /// The units reported so far (what was charged).
     reported: u64,
     /// Whether any event stated usage.
     seen: bool,
     /// Data events passed, for the fallback charge.
     events: u64,
+    /// Whether the stream speaks Anthropic's event types (for the cut).
+    anthropic: bool,
 }
 
 impl StreamUsage {
@@ -118,7 +126,15 @@ impl StreamUsage {
         let Ok(json) = serde_json::from_str::<Value>(&event.data) else {
             return (0, false);
         };
-        let total = match json.get("type").and_then(Value::as_str) {
+        let kind = json.get("type").and_then(Value::as_str);
+        self.anthropic |=
+            kind.is_some_and(|k| k.starts_with("message_") || k.starts_with("content_block"));
+        if carries_content(&json) {
+            // One unit now, at least what the event holds.
+            self.reported = self.reported.saturating_add(1);
+            return (1, false);
+        }
+        let total = match kind {
             Some("message_start") => {
                 let usage = json.get("message").and_then(|m| m.get("usage"));
                 usage.and_then(|u| {
@@ -151,14 +167,53 @@ impl StreamUsage {
         (increase, usage_only)
     }
 
-    /// At the end: the fallback charge when no event stated usage.
+    /// At the end: the fallback charge when no event stated usage, beyond
+    /// what content events already counted.
     pub fn fallback(&self) -> u64 {
         if self.seen {
             0
         } else {
-            self.events
+            self.events.saturating_sub(self.reported)
         }
     }
+
+    /// The last event of a stream cut because the allowance is used up, in
+    /// the stream's own format.
+    pub fn cut_event(&self) -> Bytes {
+        let message = "the payment's allowance is used up: the stream was cut here \
+                       (pay more credit, or raise the budget)";
+        if self.anthropic {
+            let data = serde_json::json!({
+                "type": "error",
+                "error": {"type": "amp_payment", "message": message},
+            });
+            Bytes::from(format!("event: error\ndata: {data}\n\n"))
+        } else {
+            let data = serde_json::json!({
+                "error": {"message": message, "type": "amp_payment", "code": "AMP_UNDERFUNDED"},
+            });
+            Bytes::from(format!("data: {data}\n\ndata: [DONE]\n\n"))
+        }
+    }
+}
+
+/// Whether an event carries generated content: an OpenAI delta with content
+/// or tool calls, an Anthropic `content_block_delta`.
+fn carries_content(json: &Value) -> bool {
+    if json.get("type").and_then(Value::as_str) == Some("content_block_delta") {
+        return true;
+    }
+    json.get("choices")
+        .and_then(Value::as_array)
+        .is_some_and(|choices| {
+            choices.iter().any(|choice| {
+                let delta = &choice["delta"];
+                delta["content"].as_str().is_some_and(|c| !c.is_empty())
+                    || delta["tool_calls"]
+                        .as_array()
+                        .is_some_and(|t| !t.is_empty())
+            })
+        })
 }
 
 /// The event as it goes on the wire.
@@ -198,6 +253,15 @@ pub struct MeteredEvents<S: Stream> {
 }
 
 impl<S: Stream> MeteredEvents<S> {
+    /// Whether the allowance no longer pays for what was reported.
+    fn over_allowance(&self) -> bool {
+        self.payment
+            .max_units()
+            .is_some_and(|max| self.payment.reported() > max)
+    }
+}
+
+impl<S: Stream> MeteredEvents<S> {
     pub fn new(body: S, payment: Payment, strip_usage: bool) -> Self
     where
         S: Stream<Item = Result<Bytes, reqwest::Error>>,
@@ -229,6 +293,11 @@ where
                     let (units, usage_only) = this.usage.read(&event);
                     if units > 0 {
                         this.payment.report(units);
+                        if this.over_allowance() {
+                            this.done = true;
+                            tracing::info!(lane = %this.payment.lane, "the allowance is used up: stream cut");
+                            return Poll::Ready(Some(Ok(this.usage.cut_event())));
+                        }
                     }
                     if usage_only && this.strip_usage {
                         continue;
@@ -280,9 +349,11 @@ mod tests {
     fn openai_usage_comes_in_its_own_chunk() {
         let mut usage = StreamUsage::default();
         let chunk = r#"{"choices":[{"delta":{"content":"Hi"}}],"usage":null}"#;
-        assert_eq!(usage.read(&event("", chunk)), (0, false));
+        assert_eq!(usage.read(&event("", chunk)), (1, false));
+        let role = r#"{"choices":[{"delta":{"role":"assistant","content":""}}]}"#;
+        assert_eq!(usage.read(&event("", role)), (0, false));
         let last = r#"{"choices":[],"usage":{"prompt_tokens":30,"completion_tokens":12,"total_tokens":42}}"#;
-        assert_eq!(usage.read(&event("", last)), (42, true));
+        assert_eq!(usage.read(&event("", last)), (41, true));
         assert_eq!(usage.read(&event("", "[DONE]")), (0, false));
         assert_eq!(usage.fallback(), 0);
     }
@@ -294,9 +365,9 @@ mod tests {
             r#"{"type":"message_start","message":{"usage":{"input_tokens":25,"output_tokens":1}}}"#;
         assert_eq!(usage.read(&event("message_start", start)).0, 26);
         let delta = r#"{"type":"content_block_delta","delta":{"text":"Hi"}}"#;
-        assert_eq!(usage.read(&event("content_block_delta", delta)).0, 0);
+        assert_eq!(usage.read(&event("content_block_delta", delta)).0, 1);
         let more = r#"{"type":"message_delta","usage":{"output_tokens":10}}"#;
-        assert_eq!(usage.read(&event("message_delta", more)).0, 9);
+        assert_eq!(usage.read(&event("message_delta", more)).0, 8);
         let end = r#"{"type":"message_delta","usage":{"output_tokens":15}}"#;
         assert_eq!(usage.read(&event("message_delta", end)).0, 5);
         assert_eq!(usage.reported, 40);
@@ -305,11 +376,30 @@ mod tests {
     #[test]
     fn a_stream_without_usage_is_charged_per_event() {
         let mut usage = StreamUsage::default();
+        // Three content events count as they pass, two others at the end.
         for _ in 0..3 {
             usage.read(&event("", r#"{"choices":[{"delta":{"content":"x"}}]}"#));
         }
+        usage.read(&event(
+            "",
+            r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#,
+        ));
+        usage.read(&event("", r#"{"n":1}"#));
         usage.read(&event("", "[DONE]"));
-        assert_eq!(usage.fallback(), 3);
+        assert_eq!((usage.reported, usage.fallback()), (3, 2));
+        let cut = usage.cut_event();
+        assert!(cut.starts_with(b"data: {\"error\""));
+        assert!(cut.ends_with(b"data: [DONE]\n\n"));
+    }
+
+    #[test]
+    fn an_anthropic_stream_is_cut_in_its_own_format() {
+        let mut usage = StreamUsage::default();
+        usage.read(&event(
+            "message_start",
+            r#"{"type":"message_start","message":{}}"#,
+        ));
+        assert!(usage.cut_event().starts_with(b"event: error\ndata: {"));
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! usage an OpenAI-compatible stream reports in its last chunk (asked for
 //! by the proxy when the client did not, and then hidden from it), the
 //! usage an Anthropic-compatible stream reports in `message_start` and
-//! `message_delta`, and the per-event fallback of a stream that reports
-//! none. Each charge is read back from the next request's `AMP-Owed`.
+//! `message_delta`, the per-event fallback of a stream that reports none,
+//! and the cut of a stream longer than the allowance. Each charge is read
+//! back from the next request's `AMP-Owed`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -22,6 +23,9 @@ use http::Method;
 use serde_json::Value;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
+
+/// Content chunks of `/v1/long`, far more than the credit pays for.
+const LONG: usize = 2_000;
 
 /// What the upstream saw of `stream_options.include_usage`, per request.
 type Asked = Arc<Mutex<Vec<bool>>>;
@@ -78,6 +82,14 @@ fn upstream_api(asked: Asked) -> Router {
             "/v1/silent",
             post(|| async { sse((0..4).map(|n| format!("data: {{\"n\":{n}}}\n\n")).collect()) }),
         )
+        .route(
+            "/v1/long",
+            post(|| async {
+                sse((0..LONG)
+                    .map(|n| format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"t{n}\"}}}}]}}\n\n"))
+                    .collect())
+            }),
+        )
         .route("/v1/ping", get(|| async { "pong" }))
 }
 
@@ -112,6 +124,10 @@ mode = "per_token"
 rate = "2"
 
 [pricing.routes."/v1/silent"]
+mode = "per_token"
+rate = "2"
+
+[pricing.routes."/v1/long"]
 mode = "per_token"
 rate = "2"
 "#
@@ -249,5 +265,31 @@ async fn streamed_completions_are_charged_the_usage_they_report() {
     .unwrap();
     assert_eq!(silent.body.matches("data: ").count(), 4);
     assert_eq!(owed_before_ping().await, owed + 8);
+    owed += 8 + 100;
+
+    // A stream longer than the allowance (the credit, 1,000, at 2 a token:
+    // 500 chunks of one token at least): cut after what is paid for, with
+    // an error chunk in OpenAI's format, and charged the whole allowance.
+    let long = commands::pay(
+        &bank,
+        &agent,
+        &http,
+        pay(Method::POST, "/v1/long", Some("{}")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        long.body.matches("\"content\"").count(),
+        500,
+        "{}",
+        &long.body[..200]
+    );
+    assert!(
+        long.body.contains("\"code\":\"AMP_UNDERFUNDED\""),
+        "{}",
+        &long.body[long.body.len() - 300..]
+    );
+    assert!(long.body.ends_with("data: [DONE]\n\n"));
+    assert_eq!(owed_before_ping().await, owed + 1_000);
     paywall.shutdown().await.unwrap();
 }
