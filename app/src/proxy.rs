@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amp_sdk::chain::Chain;
-use amp_sdk::manifest::PricingMode;
+use amp_sdk::manifest::{Pricing, PricingMode};
 use amp_sdk::server::{FileConfig, Payment, Paywall};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -24,7 +24,7 @@ use reqwest::Url;
 
 use crate::error::CliError;
 use crate::local_error;
-use crate::usage::{self, header_units, usage_tokens};
+use crate::usage::{self, header_units, TokenMeter};
 
 pub use crate::usage::UNITS_HEADER;
 
@@ -51,6 +51,9 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 pub struct Upstream {
     base: Url,
     http: reqwest::Client,
+    /// The service's prices: per-token routes may price input and output
+    /// tokens by model ([`Pricing::tokens`]).
+    pricing: Option<Pricing>,
 }
 
 impl Upstream {
@@ -71,7 +74,31 @@ impl Upstream {
             // The proxy passes redirects on; the client decides.
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Self { base, http })
+        Ok(Self {
+            base,
+            http,
+            pricing: None,
+        })
+    }
+
+    /// The same upstream, charging per-token routes by `pricing`'s input and
+    /// output token prices where it has them.
+    pub fn priced(self, pricing: Pricing) -> Self {
+        Self {
+            pricing: Some(pricing),
+            ..self
+        }
+    }
+
+    /// How a per-token request to `path` for `model` is charged.
+    fn token_meter(&self, path: &str, model: Option<&str>) -> TokenMeter {
+        let route = path.split('?').next().unwrap_or(path);
+        self.pricing
+            .as_ref()
+            .and_then(|pricing| amp_sdk::pricing::token_prices(pricing, route))
+            .map_or(TokenMeter::Units, |prices| {
+                TokenMeter::Priced(prices.for_model(model))
+            })
     }
 
     /// The upstream URL of a request path and query.
@@ -90,7 +117,7 @@ pub fn router(upstream: Upstream) -> Router {
 
 /// The paying proxy: `paywall` in front of `upstream`.
 pub fn paid_router(paywall: &Paywall, upstream: Upstream) -> Router {
-    router(upstream).layer(paywall.layer())
+    router(upstream.priced(paywall.manifest().pricing.clone())).layer(paywall.layer())
 }
 
 async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Response {
@@ -130,13 +157,16 @@ async fn try_forward(upstream: &Upstream, request: Request) -> Result<Response, 
     let metered_tokens = payment
         .as_ref()
         .is_some_and(|p| p.price.mode == PricingMode::PerToken);
-    // A streaming OpenAI request on a per-token route is asked for its usage.
+    // A per-token request's JSON body names its model; a streaming OpenAI
+    // one is asked for its usage.
     let mut strip_usage = false;
+    let mut model = None;
     let body = if metered_tokens && is_json(&headers) {
         let bytes = match axum::body::to_bytes(body, MAX_USAGE_BODY as usize).await {
             Ok(bytes) => bytes,
             Err(_) => Bytes::new(),
         };
+        model = usage::model_of(&bytes);
         match usage::ask_for_usage(&path, &bytes) {
             Some(asked) => {
                 strip_usage = true;
@@ -167,6 +197,7 @@ async fn try_forward(upstream: &Upstream, request: Request) -> Result<Response, 
         ));
     }
     let payment = payment.expect("checked above");
+    let meter = upstream.token_meter(&path, model.as_deref());
     if let Some(units) = header_units(&headers) {
         payment.report(units);
         headers.remove(UNITS_HEADER);
@@ -178,7 +209,8 @@ async fn try_forward(upstream: &Upstream, request: Request) -> Result<Response, 
     }
     if content_type(&headers).starts_with("text/event-stream") {
         headers.remove(header::CONTENT_LENGTH);
-        let events = usage::MeteredEvents::new(response.bytes_stream(), payment, strip_usage);
+        let events =
+            usage::MeteredEvents::new(response.bytes_stream(), payment, meter, strip_usage);
         return Ok(respond(status, headers, Body::from_stream(events)));
     }
     let is_json = is_json(&headers);
@@ -193,8 +225,8 @@ async fn try_forward(upstream: &Upstream, request: Request) -> Result<Response, 
         ));
     }
     let bytes = read_limited(response).await?;
-    if let Some(units) = usage_tokens(&bytes) {
-        payment.report(units);
+    if let Some((input, output)) = usage::usage_of(&bytes) {
+        meter.report(&payment, meter.charge(input, output));
     }
     headers.remove(header::CONTENT_LENGTH);
     Ok(respond(status, headers, Body::from(bytes)))

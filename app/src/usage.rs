@@ -25,6 +25,7 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use amp_sdk::manifest::ModelPrices;
 use amp_sdk::server::Payment;
 use bytes::Bytes;
 use eventsource_stream::{Event, EventStream, Eventsource};
@@ -44,28 +45,69 @@ pub fn header_units(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// `usage.total_tokens` of an OpenAI-shaped body (or input + output tokens).
-pub fn usage_tokens(body: &[u8]) -> Option<u64> {
-    let json: Value = serde_json::from_slice(body).ok()?;
-    total_of(json.get("usage")?)
-}
-
-/// The total a `usage` object states: `total_tokens`, else the sum of its
-/// input and output (prompt and completion) counts.
-fn total_of(usage: &Value) -> Option<u64> {
-    if let Some(total) = usage.get("total_tokens").and_then(Value::as_u64) {
-        return Some(total);
-    }
+/// The tokens a `usage` object states, as (input, output): prompt and
+/// completion (OpenAI), input and output (Anthropic); a bare `total_tokens`
+/// counts as output.
+pub fn split_of(usage: &Value) -> Option<(u64, u64)> {
     let count = |names: [&str; 2]| {
         names
             .iter()
             .find_map(|n| usage.get(*n).and_then(Value::as_u64))
     };
-    let input = count(["prompt_tokens", "input_tokens"]);
-    let output = count(["completion_tokens", "output_tokens"]);
-    match (input, output) {
-        (None, None) => None,
-        (input, output) => input.unwrap_or(0).checked_add(output.unwrap_or(0)),
+    match (
+        count(["prompt_tokens", "input_tokens"]),
+        count(["completion_tokens", "output_tokens"]),
+    ) {
+        (None, None) => usage
+            .get("total_tokens")
+            .and_then(Value::as_u64)
+            .map(|total| (0, total)),
+        (input, output) => Some((input.unwrap_or(0), output.unwrap_or(0))),
+    }
+}
+
+/// The tokens the `usage` of a JSON body states, as (input, output).
+pub fn usage_of(body: &[u8]) -> Option<(u64, u64)> {
+    let json: Value = serde_json::from_slice(body).ok()?;
+    split_of(json.get("usage")?)
+}
+
+/// The tokens of an OpenAI- or Anthropic-shaped JSON body, in total.
+pub fn usage_tokens(body: &[u8]) -> Option<u64> {
+    usage_of(body).map(|(input, output)| input.saturating_add(output))
+}
+
+/// The `model` a JSON request body names.
+pub fn model_of(body: &[u8]) -> Option<String> {
+    let json: Value = serde_json::from_slice(body).ok()?;
+    json.get("model")?.as_str().map(str::to_owned)
+}
+
+/// How a request's tokens are charged: as units at the route's rate, or as
+/// an amount from input and output prices (the route's, for its model).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenMeter {
+    /// Every token is a unit at the route's `rate`.
+    Units,
+    /// Input and output tokens at their own prices.
+    Priced(ModelPrices),
+}
+
+impl TokenMeter {
+    /// What `input` and `output` tokens come to, in what [`report`](Self::report) takes.
+    pub fn charge(&self, input: u64, output: u64) -> u64 {
+        match self {
+            TokenMeter::Units => input.saturating_add(output),
+            TokenMeter::Priced(prices) => prices.cost(input, output),
+        }
+    }
+
+    /// Reports `charge` (an increase of [`charge`](Self::charge)) to the payment.
+    pub fn report(&self, payment: &Payment, charge: u64) {
+        match self {
+            TokenMeter::Units => payment.report(charge),
+            TokenMeter::Priced(_) => payment.report_amount(charge),
+        }
     }
 }
 
@@ -103,78 +145,96 @@ pub fn ask_for_usage(path: &str, body: &[u8]) -> Option<Vec<u8>> {
 /// Follows the usage a stream's events report.
 #[derive(Debug, Default)]
 pub struct StreamUsage {
-    /// Anthropic: the input tokens `message_start` stated.
+    /// Input tokens stated so far.
     input: u64,
-    /// The units reported so far (what was charged).
-    reported: u64,
+    /// Output tokens stated so far.
+    output: u64,
+    /// Content events passed: output tokens at least.
+    content: u64,
     /// Whether any event stated usage.
     seen: bool,
     /// Data events passed, for the fallback charge.
     events: u64,
     /// Whether the stream speaks Anthropic's event types (for the cut).
     anthropic: bool,
+    /// Whether the stream ended.
+    ended: bool,
 }
 
 impl StreamUsage {
-    /// Reads one event; returns the units to report now (the increase of
-    /// the total it states) and whether it is a usage-only OpenAI chunk.
-    pub fn read(&mut self, event: &Event) -> (u64, bool) {
+    /// Reads one event; returns whether it is a usage-only OpenAI chunk.
+    pub fn read(&mut self, event: &Event) -> bool {
         if event.data.is_empty() || event.data == "[DONE]" {
-            return (0, false);
+            return false;
         }
         self.events += 1;
         let Ok(json) = serde_json::from_str::<Value>(&event.data) else {
-            return (0, false);
+            return false;
         };
         let kind = json.get("type").and_then(Value::as_str);
         self.anthropic |=
             kind.is_some_and(|k| k.starts_with("message_") || k.starts_with("content_block"));
         if carries_content(&json) {
-            // One unit now, at least what the event holds.
-            self.reported = self.reported.saturating_add(1);
-            return (1, false);
+            self.content += 1;
+            return false;
         }
-        let total = match kind {
+        match kind {
             Some("message_start") => {
-                let usage = json.get("message").and_then(|m| m.get("usage"));
-                usage.and_then(|u| {
-                    self.input = u.get("input_tokens").and_then(Value::as_u64).unwrap_or(0);
-                    let output = u.get("output_tokens").and_then(Value::as_u64).unwrap_or(0);
-                    self.input.checked_add(output)
-                })
+                if let Some(usage) = json.get("message").and_then(|m| m.get("usage")) {
+                    let (input, output) = split_of(usage).unwrap_or_default();
+                    self.stated(input, output);
+                }
             }
-            Some("message_delta") => json
-                .get("usage")
-                .and_then(|u| u.get("output_tokens"))
-                .and_then(Value::as_u64)
-                .and_then(|output| self.input.checked_add(output)),
-            _ => json
-                .get("usage")
-                .filter(|u| !u.is_null())
-                .and_then(total_of),
-        };
-        let usage_only = json
-            .get("choices")
+            Some("message_delta") => {
+                let output = json
+                    .get("usage")
+                    .and_then(|u| u.get("output_tokens"))
+                    .and_then(Value::as_u64);
+                if let Some(output) = output {
+                    self.stated(self.input, output);
+                }
+            }
+            _ => {
+                if let Some((input, output)) = json
+                    .get("usage")
+                    .filter(|u| !u.is_null())
+                    .and_then(split_of)
+                {
+                    self.stated(input, output);
+                }
+            }
+        }
+        json.get("choices")
             .and_then(Value::as_array)
             .is_some_and(Vec::is_empty)
-            && json.get("usage").is_some_and(|u| !u.is_null());
-        let Some(total) = total else {
-            return (0, usage_only);
-        };
-        self.seen = true;
-        let increase = total.saturating_sub(self.reported);
-        self.reported = self.reported.max(total);
-        (increase, usage_only)
+            && json.get("usage").is_some_and(|u| !u.is_null())
     }
 
-    /// At the end: the fallback charge when no event stated usage, beyond
-    /// what content events already counted.
-    pub fn fallback(&self) -> u64 {
-        if self.seen {
-            0
-        } else {
-            self.events.saturating_sub(self.reported)
+    fn stated(&mut self, input: u64, output: u64) {
+        self.seen = true;
+        self.input = self.input.max(input);
+        self.output = self.output.max(output);
+    }
+
+    /// The stream has ended: a stream that stated no usage counts its data events.
+    pub fn end(&mut self) {
+        self.ended = true;
+    }
+
+    /// The (input, output) tokens to charge so far: what was stated, content
+    /// events as output at least, and at the end of a stream that stated
+    /// nothing, one token per data event.
+    pub fn totals(&self) -> (u64, u64) {
+        let mut output = self.output.max(self.content);
+        if self.ended && !self.seen {
+            output = output.max(self.events);
         }
+        (self.input, output)
+    }
+
+    /// Whether the charge at the end is the per-event fallback.
+    pub fn unreported(&self) -> bool {
+        !self.seen
     }
 
     /// The last event of a stream cut because the allowance is used up, in
@@ -241,11 +301,14 @@ pub fn encode(event: &Event) -> Bytes {
     Bytes::from(out)
 }
 
-/// An upstream SSE body, metered as it passes: usage is reported to the
-/// request's [`Payment`] as events state it, the fallback at the end.
+/// An upstream SSE body, metered as it passes: the charge its events come
+/// to is reported to the request's [`Payment`] as it grows.
 pub struct MeteredEvents<S: Stream> {
     events: EventStream<S>,
     usage: StreamUsage,
+    meter: TokenMeter,
+    /// What was reported so far.
+    charged: u64,
     payment: Payment,
     /// Drop usage-only chunks: the proxy asked for them, not the client.
     strip_usage: bool,
@@ -253,25 +316,44 @@ pub struct MeteredEvents<S: Stream> {
 }
 
 impl<S: Stream> MeteredEvents<S> {
-    /// Whether the allowance no longer pays for what was reported.
-    fn over_allowance(&self) -> bool {
-        self.payment
-            .max_units()
-            .is_some_and(|max| self.payment.reported() > max)
-    }
-}
-
-impl<S: Stream> MeteredEvents<S> {
-    pub fn new(body: S, payment: Payment, strip_usage: bool) -> Self
+    pub fn new(body: S, payment: Payment, meter: TokenMeter, strip_usage: bool) -> Self
     where
         S: Stream<Item = Result<Bytes, reqwest::Error>>,
     {
         Self {
             events: body.eventsource(),
             usage: StreamUsage::default(),
+            meter,
+            charged: 0,
             payment,
             strip_usage,
             done: false,
+        }
+    }
+
+    /// Reports what the charge grew by; `true` once it passes the allowance.
+    fn report(&mut self) -> bool {
+        let (input, output) = self.usage.totals();
+        let charge = self.meter.charge(input, output);
+        if charge > self.charged {
+            self.meter.report(&self.payment, charge - self.charged);
+            self.charged = charge;
+        }
+        self.payment
+            .allowance
+            .is_some_and(|allowance| self.payment.charged() > allowance)
+    }
+
+    fn end(&mut self) {
+        self.done = true;
+        self.usage.end();
+        let before = self.charged;
+        self.report();
+        if self.usage.unreported() && self.charged > before {
+            tracing::warn!(
+                charged = self.charged - before,
+                "the stream reported no usage: charged one token per event"
+            );
         }
     }
 }
@@ -290,14 +372,11 @@ where
             }
             match futures_util::ready!(Pin::new(&mut this.events).poll_next(cx)) {
                 Some(Ok(event)) => {
-                    let (units, usage_only) = this.usage.read(&event);
-                    if units > 0 {
-                        this.payment.report(units);
-                        if this.over_allowance() {
-                            this.done = true;
-                            tracing::info!(lane = %this.payment.lane, "the allowance is used up: stream cut");
-                            return Poll::Ready(Some(Ok(this.usage.cut_event())));
-                        }
+                    let usage_only = this.usage.read(&event);
+                    if this.report() {
+                        this.done = true;
+                        tracing::info!(lane = %this.payment.lane, "the allowance is used up: stream cut");
+                        return Poll::Ready(Some(Ok(this.usage.cut_event())));
                     }
                     if usage_only && this.strip_usage {
                         continue;
@@ -305,29 +384,14 @@ where
                     return Poll::Ready(Some(Ok(encode(&event))));
                 }
                 Some(Err(error)) => {
-                    this.done = true;
-                    this.charge_fallback();
+                    this.end();
                     return Poll::Ready(Some(Err(std::io::Error::other(error.to_string()))));
                 }
                 None => {
-                    this.done = true;
-                    this.charge_fallback();
+                    this.end();
                     return Poll::Ready(None);
                 }
             }
-        }
-    }
-}
-
-impl<S: Stream> MeteredEvents<S> {
-    fn charge_fallback(&mut self) {
-        let fallback = self.usage.fallback();
-        if fallback > 0 {
-            tracing::warn!(
-                events = fallback,
-                "the stream reported no usage: charged one unit per event"
-            );
-            self.payment.report(fallback);
         }
     }
 }
@@ -349,13 +413,16 @@ mod tests {
     fn openai_usage_comes_in_its_own_chunk() {
         let mut usage = StreamUsage::default();
         let chunk = r#"{"choices":[{"delta":{"content":"Hi"}}],"usage":null}"#;
-        assert_eq!(usage.read(&event("", chunk)), (1, false));
+        assert!(!usage.read(&event("", chunk)));
+        assert_eq!(usage.totals(), (0, 1));
         let role = r#"{"choices":[{"delta":{"role":"assistant","content":""}}]}"#;
-        assert_eq!(usage.read(&event("", role)), (0, false));
+        usage.read(&event("", role));
+        assert_eq!(usage.totals(), (0, 1));
         let last = r#"{"choices":[],"usage":{"prompt_tokens":30,"completion_tokens":12,"total_tokens":42}}"#;
-        assert_eq!(usage.read(&event("", last)), (41, true));
-        assert_eq!(usage.read(&event("", "[DONE]")), (0, false));
-        assert_eq!(usage.fallback(), 0);
+        assert!(usage.read(&event("", last)));
+        usage.read(&event("", "[DONE]"));
+        usage.end();
+        assert_eq!(usage.totals(), (30, 12));
     }
 
     #[test]
@@ -363,20 +430,22 @@ mod tests {
         let mut usage = StreamUsage::default();
         let start =
             r#"{"type":"message_start","message":{"usage":{"input_tokens":25,"output_tokens":1}}}"#;
-        assert_eq!(usage.read(&event("message_start", start)).0, 26);
+        usage.read(&event("message_start", start));
+        assert_eq!(usage.totals(), (25, 1));
         let delta = r#"{"type":"content_block_delta","delta":{"text":"Hi"}}"#;
-        assert_eq!(usage.read(&event("content_block_delta", delta)).0, 1);
-        let more = r#"{"type":"message_delta","usage":{"output_tokens":10}}"#;
-        assert_eq!(usage.read(&event("message_delta", more)).0, 8);
+        for _ in 0..3 {
+            usage.read(&event("content_block_delta", delta));
+        }
+        assert_eq!(usage.totals(), (25, 3));
         let end = r#"{"type":"message_delta","usage":{"output_tokens":15}}"#;
-        assert_eq!(usage.read(&event("message_delta", end)).0, 5);
-        assert_eq!(usage.reported, 40);
+        usage.read(&event("message_delta", end));
+        assert_eq!(usage.totals(), (25, 15));
+        assert!(usage.cut_event().starts_with(b"event: error\ndata: {"));
     }
 
     #[test]
     fn a_stream_without_usage_is_charged_per_event() {
         let mut usage = StreamUsage::default();
-        // Three content events count as they pass, two others at the end.
         for _ in 0..3 {
             usage.read(&event("", r#"{"choices":[{"delta":{"content":"x"}}]}"#));
         }
@@ -386,20 +455,28 @@ mod tests {
         ));
         usage.read(&event("", r#"{"n":1}"#));
         usage.read(&event("", "[DONE]"));
-        assert_eq!((usage.reported, usage.fallback()), (3, 2));
+        assert_eq!(usage.totals(), (0, 3));
+        usage.end();
+        assert!(usage.unreported());
+        assert_eq!(usage.totals(), (0, 5));
         let cut = usage.cut_event();
         assert!(cut.starts_with(b"data: {\"error\""));
         assert!(cut.ends_with(b"data: [DONE]\n\n"));
     }
 
     #[test]
-    fn an_anthropic_stream_is_cut_in_its_own_format() {
-        let mut usage = StreamUsage::default();
-        usage.read(&event(
-            "message_start",
-            r#"{"type":"message_start","message":{}}"#,
-        ));
-        assert!(usage.cut_event().starts_with(b"event: error\ndata: {"));
+    fn tokens_are_units_or_priced_by_kind() {
+        assert_eq!(TokenMeter::Units.charge(30, 12), 42);
+        let priced = TokenMeter::Priced(ModelPrices {
+            input: 1,
+            output: 3,
+        });
+        assert_eq!(priced.charge(30, 12), 66);
+        let huge = TokenMeter::Priced(ModelPrices {
+            input: u64::MAX,
+            output: 1,
+        });
+        assert_eq!(huge.charge(2, 1), u64::MAX);
     }
 
     #[test]
@@ -431,17 +508,26 @@ mod tests {
     }
 
     #[test]
-    fn json_bodies_state_their_usage() {
-        assert_eq!(usage_tokens(br#"{"usage":{"total_tokens":42}}"#), Some(42));
+    fn json_bodies_state_their_usage_and_model() {
+        assert_eq!(usage_of(br#"{"usage":{"total_tokens":42}}"#), Some((0, 42)));
         assert_eq!(
-            usage_tokens(br#"{"usage":{"input_tokens":25,"output_tokens":15}}"#),
-            Some(40)
+            usage_of(br#"{"usage":{"input_tokens":25,"output_tokens":15}}"#),
+            Some((25, 15))
+        );
+        assert_eq!(
+            usage_of(br#"{"usage":{"prompt_tokens":30,"completion_tokens":12,"total_tokens":42}}"#),
+            Some((30, 12))
         );
         assert_eq!(
             usage_tokens(br#"{"usage":{"prompt_tokens":30,"completion_tokens":12}}"#),
             Some(42)
         );
-        assert_eq!(usage_tokens(br#"{"usage":{}}"#), None);
-        assert_eq!(usage_tokens(b"[]"), None);
+        assert_eq!(usage_of(br#"{"usage":{}}"#), None);
+        assert_eq!(usage_of(b"[]"), None);
+        assert_eq!(
+            model_of(br#"{"model":"gpt-x","messages":[]}"#).as_deref(),
+            Some("gpt-x")
+        );
+        assert_eq!(model_of(br#"{"model":7}"#), None);
     }
 }

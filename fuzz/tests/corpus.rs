@@ -168,6 +168,22 @@ fn rich_manifest() -> Manifest {
                 rate: 0,
             },
             routes,
+            tokens: [(
+                "/v1/chat/completions".to_owned(),
+                amp_sdk::manifest::TokenPrices {
+                    input: 1,
+                    output: 4,
+                    models: [(
+                        "gpt-4o".to_owned(),
+                        amp_sdk::manifest::ModelPrices {
+                            input: 3,
+                            output: u64::MAX,
+                        },
+                    )]
+                    .into(),
+                },
+            )]
+            .into(),
         },
         sponsor: Some(Sponsorship {
             payer: key(9),

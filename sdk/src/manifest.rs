@@ -82,6 +82,11 @@ pub struct Pricing {
     /// Sorted, so a manifest serialises the same way every time.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub routes: BTreeMap<String, Price>,
+    /// Per-token routes whose input and output tokens have prices of their
+    /// own, by model (LLM APIs), keyed as `routes` is; such a route's
+    /// `rate` is then unused (its mode stays `per_token`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tokens: BTreeMap<String, TokenPrices>,
 }
 
 /// A rate in the mint's smallest unit per [`PricingMode`] unit.
@@ -118,6 +123,54 @@ impl fmt::Display for PricingMode {
             PricingMode::PerByte => "per byte",
             PricingMode::PerToken => "per token",
         })
+    }
+}
+
+/// What input (prompt) and output (completion) tokens cost on an LLM route,
+/// by default and per model (the request body's `model`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenPrices {
+    /// Per input token.
+    #[serde(with = "crate::decimal::u64_string")]
+    pub input: u64,
+    /// Per output token.
+    #[serde(with = "crate::decimal::u64_string")]
+    pub output: u64,
+    /// Prices of particular models, over the defaults above.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub models: BTreeMap<String, ModelPrices>,
+}
+
+/// One model's prices per input and per output token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelPrices {
+    /// Per input token.
+    #[serde(with = "crate::decimal::u64_string")]
+    pub input: u64,
+    /// Per output token.
+    #[serde(with = "crate::decimal::u64_string")]
+    pub output: u64,
+}
+
+impl TokenPrices {
+    /// The prices `model` pays: its own, else the defaults.
+    pub fn for_model(&self, model: Option<&str>) -> ModelPrices {
+        model
+            .and_then(|model| self.models.get(model))
+            .copied()
+            .unwrap_or(ModelPrices {
+                input: self.input,
+                output: self.output,
+            })
+    }
+}
+
+impl ModelPrices {
+    /// What `input` and `output` tokens cost, saturating.
+    pub fn cost(&self, input: u64, output: u64) -> u64 {
+        input
+            .saturating_mul(self.input)
+            .saturating_add(output.saturating_mul(self.output))
     }
 }
 

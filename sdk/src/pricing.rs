@@ -6,7 +6,9 @@
 //! of what the server meters; the server rounds up, so it is never paid
 //! less than what it served.
 
-use crate::manifest::{Price, Pricing, PricingMode};
+use std::collections::BTreeMap;
+
+use crate::manifest::{Price, Pricing, PricingMode, TokenPrices};
 
 /// Which way a fractional cost (a `per_second` price counts milliseconds) goes.
 #[non_exhaustive]
@@ -21,18 +23,28 @@ pub enum Rounding {
 /// The price of `path` among the routes: an exact route, else the longest
 /// `prefix*` route; `None` when no route matches (the default applies).
 pub fn route_price(pricing: &Pricing, path: &str) -> Option<Price> {
-    if let Some(price) = pricing.routes.get(path) {
-        return Some(*price);
+    matching(&pricing.routes, path).copied()
+}
+
+/// The input and output token prices of `path`'s route, when it has them.
+pub fn token_prices<'a>(pricing: &'a Pricing, path: &str) -> Option<&'a TokenPrices> {
+    matching(&pricing.tokens, path)
+}
+
+/// The entry of `path` in a map keyed by route patterns: an exact pattern,
+/// else the longest `prefix*`.
+fn matching<'a, T>(routes: &'a BTreeMap<String, T>, path: &str) -> Option<&'a T> {
+    if let Some(value) = routes.get(path) {
+        return Some(value);
     }
-    pricing
-        .routes
+    routes
         .iter()
-        .filter_map(|(pattern, price)| {
+        .filter_map(|(pattern, value)| {
             let prefix = pattern.strip_suffix('*')?;
-            path.starts_with(prefix).then_some((prefix.len(), *price))
+            path.starts_with(prefix).then_some((prefix.len(), value))
         })
         .max_by_key(|(len, _)| *len)
-        .map(|(_, price)| price)
+        .map(|(_, value)| value)
 }
 
 /// The price of `path`: its route's, else the default.
@@ -90,6 +102,7 @@ mod tests {
                 ("/v1/*".into(), price(PricingMode::PerCall, 5)),
                 ("/v1/files/*".into(), price(PricingMode::PerByte, 1)),
             ]),
+            tokens: Default::default(),
         };
         assert_eq!(price_for(&pricing, "/v1/chat").rate, 2);
         assert_eq!(price_for(&pricing, "/v1/other").rate, 5);

@@ -46,6 +46,12 @@ fn sse(events: Vec<String>) -> (HeaderMap, Body) {
 /// An OpenAI-compatible chat completion, streamed: three content chunks,
 /// the usage chunk when asked for it (30 + 12 tokens), then `[DONE]`.
 fn openai_stream(asked: Asked, request: Value) -> (HeaderMap, Body) {
+    if request["stream"] != true {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        let body = r#"{"choices":[{"message":{"content":"Hello!"}}],"usage":{"prompt_tokens":30,"completion_tokens":12,"total_tokens":42}}"#;
+        return (headers, Body::from(body));
+    }
     let include = request["stream_options"]["include_usage"] == true;
     asked.lock().unwrap().push(include);
     let mut events: Vec<String> = ["Hel", "lo", "!"]
@@ -118,6 +124,15 @@ rate = "100"
 [pricing.routes."/v1/chat/completions"]
 mode = "per_token"
 rate = "2"
+
+# Input and output tokens priced apart, and one model dearer.
+[pricing.tokens."/v1/chat/completions"]
+input = "1"
+output = "3"
+
+[pricing.tokens."/v1/chat/completions".models.big]
+input = "10"
+output = "30"
 
 [pricing.routes."/v1/messages"]
 mode = "per_token"
@@ -201,8 +216,24 @@ async fn streamed_completions_are_charged_the_usage_they_report() {
     };
     let mut owed = owed_before_ping().await + 100;
 
+    // The manifest states the token prices, so an agent can check them.
+    let manifest: Value = http
+        .get(format!("{base}/.well-known/amp.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tokens = &manifest["pricing"]["tokens"]["/v1/chat/completions"];
+    assert_eq!(
+        (&tokens["input"], &tokens["output"]),
+        (&Value::from("1"), &Value::from("3"))
+    );
+    assert_eq!(tokens["models"]["big"]["output"], "30");
+
     // OpenAI, the client not asking for usage: the proxy asks, charges
-    // 42 tokens at 2, and hides the usage chunk.
+    // 30 input tokens at 1 and 12 output tokens at 3, and hides the usage chunk.
     let request = r#"{"model":"m","messages":[{"role":"user","content":"Hi"}],"stream":true}"#;
     let chat = commands::pay(
         &bank,
@@ -217,8 +248,8 @@ async fn streamed_completions_are_charged_the_usage_they_report() {
     assert!(chat.body.ends_with("data: [DONE]\n\n"), "{}", chat.body);
     assert!(!chat.body.contains("total_tokens"), "{}", chat.body);
     assert_eq!(*asked.lock().unwrap(), vec![true]);
-    assert_eq!(owed_before_ping().await, owed + 84);
-    owed += 84 + 100;
+    assert_eq!(owed_before_ping().await, owed + 66);
+    owed += 66 + 100;
 
     // The client asking for usage itself sees it, and pays the same.
     let request =
@@ -232,8 +263,24 @@ async fn streamed_completions_are_charged_the_usage_they_report() {
     .await
     .unwrap();
     assert!(chat.body.contains("\"total_tokens\":42"), "{}", chat.body);
-    assert_eq!(owed_before_ping().await, owed + 84);
-    owed += 84 + 100;
+    assert_eq!(owed_before_ping().await, owed + 66);
+    owed += 66 + 100;
+
+    // The dearer model, streamed and not: 30 × 10 + 12 × 30.
+    for stream in [true, false] {
+        let request = format!(r#"{{"model":"big","messages":[],"stream":{stream}}}"#);
+        let chat = commands::pay(
+            &bank,
+            &agent,
+            &http,
+            pay(Method::POST, "/v1/chat/completions", Some(&request)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(chat.status, 200, "{}", chat.body);
+        assert_eq!(owed_before_ping().await, owed + 660, "stream: {stream}");
+        owed += 660 + 100;
+    }
 
     // Anthropic: 25 input and 15 output tokens at 2; the request is not
     // touched (its API would refuse stream_options).

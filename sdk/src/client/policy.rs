@@ -188,6 +188,7 @@ mod tests {
                     rate: 1,
                 },
                 routes: Default::default(),
+                tokens: Default::default(),
             },
             sponsor: None,
         }

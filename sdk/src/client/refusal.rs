@@ -282,6 +282,7 @@ mod tests {
                 routes: [("/a".to_owned(), price(7)), ("/b".to_owned(), price(3))]
                     .into_iter()
                     .collect(),
+                tokens: Default::default(),
             },
             sponsor: None,
         };

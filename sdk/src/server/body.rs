@@ -74,13 +74,16 @@ impl InFlight {
         }
     }
 
-    /// What the request costs so far, `extra_bytes` still to come included.
+    /// What the request costs so far, `extra_bytes` still to come included
+    /// (and amounts a `per_token` handler reported directly).
     pub(crate) fn charge_with(&self, extra_bytes: u64) -> u64 {
         let units = match self.price.mode {
             PricingMode::PerByte => self.bytes.saturating_add(extra_bytes),
             _ => self.units(),
         };
         meter::charge(&self.price, units, self.allowance)
+            .saturating_add(self.usage.amount())
+            .min(self.allowance)
     }
 
     /// When a per-second allowance runs out.

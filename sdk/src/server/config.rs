@@ -251,6 +251,7 @@ impl Default for Config {
                     rate: 0,
                 },
                 routes: Default::default(),
+                tokens: Default::default(),
             },
             free: Vec::new(),
             refresh: default_refresh(),
@@ -274,6 +275,18 @@ impl Config {
             if !pattern.starts_with('/') {
                 return Err(ServerError::Config(format!(
                     "route {pattern:?} must start with '/'"
+                )));
+            }
+        }
+        for route in self.pricing.tokens.keys() {
+            let per_token = self
+                .pricing
+                .routes
+                .get(route)
+                .is_some_and(|price| price.mode == PricingMode::PerToken);
+            if !per_token {
+                return Err(ServerError::Config(format!(
+                    "pricing.tokens.{route:?} needs a per_token route {route:?} in pricing.routes"
                 )));
             }
         }
@@ -448,6 +461,40 @@ interval = 0.5
 compute_unit_price = 2000
 max_compute_unit_price = 5000
 "#;
+
+    #[test]
+    fn token_prices_need_their_per_token_route() {
+        let mut config = Config {
+            mints: vec![MintConfig {
+                mint: Pubkey::new_unique(),
+                symbol: None,
+            }],
+            ..Config::default()
+        };
+        let prices = crate::manifest::TokenPrices {
+            input: 1,
+            output: 3,
+            models: Default::default(),
+        };
+        config.pricing.tokens.insert("/v1/chat".into(), prices);
+        assert!(config.validate().is_err());
+        config.pricing.routes.insert(
+            "/v1/chat".into(),
+            Price {
+                mode: PricingMode::PerCall,
+                rate: 1,
+            },
+        );
+        assert!(config.validate().is_err());
+        config.pricing.routes.insert(
+            "/v1/chat".into(),
+            Price {
+                mode: PricingMode::PerToken,
+                rate: 1,
+            },
+        );
+        config.validate().unwrap();
+    }
 
     #[test]
     fn parses_the_documented_form() {

@@ -46,6 +46,22 @@ impl Payment {
         self.usage.get()
     }
 
+    /// Reports an amount to charge directly, for a `per_token` route whose
+    /// tokens the handler prices itself (input and output tokens at their
+    /// own rates, per model: [`Pricing::tokens`](crate::manifest::Pricing::tokens));
+    /// it adds to what reported units cost. May be called several times.
+    pub fn report_amount(&self, amount: u64) {
+        self.usage.add_amount(amount);
+    }
+
+    /// What the request costs so far (reported units at the price, plus
+    /// reported amounts), before the allowance caps it: a handler stops
+    /// serving once it passes [`allowance`](Self::allowance).
+    pub fn charged(&self) -> u64 {
+        pricing::cost(&self.price, self.usage.get(), pricing::Rounding::Up)
+            .saturating_add(self.usage.amount())
+    }
+
     /// Most units the allowance pays for (`None`: unlimited or not metered).
     /// Units beyond it are served free, so a handler should stop there.
     pub fn max_units(&self) -> Option<u64> {
@@ -54,22 +70,39 @@ impl Payment {
     }
 }
 
-/// Units a handler reports for a `per_token` price, through
-/// [`Payment::report`]; shared with the metered body that charges them.
+/// Units (and amounts) a handler reports for a `per_token` price, through
+/// [`Payment::report`] and [`Payment::report_amount`]; shared with the
+/// metered body that charges them.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Usage(Arc<AtomicU64>);
+pub(crate) struct Usage(Arc<Counts>);
+
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    units: AtomicU64,
+    amount: AtomicU64,
+}
+
+/// Saturating: a handler cannot wrap a count around to a small charge.
+fn add_to(counter: &AtomicU64, value: u64) {
+    let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+        Some(u.saturating_add(value))
+    });
+}
 
 impl Usage {
     pub(crate) fn add(&self, units: u64) {
-        // Saturating: a handler cannot wrap the count around to a small charge.
-        let _ = self
-            .0
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
-                Some(u.saturating_add(units))
-            });
+        add_to(&self.0.units, units);
+    }
+
+    pub(crate) fn add_amount(&self, amount: u64) {
+        add_to(&self.0.amount, amount);
     }
 
     pub(crate) fn get(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
+        self.0.units.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn amount(&self) -> u64 {
+        self.0.amount.load(Ordering::Acquire)
     }
 }

@@ -71,6 +71,7 @@ mod tests {
                 ("/v1/files/*".into(), price(PricingMode::PerByte, 1)),
                 ("/public/paid".into(), price(PricingMode::PerCall, 7)),
             ]),
+            tokens: Default::default(),
         };
         let table = PriceTable::new(
             &pricing,

@@ -40,6 +40,7 @@ fn record(lane: u8, limit: u64) -> LaneRecord {
                     rate: 10,
                 },
                 routes: Default::default(),
+                tokens: Default::default(),
             },
             sponsor: None,
         },
