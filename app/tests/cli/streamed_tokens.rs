@@ -7,7 +7,7 @@
 //! back from the next request's `AMP-Owed`.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use amp_cli::commands::{self, OpenRequest, PayRequest};
 use amp_cli::demo::sandbox;
@@ -21,49 +21,15 @@ use axum::routing::{get, post};
 use axum::Router;
 use http::Method;
 use serde_json::Value;
+
+#[path = "../common/openai.rs"]
+mod openai;
+use openai::{sse, Asked};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
 /// Content chunks of `/v1/long`, far more than the credit pays for.
 const LONG: usize = 2_000;
-
-/// What the upstream saw of `stream_options.include_usage`, per request.
-type Asked = Arc<Mutex<Vec<bool>>>;
-
-fn sse(events: Vec<String>) -> (HeaderMap, Body) {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "content-type",
-        HeaderValue::from_static("text/event-stream"),
-    );
-    let chunks = events.into_iter().map(Ok::<_, std::io::Error>);
-    (
-        headers,
-        Body::from_stream(futures_util::stream::iter(chunks)),
-    )
-}
-
-/// An OpenAI-compatible chat completion, streamed: three content chunks,
-/// the usage chunk when asked for it (30 + 12 tokens), then `[DONE]`.
-fn openai_stream(asked: Asked, request: Value) -> (HeaderMap, Body) {
-    if request["stream"] != true {
-        let mut headers = HeaderMap::new();
-        headers.insert("content-type", HeaderValue::from_static("application/json"));
-        let body = r#"{"choices":[{"message":{"content":"Hello!"}}],"usage":{"prompt_tokens":30,"completion_tokens":12,"total_tokens":42}}"#;
-        return (headers, Body::from(body));
-    }
-    let include = request["stream_options"]["include_usage"] == true;
-    asked.lock().unwrap().push(include);
-    let mut events: Vec<String> = ["Hel", "lo", "!"]
-        .iter()
-        .map(|t| format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{t}\"}}}}],\"usage\":null}}\n\n"))
-        .collect();
-    if include {
-        events.push("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":12,\"total_tokens\":42}}\n\n".into());
-    }
-    events.push("data: [DONE]\n\n".into());
-    sse(events)
-}
 
 /// An Anthropic-compatible message, streamed: 25 input tokens, 15 output.
 fn anthropic_stream() -> (HeaderMap, Body) {
@@ -76,13 +42,7 @@ fn anthropic_stream() -> (HeaderMap, Body) {
 }
 
 fn upstream_api(asked: Asked) -> Router {
-    Router::new()
-        .route(
-            "/v1/chat/completions",
-            post(move |body: axum::body::Bytes| async move {
-                openai_stream(asked, serde_json::from_slice(&body).unwrap_or_default())
-            }),
-        )
+    openai::router(asked)
         .route("/v1/messages", post(|| async { anthropic_stream() }))
         .route(
             "/v1/silent",

@@ -9,6 +9,7 @@
 mod commands;
 mod crash;
 mod faults;
+mod llm;
 mod node_process;
 mod outbound;
 mod paid_api;
@@ -19,3 +20,6 @@ mod solana_cli;
 mod sponsored;
 mod support;
 mod typescript;
+
+#[path = "../common/openai.rs"]
+mod openai;

@@ -19,7 +19,7 @@ use std::time::Duration;
 use super::support::{run, Localnet};
 
 /// The built script `name`.js, or `None` (test skipped) when not built.
-fn script(name: &str) -> Option<PathBuf> {
+pub fn script(name: &str) -> Option<PathBuf> {
     let script = root().join(format!("tests/ts/dist/tests/ts/{name}.js"));
     if script.exists() {
         return Some(script);
@@ -41,7 +41,7 @@ fn root() -> &'static Path {
 }
 
 /// Runs `node <script>` with `env`; returns its JSON summary.
-async fn node_script(script: &Path, env: &[(&str, String)]) -> serde_json::Value {
+pub async fn node_script(script: &Path, env: &[(&str, String)]) -> serde_json::Value {
     let mut command = Command::new("node");
     command.arg(script).current_dir(root());
     for (name, value) in env {

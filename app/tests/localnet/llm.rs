@@ -1,0 +1,121 @@
+//! An LLM paid from TypeScript: the official `openai` npm client, knowing
+//! nothing of AMP, points its base URL at `amp proxy` (an agent holding no
+//! SOL), which pays `amp serve` (sponsoring its channel) in front of an
+//! OpenAI-shaped upstream. A completion as JSON and a streamed one are each
+//! charged exactly input × input price + output × output price for their
+//! model; a service outside the proxy's allow-list is an API error the
+//! client shows. After the cooperative close the service holds exactly the
+//! two charges on-chain.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::openai;
+use super::service::{close_lanes, prices, Serve};
+use super::support::{free_port, Localnet, Process};
+use super::typescript::{node_script, script};
+
+/// Input and output prices of the default model and of "big".
+const PRICES: &str = r#"
+[pricing.routes."/v1/chat/completions"]
+mode = "per_token"
+rate = "2"
+
+[pricing.tokens."/v1/chat/completions"]
+input = "1"
+output = "3"
+
+[pricing.tokens."/v1/chat/completions".models.big]
+input = "10"
+output = "30"
+
+[sponsor]
+"#;
+
+/// 30 prompt and 12 completion tokens, at 1 and 3 (model "m"), then at 10
+/// and 30 (model "big").
+const PLAIN: u64 = 30 + 12 * 3;
+const STREAMED: u64 = 30 * 10 + 12 * 30;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openai_client_pays_for_completions_through_amp_proxy() {
+    let Some(openai_js) = script("openai") else {
+        return;
+    };
+    let node = Localnet::start(&[]).await;
+    node.fund_with("agent.json", "100", "0").await;
+    let service = node.fund("service.json", "0").await;
+    let upstream = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let app = openai::router(openai::Asked::default());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        address
+    };
+    let config = node.path("prices.toml");
+    // Token prices are known after the response: the credit bounds what a
+    // completion may cost beyond what the agent signed before it.
+    let top =
+        prices(&node, "vouchers.sqlite").replacen("free = ", "credit = \"10000\"\nfree = ", 1);
+    std::fs::write(&config, top + PRICES).unwrap();
+    let serve = Serve::start(&node, upstream, config).await;
+
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut command = node.amp();
+    command.args([
+        "--keypair",
+        "agent.json",
+        "proxy",
+        "--listen",
+        &listen,
+        "--allow",
+        &serve.url,
+        "--budget",
+        "5",
+        "--lanes",
+        "lanes.json",
+    ]);
+    let mut proxy = Process::spawn("amp proxy", command);
+    proxy
+        .wait_for_line("amp proxy:", Duration::from_secs(60))
+        .await;
+
+    let summary = node_script(
+        &openai_js,
+        &[
+            (
+                "AMP_OPENAI_BASE_URL",
+                format!("http://{listen}/{}/v1", serve.url),
+            ),
+            (
+                "AMP_REFUSED_BASE_URL",
+                format!("http://{listen}/https://example.com/v1"),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(summary["plain"]["content"], "Hello!", "{summary}");
+    assert_eq!(summary["plain"]["usage"]["total_tokens"], 42, "{summary}");
+    assert_eq!(summary["streamed"]["text"], "Hello!", "{summary}");
+    // The usage chunk was amp serve's to ask for, not the client's: hidden.
+    assert_eq!(summary["streamed"]["usage"], Value::Null, "{summary}");
+    assert_eq!(summary["refused"]["status"], 403, "{summary}");
+    assert!(
+        summary["refused"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("AMP_PROXY_NOT_ALLOWED")),
+        "{summary}"
+    );
+
+    proxy.signal(libc::SIGINT);
+    assert!(proxy.wait_exit(Duration::from_secs(30)).await.success());
+    let closed = close_lanes(&node, "agent.json", &serve.url, "lanes.json").await;
+    assert_eq!(
+        closed["settled"].as_str(),
+        Some((PLAIN + STREAMED).to_string().as_str()),
+        "{closed}"
+    );
+    serve.stop().await;
+    assert_eq!(node.tokens(&service).await, PLAIN + STREAMED);
+}
