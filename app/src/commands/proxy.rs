@@ -23,9 +23,9 @@ use crate::outbound::{self, Allow, Outbound};
 /// Pay for HTTP APIs from any language: a local proxy that pays every
 /// request through AMP.
 ///
-/// Point a client's base URL at http://<listen>/<service URL>, e.g.
-/// OPENAI_BASE_URL=http://127.0.0.1:8403/https://api.example.com/v1; plain
-/// http:// services also work with the proxy as HTTP_PROXY. The first
+/// Point a client's base URL at `http://LISTEN/SERVICE_URL`, e.g.
+/// `OPENAI_BASE_URL=http://127.0.0.1:8403/https://api.example.com/v1`; plain
+/// `http://` services also work with the proxy as `HTTP_PROXY`. The first
 /// request to a service opens a channel within the budget; lanes live in
 /// the same lane file as `amp pay`'s. Only loopback addresses are served:
 /// whoever reaches the proxy spends the budget. Ctrl-C stops it; its lanes
@@ -35,7 +35,7 @@ pub struct ProxyCmd {
     /// Address to listen on (loopback only).
     #[arg(long, default_value = "127.0.0.1:8403")]
     pub listen: SocketAddr,
-    /// A service the proxy pays (an origin, e.g. https://api.example.com);
+    /// A service the proxy pays (an origin, e.g. `https://api.example.com`);
     /// repeat for several.
     #[arg(
         long = "allow",

@@ -153,6 +153,11 @@ impl Sponsor {
             let Ok(channel) = Channel::try_deserialize(&mut account.data.as_slice()) else {
                 continue;
             };
+            // The service's own channels (it pays other services) fronted
+            // nothing for anyone.
+            if channel.funder == self.sponsorship.payer {
+                continue;
+            }
             let vault = crate::pda::vault(&address).0;
             let vault_lamports = self.chain.account(&vault).await?.map_or(0, |a| a.lamports);
             let rent = account.lamports.saturating_add(vault_lamports);
