@@ -8,4 +8,5 @@ mod binary;
 mod commands;
 mod demo;
 mod proxy;
+mod served;
 mod streamed_tokens;

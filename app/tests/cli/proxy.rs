@@ -3,15 +3,13 @@
 //! OpenAI-shaped `usage`), lets free paths through, and settles; paid
 //! requests go through `amp pay`'s own function.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use amp_cli::commands::lanes::{self, CloseLaneReport};
-use amp_cli::commands::{self, AgentPayRequest, DelegateRequest, OpenRequest, PayRequest};
-use amp_cli::demo::sandbox;
+use amp_cli::commands::{self, AgentPayRequest, DelegateRequest, PayRequest};
+
+use crate::served::{serve, Served};
 use amp_cli::proxy::{self, Upstream};
-use amp_sdk::chain::Chain;
-use amp_sdk::embedded::EmbeddedBank;
 use amp_sdk::manifest::{ErrorBody, ErrorCode};
 use amp_sdk::server::FileConfig;
 use axum::http::{HeaderMap, HeaderValue};
@@ -57,13 +55,6 @@ fn upstream_api() -> Router {
         .route("/health", get(|| async { "ok" }))
 }
 
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    address
-}
-
 fn prices(mint: &str) -> String {
     format!(
         r#"
@@ -94,36 +85,15 @@ rate = "3"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn charges_for_an_existing_api() {
-    let bank = EmbeddedBank::start().await;
-    let (agent, service) = (Keypair::new(), Keypair::new());
-    sandbox::airdrop(&bank, &agent.pubkey(), 1_000_000_000)
-        .await
-        .unwrap();
-    let mint = sandbox::create_mint(&bank, &agent.pubkey(), 6)
-        .await
-        .unwrap();
-    sandbox::mint_to(&bank, &mint, &agent, &agent.pubkey(), 10_000_000)
-        .await
-        .unwrap();
-
-    // The operator's files: prices and the recipient's wallet.
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = dir.path().join("prices.toml");
-    std::fs::write(&config_path, prices(&mint.to_string())).unwrap();
-    amp_sdk::keypair::write(&service, dir.path().join("service.json")).unwrap();
-    let file = FileConfig::load(&config_path).unwrap();
-    let wallet = amp_sdk::keypair::read(&file.wallet).unwrap();
-    assert_eq!(wallet.pubkey(), service.pubkey());
-
-    let chain: Arc<dyn Chain> = Arc::new(bank.clone());
-    let paywall = proxy::start_paywall(Arc::clone(&chain), wallet, file)
-        .await
-        .unwrap();
-    let api = serve(upstream_api()).await;
-    let upstream = Upstream::new(format!("http://{api}").parse().unwrap()).unwrap();
-    let proxy_address = serve(proxy::paid_router(&paywall, upstream)).await;
-    let base = format!("http://{proxy_address}");
-    let http = reqwest::Client::new();
+    let served = Served::start(prices, upstream_api()).await;
+    let (bank, agent, service, http, base) = (
+        &served.bank,
+        &served.agent,
+        &served.service,
+        &served.http,
+        &served.base,
+    );
+    let (chain, paywall) = (&served.chain, &served.paywall);
 
     // Unpaid: 402 with the manifest; free paths pass.
     let unpaid = http.get(format!("{base}/v1/hello")).send().await.unwrap();
@@ -135,22 +105,7 @@ async fn charges_for_an_existing_api() {
     assert_eq!(health.status(), 200);
     assert_eq!(health.text().await.unwrap(), "ok");
 
-    let channel = commands::open(
-        &bank,
-        &agent,
-        OpenRequest {
-            recipient: service.pubkey(),
-            mint,
-            amount: "5".parse().unwrap(),
-            grace_period: 3_600,
-            nonce: None,
-            signer: None,
-            expires_at: 0,
-        },
-    )
-    .await
-    .unwrap()
-    .channel;
+    let channel = served.open("5").await;
     let pay = |method: Method, path: &str, body: Option<&str>| PayRequest {
         url: format!("{base}{path}"),
         method,
@@ -161,7 +116,7 @@ async fn charges_for_an_existing_api() {
     };
 
     // Per call: the upstream sees which lane paid, never the credential.
-    let hello = commands::pay(&bank, &agent, &http, pay(Method::GET, "/v1/hello", None))
+    let hello = commands::pay(bank, agent, http, pay(Method::GET, "/v1/hello", None))
         .await
         .unwrap();
     assert_eq!(hello.status, 200);
@@ -174,9 +129,9 @@ async fn charges_for_an_existing_api() {
 
     // Per token, from an OpenAI-shaped body: 42 tokens at 2.
     let chat = commands::pay(
-        &bank,
-        &agent,
-        &http,
+        bank,
+        agent,
+        http,
         pay(
             Method::POST,
             "/v1/chat/completions",
@@ -190,7 +145,7 @@ async fn charges_for_an_existing_api() {
     assert_eq!(chat.owed, Some(100 + 84));
 
     // Per token, from the AMP-Units header (which the client does not see).
-    let units = commands::pay(&bank, &agent, &http, pay(Method::GET, "/v1/units", None))
+    let units = commands::pay(bank, agent, http, pay(Method::GET, "/v1/units", None))
         .await
         .unwrap();
     assert_eq!(units.body, "five units");
@@ -204,15 +159,15 @@ async fn charges_for_an_existing_api() {
     // A budget below the price is refused before anything is signed for it.
     let mut capped = pay(Method::GET, "/v1/hello", None);
     capped.max = Some(amp_cli::amount::Amount::Base(50));
-    let refused = commands::pay(&bank, &agent, &http, capped).await;
+    let refused = commands::pay(bank, agent, http, capped).await;
     assert!(refused.is_err(), "{refused:?}");
 
     // A sub-agent pays from a delegation of the channel (`amp delegate`,
     // then `amp pay --channel DELEGATION` with the sub-agent's keypair).
     let sub_agent = Keypair::new();
     let delegation = commands::delegate(
-        &bank,
-        &agent,
+        bank,
+        agent,
         DelegateRequest {
             channel,
             delegate: sub_agent.pubkey(),
@@ -228,7 +183,7 @@ async fn charges_for_an_existing_api() {
             lane: delegation,
             ..pay(Method::GET, "/v1/hello", None)
         };
-        let paid = commands::pay(&bank, &sub_agent, &http, request)
+        let paid = commands::pay(bank, &sub_agent, http, request)
             .await
             .unwrap();
         assert_eq!(
@@ -242,20 +197,20 @@ async fn charges_for_an_existing_api() {
         lane: delegation,
         ..pay(Method::GET, "/v1/hello", None)
     };
-    let refused = commands::pay(&bank, &agent, &http, request).await;
+    let refused = commands::pay(bank, agent, http, request).await;
     assert!(refused.is_err(), "{refused:?}");
 
     // The settler pays the recipient the best voucher of each lane.
     let status = paywall.settle_now().await;
     assert_eq!(status.amount_settled, 184 + 200, "{status:?}");
-    let shown = commands::show(&bank, &channel).await.unwrap();
+    let shown = commands::show(bank, &channel).await.unwrap();
     assert_eq!(shown.channel.settled, 184);
-    let shown = commands::show(&bank, &delegation).await.unwrap();
+    let shown = commands::show(bank, &delegation).await.unwrap();
     assert_eq!(shown.delegation.map(|d| d.settled), Some(200));
 
     // As an agent with a lane file: the SDK's client discovers the service,
     // opens its own channel within the budget, and pays.
-    let lanes = dir.path().join("agent").join("lanes.json");
+    let lanes = served.dir.path().join("agent").join("lanes.json");
     let agent_request = |path: &str| AgentPayRequest {
         url: format!("{base}{path}"),
         method: Method::GET,
@@ -267,7 +222,7 @@ async fn charges_for_an_existing_api() {
         deposit: Some("1".parse().unwrap()),
         sponsoring: Default::default(),
     };
-    let first = commands::pay_agent(bank.clone(), &agent, &http, agent_request("/v1/hello"))
+    let first = commands::pay_agent(bank.clone(), agent, http, agent_request("/v1/hello"))
         .await
         .unwrap();
     assert_eq!(first.status, 200);
@@ -278,29 +233,29 @@ async fn charges_for_an_existing_api() {
         format!("hello; paid by {}; credential forwarded: false", first.lane)
     );
     // The next run finds the lane in the file and pays from it.
-    let second = commands::pay_agent(bank.clone(), &agent, &http, agent_request("/v1/hello"))
+    let second = commands::pay_agent(bank.clone(), agent, http, agent_request("/v1/hello"))
         .await
         .unwrap();
     assert_eq!(second.lane, first.lane);
     assert_eq!(second.owed, Some(200));
     assert!(second.seq > first.seq);
-    let opened = commands::show(&bank, &first.lane).await.unwrap();
+    let opened = commands::show(bank, &first.lane).await.unwrap();
     assert_eq!(opened.channel.deposited, 1_000_000);
     assert_eq!(opened.channel.funder, agent.pubkey());
 
     // `amp lanes`: the file lists the lane; closing it goes through the
     // service, which settles what is owed and refunds the rest at once.
-    let listed = lanes::list(Arc::clone(&chain), &agent, lanes.clone())
+    let listed = lanes::list(Arc::clone(chain), agent, lanes.clone())
         .await
         .unwrap();
     assert_eq!(listed.lanes.len(), 1);
-    assert_eq!(listed.lanes[0].service, base);
+    assert_eq!(&listed.lanes[0].service, base);
     assert_eq!(listed.lanes[0].lane, first.lane);
     let closed = lanes::close(
-        Arc::clone(&chain),
-        &agent,
+        Arc::clone(chain),
+        agent,
         lanes.clone(),
-        &base,
+        base,
         &"2".parse().unwrap(),
     )
     .await
@@ -309,17 +264,17 @@ async fn charges_for_an_existing_api() {
         matches!(&closed, CloseLaneReport::Closed { settled: 200, .. }),
         "{closed:?}"
     );
-    assert!(commands::show(&bank, &first.lane).await.is_err());
+    assert!(commands::show(bank, &first.lane).await.is_err());
     let again = lanes::close(
-        Arc::clone(&chain),
-        &agent,
+        Arc::clone(chain),
+        agent,
         lanes.clone(),
-        &base,
+        base,
         &"2".parse().unwrap(),
     )
     .await;
     assert!(again.is_err(), "{again:?}");
-    paywall.shutdown().await.unwrap();
+    served.paywall.shutdown().await.unwrap();
 }
 
 #[tokio::test]

@@ -6,15 +6,9 @@
 //! and the cut of a stream longer than the allowance. Each charge is read
 //! back from the next request's `AMP-Owed`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use amp_cli::commands::{self, OpenRequest, PayRequest};
-use amp_cli::demo::sandbox;
-use amp_cli::proxy::{self, Upstream};
-use amp_sdk::chain::Chain;
-use amp_sdk::embedded::EmbeddedBank;
-use amp_sdk::server::FileConfig;
+use amp_cli::commands::{self, PayRequest};
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::routing::{get, post};
@@ -22,11 +16,11 @@ use axum::Router;
 use http::Method;
 use serde_json::Value;
 
+use crate::served::Served;
+
 #[path = "../common/openai.rs"]
 mod openai;
 use openai::{sse, Asked};
-use solana_keypair::Keypair;
-use solana_signer::Signer;
 
 /// Content chunks of `/v1/long`, far more than the credit pays for.
 const LONG: usize = 2_000;
@@ -57,13 +51,6 @@ fn upstream_api(asked: Asked) -> Router {
             }),
         )
         .route("/v1/ping", get(|| async { "pong" }))
-}
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    address
 }
 
 fn prices(mint: &str) -> String {
@@ -111,50 +98,10 @@ rate = "2"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_completions_are_charged_the_usage_they_report() {
-    let bank = EmbeddedBank::start().await;
-    let (agent, service) = (Keypair::new(), Keypair::new());
-    sandbox::airdrop(&bank, &agent.pubkey(), 1_000_000_000)
-        .await
-        .unwrap();
-    let mint = sandbox::create_mint(&bank, &agent.pubkey(), 6)
-        .await
-        .unwrap();
-    sandbox::mint_to(&bank, &mint, &agent, &agent.pubkey(), 10_000_000)
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("prices.toml");
-    std::fs::write(&config, prices(&mint.to_string())).unwrap();
-    amp_sdk::keypair::write(&service, dir.path().join("service.json")).unwrap();
-    let file = FileConfig::load(&config).unwrap();
-    let chain: Arc<dyn Chain> = Arc::new(bank.clone());
-    let paywall = proxy::start_paywall(chain, service.insecure_clone(), file)
-        .await
-        .unwrap();
     let asked = Asked::default();
-    let api = serve(upstream_api(Arc::clone(&asked))).await;
-    let upstream = Upstream::new(format!("http://{api}").parse().unwrap()).unwrap();
-    let base = format!(
-        "http://{}",
-        serve(proxy::paid_router(&paywall, upstream)).await
-    );
-    let http = reqwest::Client::new();
-    let channel = commands::open(
-        &bank,
-        &agent,
-        OpenRequest {
-            recipient: service.pubkey(),
-            mint,
-            amount: "5".parse().unwrap(),
-            grace_period: 3_600,
-            nonce: None,
-            signer: None,
-            expires_at: 0,
-        },
-    )
-    .await
-    .unwrap()
-    .channel;
+    let served = Served::start(prices, upstream_api(Arc::clone(&asked))).await;
+    let (bank, agent, http, base) = (&served.bank, &served.agent, &served.http, &served.base);
+    let channel = served.open("5").await;
     let pay = |method: Method, path: &str, body: Option<&str>| PayRequest {
         url: format!("{base}{path}"),
         method,
@@ -169,7 +116,7 @@ async fn streamed_completions_are_charged_the_usage_they_report() {
     // What the lane owes after everything before it: a per-call ping's
     // receipt, less the ping.
     let owed_before_ping = async || {
-        let ping = commands::pay(&bank, &agent, &http, pay(Method::GET, "/v1/ping", None))
+        let ping = commands::pay(bank, agent, http, pay(Method::GET, "/v1/ping", None))
             .await
             .unwrap();
         ping.owed.unwrap() - 100
@@ -196,9 +143,9 @@ async fn streamed_completions_are_charged_the_usage_they_report() {
     // 30 input tokens at 1 and 12 output tokens at 3, and hides the usage chunk.
     let request = r#"{"model":"m","messages":[{"role":"user","content":"Hi"}],"stream":true}"#;
     let chat = commands::pay(
-        &bank,
-        &agent,
-        &http,
+        bank,
+        agent,
+        http,
         pay(Method::POST, "/v1/chat/completions", Some(request)),
     )
     .await
@@ -215,9 +162,9 @@ async fn streamed_completions_are_charged_the_usage_they_report() {
     let request =
         r#"{"model":"m","messages":[],"stream":true,"stream_options":{"include_usage":true}}"#;
     let chat = commands::pay(
-        &bank,
-        &agent,
-        &http,
+        bank,
+        agent,
+        http,
         pay(Method::POST, "/v1/chat/completions", Some(request)),
     )
     .await
@@ -230,9 +177,9 @@ async fn streamed_completions_are_charged_the_usage_they_report() {
     for stream in [true, false] {
         let request = format!(r#"{{"model":"big","messages":[],"stream":{stream}}}"#);
         let chat = commands::pay(
-            &bank,
-            &agent,
-            &http,
+            bank,
+            agent,
+            http,
             pay(Method::POST, "/v1/chat/completions", Some(&request)),
         )
         .await
@@ -246,9 +193,9 @@ async fn streamed_completions_are_charged_the_usage_they_report() {
     // touched (its API would refuse stream_options).
     let request = r#"{"model":"c","max_tokens":64,"messages":[],"stream":true}"#;
     let message = commands::pay(
-        &bank,
-        &agent,
-        &http,
+        bank,
+        agent,
+        http,
         pay(Method::POST, "/v1/messages", Some(request)),
     )
     .await
@@ -263,9 +210,9 @@ async fn streamed_completions_are_charged_the_usage_they_report() {
 
     // No usage at all: one unit per data event (4 at 2), never free.
     let silent = commands::pay(
-        &bank,
-        &agent,
-        &http,
+        bank,
+        agent,
+        http,
         pay(Method::POST, "/v1/silent", Some("{}")),
     )
     .await
@@ -277,14 +224,9 @@ async fn streamed_completions_are_charged_the_usage_they_report() {
     // A stream longer than the allowance (the credit, 1,000, at 2 a token:
     // 500 chunks of one token at least): cut after what is paid for, with
     // an error chunk in OpenAI's format, and charged the whole allowance.
-    let long = commands::pay(
-        &bank,
-        &agent,
-        &http,
-        pay(Method::POST, "/v1/long", Some("{}")),
-    )
-    .await
-    .unwrap();
+    let long = commands::pay(bank, agent, http, pay(Method::POST, "/v1/long", Some("{}")))
+        .await
+        .unwrap();
     assert_eq!(
         long.body.matches("\"content\"").count(),
         500,
@@ -298,5 +240,5 @@ async fn streamed_completions_are_charged_the_usage_they_report() {
     );
     assert!(long.body.ends_with("data: [DONE]\n\n"));
     assert_eq!(owed_before_ping().await, owed + 1_000);
-    paywall.shutdown().await.unwrap();
+    served.paywall.shutdown().await.unwrap();
 }

@@ -12,8 +12,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::openai;
+use super::outbound::start_proxy;
 use super::service::{close_lanes, prices, Serve};
-use super::support::{free_port, Localnet, Process};
+use super::support::Localnet;
 use super::typescript::{node_script, script};
 
 /// Input and output prices of the default model and of "big".
@@ -61,36 +62,15 @@ async fn the_openai_client_pays_for_completions_through_amp_proxy() {
     std::fs::write(&config, top + PRICES).unwrap();
     let serve = Serve::start(&node, upstream, config).await;
 
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut command = node.amp();
-    command.args([
-        "--keypair",
-        "agent.json",
-        "proxy",
-        "--listen",
-        &listen,
-        "--allow",
-        &serve.url,
-        "--budget",
-        "5",
-        "--lanes",
-        "lanes.json",
-    ]);
-    let mut proxy = Process::spawn("amp proxy", command);
-    proxy
-        .wait_for_line("amp proxy:", Duration::from_secs(60))
-        .await;
+    let (mut proxy, base) = start_proxy(&node, &serve.url, "5", "lanes.json").await;
 
     let summary = node_script(
         &openai_js,
         &[
-            (
-                "AMP_OPENAI_BASE_URL",
-                format!("http://{listen}/{}/v1", serve.url),
-            ),
+            ("AMP_OPENAI_BASE_URL", format!("{base}/{}/v1", serve.url)),
             (
                 "AMP_REFUSED_BASE_URL",
-                format!("http://{listen}/https://example.com/v1"),
+                format!("{base}/https://example.com/v1"),
             ),
         ],
     )

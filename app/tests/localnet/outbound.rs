@@ -17,7 +17,12 @@ use super::support::{free_port, Localnet, Process};
 const USDC: u64 = 1_000_000;
 
 /// `amp proxy` for `agent.json` paying `allow` within `budget` tokens.
-async fn start_proxy(node: &Localnet, allow: &str, budget: &str, lanes: &str) -> (Process, String) {
+pub async fn start_proxy(
+    node: &Localnet,
+    allow: &str,
+    budget: &str,
+    lanes: &str,
+) -> (Process, String) {
     let listen = format!("127.0.0.1:{}", free_port());
     let mut command = node.amp();
     command.args([
