@@ -1,6 +1,7 @@
 //! An agent that holds only tokens: `amp serve` sponsors its channel (rent
 //! and fee), the agent pays 100 calls (`amp pay` processes, then an SDK
-//! agent on the same lane file), closes cooperatively with `amp lanes close`,
+//! agent on the same lane file), is told how much SOL a close needs while
+//! the service is away, closes cooperatively with `amp lanes close`,
 //! and every lamport and base unit is accounted for on-chain: the agent ends
 //! with no SOL ever spent and its tokens less what it paid; the service with
 //! its SOL less the fees of the transactions it paid for (the rent is back).
@@ -72,6 +73,34 @@ async fn an_agent_without_sol_pays_through_a_sponsoring_service() {
         assert_eq!(lanes.len(), 1, "one sponsored channel, reused");
         assert_eq!(lanes[0].signed, (CLI_CALLS + SDK_CALLS) * PRICE);
     }
+    // With the service gone, closing needs the agent's own close request,
+    // which needs SOL it does not hold: it says how much, sending nothing.
+    serve.process.signal(libc::SIGINT);
+    let stopped = serve.process.wait_exit(Duration::from_secs(60)).await;
+    assert!(stopped.success(), "{}", serve.process.stderr());
+    let vanished = node
+        .output(
+            "agent.json",
+            &[
+                "lanes",
+                "close",
+                &serve.url,
+                "--budget",
+                "5",
+                "--lanes",
+                "lanes.json",
+            ],
+        )
+        .await;
+    assert!(!vanished.status.success(), "{}", vanished.stdout);
+    assert!(
+        vanished.stderr.contains("needs about 5000 lamports of SOL"),
+        "{}",
+        vanished.stderr
+    );
+    assert_eq!(client.get_balance(&agent).await.unwrap(), 0);
+    serve.restart(&node).await;
+
     let closed = close_lanes(&node, "agent.json", &serve.url, "lanes.json").await;
     let paid = (CLI_CALLS + SDK_CALLS) * PRICE;
     assert_eq!(
