@@ -31,6 +31,22 @@ pub const TOP_UP_PATH: &str = "/.well-known/amp/top-up";
 /// and the JSON around it.
 pub const MAX_REQUEST_LEN: usize = 4 * 1024;
 
+/// Lamports each signature of a transaction costs.
+pub const LAMPORTS_PER_SIGNATURE: u64 = 5_000;
+/// An SPL Token account's size: a vault of an SPL Token mint.
+pub const SPL_TOKEN_VAULT_LEN: usize = 165;
+/// An upper bound of a Token-2022 vault's size, with the extensions a vault
+/// can carry.
+pub const VAULT_LEN_BOUND: usize = 300;
+
+/// The rent of a Channel and of a Vault of `vault_len` bytes: what an open
+/// fronts, which comes back when the channel closes.
+pub fn open_rent(vault_len: usize) -> u64 {
+    let rent = anchor_lang::prelude::Rent::default();
+    rent.minimum_balance(amp_channel::constants::MAX_CHANNEL_ACCOUNT_LEN)
+        .saturating_add(rent.minimum_balance(vault_len))
+}
+
 /// What a service sponsors, as its manifest advertises it (`"sponsor"`).
 /// Amounts are in the mint's smallest unit; fees in lamports and
 /// micro-lamports per compute unit, as Solana counts them.

@@ -4,7 +4,7 @@
 //! the transaction with the service as fee and rent payer, signs it as
 //! funder and posts it; the service co-signs and sends it.
 
-use anchor_lang::prelude::{Pubkey, Rent};
+use anchor_lang::prelude::Pubkey;
 use http::StatusCode;
 use solana_instruction::Instruction;
 use solana_transaction::Transaction;
@@ -15,28 +15,24 @@ use super::policy::Sponsoring;
 use crate::chain::{Chain, ChainError};
 use crate::fees::{self, FeePolicy};
 use crate::manifest::{refusal, Manifest};
-use crate::sponsor::{SponsorAnswer, SponsorRequest, Sponsorship};
+use crate::sponsor::{
+    open_rent, SponsorAnswer, SponsorRequest, Sponsorship, LAMPORTS_PER_SIGNATURE,
+    SPL_TOKEN_VAULT_LEN, VAULT_LEN_BOUND,
+};
 
 /// Lamports of one signature's fee.
-pub(super) const SIGNATURE_FEE: u64 = 5_000;
-/// An upper bound of a Token-2022 vault's size, for the rent an open needs.
-const VAULT_LEN_BOUND: usize = 300;
-/// An SPL Token account's size.
-const SPL_TOKEN_ACCOUNT_LEN: usize = 165;
+pub(super) const SIGNATURE_FEE: u64 = LAMPORTS_PER_SIGNATURE;
 
 /// Lamports an agent opening alone needs: both accounts' rent and the fee
 /// (the associated token accounts exist already: the funder's holds the
 /// deposit). A Token-2022 vault may carry extensions: its bound is larger.
 pub(super) fn open_cost(token_program: &Pubkey) -> u64 {
-    let rent = Rent::default();
     let vault = if *token_program == anchor_spl::token::ID {
-        SPL_TOKEN_ACCOUNT_LEN
+        SPL_TOKEN_VAULT_LEN
     } else {
         VAULT_LEN_BOUND
     };
-    rent.minimum_balance(amp_channel::constants::MAX_CHANNEL_ACCOUNT_LEN)
-        .saturating_add(rent.minimum_balance(vault))
-        .saturating_add(SIGNATURE_FEE)
+    open_rent(vault).saturating_add(SIGNATURE_FEE)
 }
 
 /// Why a transaction (sent alone or through the sponsor) did not land, and

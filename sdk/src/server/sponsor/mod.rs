@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use amp_channel::state::Channel;
-use anchor_lang::prelude::{Pubkey, Rent};
+use anchor_lang::prelude::Pubkey;
 use anchor_lang::{AccountDeserialize, Discriminator};
 use bytes::Bytes;
 use http::{Response, StatusCode};
@@ -37,17 +37,13 @@ use super::response::{json, to_json, unavailable, AmpBody};
 use crate::chain::{Chain, ChainError};
 use crate::instructions::ChannelKeys;
 use crate::manifest::{ErrorBody, ErrorCode};
-use crate::sponsor::{SponsorAnswer, SponsorRequest, Sponsorship};
+use crate::sponsor::{
+    open_rent, SponsorAnswer, SponsorRequest, Sponsorship, LAMPORTS_PER_SIGNATURE, VAULT_LEN_BOUND,
+};
 
 /// Where a Channel account holds its rent payer: the last field, after
 /// the discriminator and 192 bytes of earlier fields (checked by a test).
 pub(crate) const CHANNEL_PAYER_OFFSET: usize = 200;
-
-/// Lamports per signature; a sponsored transaction has two.
-const LAMPORTS_PER_SIGNATURE: u64 = 5_000;
-/// An upper bound of a vault's size (a Token-2022 account with the
-/// extensions a vault can have), for the rent estimate before an open lands.
-const VAULT_LEN_BOUND: usize = 300;
 
 /// The endpoint's state: terms, limits and the wallet that co-signs.
 pub(crate) struct Sponsor {
@@ -218,7 +214,8 @@ impl Sponsor {
             |mint| self.token_programs.get(mint).copied(),
         )?;
         let channel = open.keys.channel;
-        let estimate = estimated_rent();
+        // An upper bound until the open lands, whatever the token program.
+        let estimate = open_rent(VAULT_LEN_BOUND);
         {
             let _admitting = self.admitting.lock().await;
             self.admit(&tx, &parsed, estimate).await?;
@@ -435,15 +432,8 @@ fn decode(body: Option<Bytes>) -> Result<Transaction, Refused> {
     request.decode().ok_or_else(malformed)
 }
 
-/// The rent of a Channel and a Vault before the open lands (an upper bound).
-fn estimated_rent() -> u64 {
-    let rent = Rent::default();
-    rent.minimum_balance(amp_channel::constants::MAX_CHANNEL_ACCOUNT_LEN)
-        .saturating_add(rent.minimum_balance(VAULT_LEN_BOUND))
-}
-
-/// What the service pays to land the transaction: two signatures and the
-/// priority fee its compute budget sets.
+/// What the service pays to land the transaction (it has two signatures)
+/// and the priority fee its compute budget sets.
 fn fee(parsed: &Parsed) -> u64 {
     (2 * LAMPORTS_PER_SIGNATURE).saturating_add(parsed.budget.priority_fee())
 }
