@@ -188,11 +188,16 @@ pub fn writable_accounts(instructions: &[Instruction]) -> Vec<Pubkey> {
 /// The price, in micro-lamports per unit, a `SetComputeUnitPrice`
 /// instruction sets; `None` for any other instruction.
 pub fn price_of(instruction: &Instruction) -> Option<u64> {
-    match (
-        is_compute_budget(instruction),
-        instruction.data.split_first(),
-    ) {
-        (true, Some((3, value))) => Some(u64::from_le_bytes(value.try_into().ok()?)),
+    is_compute_budget(instruction)
+        .then(|| price_in(&instruction.data))
+        .flatten()
+}
+
+/// The price a ComputeBudget instruction's data sets, if it is a
+/// `SetComputeUnitPrice` of exactly the right length.
+pub fn price_in(data: &[u8]) -> Option<u64> {
+    match data.split_first() {
+        Some((3, value)) => Some(u64::from_le_bytes(value.try_into().ok()?)),
         _ => None,
     }
 }
@@ -200,11 +205,16 @@ pub fn price_of(instruction: &Instruction) -> Option<u64> {
 /// The limit a `SetComputeUnitLimit` instruction sets; `None` for any
 /// other instruction.
 pub fn limit_of(instruction: &Instruction) -> Option<u32> {
-    match (
-        is_compute_budget(instruction),
-        instruction.data.split_first(),
-    ) {
-        (true, Some((2, value))) => Some(u32::from_le_bytes(value.try_into().ok()?)),
+    is_compute_budget(instruction)
+        .then(|| limit_in(&instruction.data))
+        .flatten()
+}
+
+/// The limit a ComputeBudget instruction's data sets, if it is a
+/// `SetComputeUnitLimit` of exactly the right length.
+pub fn limit_in(data: &[u8]) -> Option<u32> {
+    match data.split_first() {
+        Some((2, value)) => Some(u32::from_le_bytes(value.try_into().ok()?)),
         _ => None,
     }
 }

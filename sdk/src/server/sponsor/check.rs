@@ -14,6 +14,7 @@ use anchor_lang::{AnchorDeserialize, Discriminator};
 use ed25519_dalek::{Signature, VerifyingKey};
 use solana_transaction::Transaction;
 
+use crate::fees;
 use crate::instructions::{self as ix, ChannelKeys};
 use crate::manifest::{ErrorBody, ErrorCode};
 use crate::sponsor::Sponsorship;
@@ -182,15 +183,9 @@ fn check_signature(tx: &Transaction, funder: &Pubkey) -> Result<(), Box<ErrorBod
 /// `SetComputeUnitLimit` (2, u32) and `SetComputeUnitPrice` (3, u64), each
 /// at most once; every other compute-budget instruction is refused.
 fn read_budget(data: &[u8], budget: &mut Budget) -> Result<(), Box<ErrorBody>> {
-    match data {
-        [2, rest @ ..] if rest.len() == 4 && budget.limit.is_none() => {
-            budget.limit = Some(u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]));
-        }
-        [3, rest @ ..] if rest.len() == 8 && budget.price.is_none() => {
-            let mut bytes = [0; 8];
-            bytes.copy_from_slice(rest);
-            budget.price = Some(u64::from_le_bytes(bytes));
-        }
+    match (fees::limit_in(data), fees::price_in(data)) {
+        (Some(limit), _) if budget.limit.is_none() => budget.limit = Some(limit),
+        (_, Some(price)) if budget.price.is_none() => budget.price = Some(price),
         _ => {
             return Err(refused(
                 "only one SetComputeUnitLimit and one SetComputeUnitPrice are allowed",
