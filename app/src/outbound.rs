@@ -25,12 +25,12 @@ use axum::response::Response;
 use axum::Router;
 use bytes::Bytes;
 use futures_util::stream;
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, Uri};
 use reqwest::Url;
 
 use crate::local_error::{self, respond};
-use crate::proxy::strip;
+use crate::proxy::{self, strip};
 
 /// Largest request body passed on: a request may be sent twice (after a
 /// refusal that the client repairs), so its body is held whole.
@@ -179,10 +179,7 @@ fn stream_back(response: AmpResponse) -> Response {
             }
         }
     });
-    let mut out = Response::new(Body::from_stream(chunks));
-    *out.status_mut() = status;
-    *out.headers_mut() = headers;
-    out
+    proxy::respond(status, headers, Body::from_stream(chunks))
 }
 
 /// A request the client could not pay for: the service's refusal as it
@@ -191,14 +188,13 @@ fn refused(url: &Url, error: ClientError) -> Response {
     tracing::info!(service = %url.origin().ascii_serialization(), %error, "not paid");
     match error {
         ClientError::Refused { status, body, .. } => {
-            let mut response =
-                Response::new(Body::from(serde_json::to_vec(&body).unwrap_or_default()));
-            *response.status_mut() = status;
-            response.headers_mut().insert(
+            let mut headers = HeaderMap::new();
+            headers.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
-            response
+            let body = Body::from(serde_json::to_vec(&body).unwrap_or_default());
+            proxy::respond(status, headers, body)
         }
         ClientError::BudgetExceeded { .. } | ClientError::LaneExhausted { .. } => respond(
             StatusCode::PAYMENT_REQUIRED,

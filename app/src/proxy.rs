@@ -232,7 +232,7 @@ async fn try_forward(upstream: &Upstream, request: Request) -> Result<Response, 
     Ok(respond(status, headers, Body::from(bytes)))
 }
 
-fn respond(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
+pub(crate) fn respond(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
