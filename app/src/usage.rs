@@ -17,10 +17,13 @@
 //! Anthropic `content_block_delta`) counts one unit when it passes, a lower
 //! bound of the tokens it holds; a stated total then adds what it exceeds
 //! that count by. A stream that ends without ever stating usage is charged
-//! one unit per data event: never silently free. When the request's
-//! allowance is used up, the stream is cut with a last event in its own
-//! format saying why (an OpenAI `error` chunk and `[DONE]`, an Anthropic
-//! `error` event), and the upstream connection is dropped.
+//! one unit per data event: never silently free. The charge is reported to
+//! the paywall as it grows; the paywall states it to the client, which pays
+//! as it goes, and holds an event the lane cannot pay for yet. When no
+//! credit comes, the paywall cuts the stream with the last event this
+//! module gives it, in the stream's own format (an OpenAI `error` chunk and
+//! `[DONE]`, an Anthropic `error` event), and the upstream connection is
+//! dropped.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -312,6 +315,8 @@ pub struct MeteredEvents<S: Stream> {
     payment: Payment,
     /// Drop usage-only chunks: the proxy asked for them, not the client.
     strip_usage: bool,
+    /// The format the paywall's cut event was last given in (Anthropic's?).
+    cut_format: Option<bool>,
     done: bool,
 }
 
@@ -327,21 +332,28 @@ impl<S: Stream> MeteredEvents<S> {
             charged: 0,
             payment,
             strip_usage,
+            cut_format: None,
             done: false,
         }
     }
 
-    /// Reports what the charge grew by; `true` once it passes the allowance.
-    fn report(&mut self) -> bool {
+    /// Reports what the charge grew by.
+    fn report(&mut self) {
         let (input, output) = self.usage.totals();
         let charge = self.meter.charge(input, output);
         if charge > self.charged {
             self.meter.report(&self.payment, charge - self.charged);
             self.charged = charge;
         }
-        self.payment
-            .allowance
-            .is_some_and(|allowance| self.payment.charged() > allowance)
+    }
+
+    /// Gives the paywall the event to end with if it cuts the stream, once
+    /// the stream's format is known (or changes).
+    fn offer_cut_event(&mut self) {
+        if self.cut_format != Some(self.usage.anthropic) {
+            self.cut_format = Some(self.usage.anthropic);
+            self.payment.set_cut_event(self.usage.cut_event());
+        }
     }
 
     fn end(&mut self) {
@@ -373,11 +385,8 @@ where
             match futures_util::ready!(Pin::new(&mut this.events).poll_next(cx)) {
                 Some(Ok(event)) => {
                     let usage_only = this.usage.read(&event);
-                    if this.report() {
-                        this.done = true;
-                        tracing::info!(lane = %this.payment.lane, "the allowance is used up: stream cut");
-                        return Poll::Ready(Some(Ok(this.usage.cut_event())));
-                    }
+                    this.report();
+                    this.offer_cut_event();
                     if usage_only && this.strip_usage {
                         continue;
                     }

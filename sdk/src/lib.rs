@@ -31,6 +31,7 @@ pub mod rpc;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod sponsor;
+pub mod sse;
 #[cfg(feature = "server")]
 pub mod store;
 pub mod transactions;

@@ -12,7 +12,8 @@ use super::refusal::{Reaction, RefusalPolicy};
 use super::signing::{answer, Answer};
 use super::stream::{self, AmpResponse};
 use crate::headers::Receipt;
-use crate::manifest::Price;
+use crate::manifest::{Price, PricingMode};
+use crate::sse;
 
 /// A request's claim on a lane: its price stays owed only once the server took it.
 struct Ticket<'a> {
@@ -135,7 +136,9 @@ impl AmpClient {
             None => None,
             Some(receipt) => {
                 ticket.admitted = true;
-                if pricing::is_measurable(&price) {
+                let statements =
+                    price.mode == PricingMode::PerToken && sse::is_event_stream(response.headers());
+                if pricing::is_measurable(&price) || statements {
                     Some(stream::Meter::start(
                         self.clone(),
                         lane,

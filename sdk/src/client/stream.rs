@@ -6,7 +6,9 @@
 //! It pays for what it measured, never ahead of it: time from the response
 //! headers on (the server started counting earlier) and bytes received
 //! (the server sent at least those). What it cannot see is left to the
-//! server's count, which the next credential covers.
+//! server's count, which the next credential covers. Tokens only the server
+//! can count: a `per_token` event stream states its charge in the events
+//! received ([`crate::sse`]), and the client pays each statement.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,6 +27,7 @@ use super::pricing;
 use super::signing::Answer;
 use crate::headers::Receipt;
 use crate::manifest::{Price, PricingMode, CREDIT_PATH};
+use crate::sse::Statements;
 
 /// A paid response. Read it through [`chunk`](Self::chunk),
 /// [`bytes`](Self::bytes), [`text`](Self::text) or [`json`](Self::json), so
@@ -96,7 +99,7 @@ impl AmpResponse {
         };
         if let Some(meter) = &self.meter {
             match &chunk {
-                Some(bytes) => meter.add_bytes(bytes.len() as u64),
+                Some(bytes) => meter.add(bytes),
                 None => meter.finish(),
             }
         }
@@ -134,9 +137,15 @@ impl AmpResponse {
 impl AmpClient {
     /// Pays what a metered response used so far (`POST /.well-known/amp/credit`),
     /// which extends the server's credit for it.
-    async fn pay_credit(&self, lane: &Pubkey, service: &str) -> Result<(), ClientError> {
+    /// `floor`: the least amount to sign (0: what is owed).
+    async fn pay_credit(
+        &self,
+        lane: &Pubkey,
+        service: &str,
+        floor: u64,
+    ) -> Result<(), ClientError> {
         let url = format!("{service}{CREDIT_PATH}");
-        match self.post_credential(lane, &url, 0).await? {
+        match self.post_credential(lane, &url, floor).await? {
             Answer::Passed(response) if response.status().is_success() => {
                 if let Ok(receipt) = Receipt::from_headers(response.headers()) {
                     self.inner
@@ -171,6 +180,10 @@ struct State {
     /// When the response headers arrived: the server started counting earlier.
     started: Instant,
     bytes: AtomicU64,
+    /// The charge a `per_token` event stream stated in what was received.
+    statements: Mutex<Statements>,
+    /// The highest `amp-due` charge paid for.
+    due_paid: AtomicU64,
     /// Milliseconds from `started` to the last data received.
     last_data: AtomicU64,
     done: AtomicBool,
@@ -202,16 +215,42 @@ impl State {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// What the usage measured so far costs (for tokens, what the stream
+    /// stated).
+    fn used(&self) -> u64 {
+        match self.price.mode {
+            PricingMode::PerToken => self
+                .statements
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .charged(),
+            _ => pricing::cost(&self.price, self.units()),
+        }
+    }
+
+    /// What a `per_token` stream said it waits for (a charge), and how much
+    /// more than what it charged that is.
+    fn due(&self) -> (u64, u64) {
+        let statements = self.statements.lock().unwrap_or_else(|e| e.into_inner());
+        let due = statements.due();
+        (due, due.saturating_sub(statements.charged()))
+    }
+
+    /// Whether a `per_token` stream waits for credit not paid yet.
+    fn due_unpaid(&self) -> bool {
+        self.due().0 > self.due_paid.load(Ordering::Acquire)
+    }
+
     /// What is used and not yet added to what the lane owes.
     fn unaccounted(&self) -> u64 {
         let accounted = *self.accounted.lock().unwrap_or_else(|e| e.into_inner());
-        pricing::cost(&self.price, self.units()).saturating_sub(accounted)
+        self.used().saturating_sub(accounted)
     }
 
     /// Adds the usage measured so far to what the lane owes.
     fn account(&self) {
         let mut accounted = self.accounted.lock().unwrap_or_else(|e| e.into_inner());
-        let used = pricing::cost(&self.price, self.units());
+        let used = self.used();
         if used > *accounted {
             let more = used - *accounted;
             self.client.ledger_with(|b| b.add_owed(&self.lane, more));
@@ -228,10 +267,12 @@ impl State {
     }
 
     /// One unit of usage: a byte, or a millisecond (`per_second` charges by
-    /// the millisecond).
+    /// the millisecond); for tokens, any statement (the server chooses when
+    /// to state).
     fn unit(&self) -> u64 {
         match self.price.mode {
             PricingMode::PerSecond => self.price.rate.div_ceil(1_000),
+            PricingMode::PerToken => 1,
             _ => self.price.rate,
         }
         .max(1)
@@ -244,9 +285,20 @@ impl State {
         let before = self
             .client
             .ledger_with(|b| b.lane(&self.lane).map(|l| l.record.owed));
-        let paid = self.client.pay_credit(&self.lane, &self.service).await;
+        // A token stream waiting for more than it charged: sign that much
+        // beyond what is owed, without owing it yet.
+        let (due, beyond) = self.due();
+        let floor = match beyond {
+            0 => 0,
+            beyond => before.unwrap_or(0).saturating_add(beyond),
+        };
+        let paid = self
+            .client
+            .pay_credit(&self.lane, &self.service, floor)
+            .await;
         self.absorb_raise(before);
         paid?;
+        self.due_paid.fetch_max(due, Ordering::AcqRel);
         tracing::trace!(lane = %self.lane, "stream credit topped up");
         self.client.make_room(&self.lane, room).await
     }
@@ -280,6 +332,8 @@ impl Meter {
             price,
             started: Instant::now(),
             bytes: AtomicU64::new(0),
+            statements: Mutex::new(Statements::default()),
+            due_paid: AtomicU64::new(0),
             last_data: AtomicU64::new(0),
             done: AtomicBool::new(false),
             wake: Notify::new(),
@@ -291,8 +345,17 @@ impl Meter {
         Self { state }
     }
 
-    fn add_bytes(&self, bytes: u64) {
-        self.state.bytes.fetch_add(bytes, Ordering::AcqRel);
+    fn add(&self, chunk: &[u8]) {
+        self.state
+            .bytes
+            .fetch_add(chunk.len() as u64, Ordering::AcqRel);
+        if self.state.price.mode == PricingMode::PerToken {
+            self.state
+                .statements
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .read(chunk);
+        }
         self.state
             .last_data
             .fetch_max(self.state.elapsed_ms(), Ordering::AcqRel);
@@ -343,11 +406,14 @@ impl Drop for Meter {
 /// to what the lane owes and posts a credential covering it.
 async fn pay(state: Arc<State>) {
     let credit = state.client.credit_of(&state.lane);
-    let trigger = (credit / 2).max(state.unit());
+    let trigger = match state.price.mode {
+        PricingMode::PerToken => state.unit(),
+        _ => (credit / 2).max(state.unit()),
+    };
     let mut paying = true;
     while !state.done.load(Ordering::Acquire) {
         let turn = state.turn.lock().await;
-        if paying && state.unaccounted() >= trigger {
+        if paying && (state.unaccounted() >= trigger || state.due_unpaid()) {
             // The stream needs room on the lane too: top up before it runs dry.
             let paid = state.pay_round(trigger).await;
             drop(turn);

@@ -1,6 +1,8 @@
 //! The metered body: counts what a `per_byte` or `per_second` response
 //! uses, stops it when its allowance runs out (after asking for credit),
-//! and charges the lane through the meter when it ends.
+//! and charges the lane through the meter when it ends. A `per_token`
+//! event stream states its charge to the client as it grows ([`crate::sse`])
+//! and holds an event it cannot pay for until credit comes.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,7 +10,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::Sleep;
 
@@ -18,6 +20,7 @@ use super::payment::Usage;
 use super::response::BoxError;
 use crate::manifest::{Price, PricingMode};
 use crate::pricing;
+use crate::sse;
 use crate::store::LaneState;
 
 /// A metered request in flight. It is charged exactly once: when its body
@@ -32,6 +35,10 @@ pub(crate) struct InFlight {
     bytes: u64,
     /// Room that credit credentials add while the response runs.
     refill: Refill,
+    /// For a `per_token` event stream: what the events passed to the client
+    /// were charged. A stream cut or dropped early is charged that; one that
+    /// ends, everything reported.
+    delivered: Option<u64>,
 }
 
 impl InFlight {
@@ -51,6 +58,7 @@ impl InFlight {
             usage,
             started: Instant::now(),
             bytes: 0,
+            delivered: None,
         }
     }
 
@@ -86,6 +94,17 @@ impl InFlight {
             .min(self.allowance)
     }
 
+    /// The lane charged, until the charge is taken.
+    fn lane(&self) -> Option<anchor_lang::prelude::Pubkey> {
+        self.fresh.as_ref().map(|fresh| fresh.id.lane)
+    }
+
+    /// What the handler reported so far (`per_token`), beyond the allowance too.
+    fn reported(&self) -> u64 {
+        pricing::cost(&self.price, self.usage.get(), pricing::Rounding::Up)
+            .saturating_add(self.usage.amount())
+    }
+
     /// When a per-second allowance runs out.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         if self.price.mode != PricingMode::PerSecond {
@@ -106,7 +125,10 @@ impl InFlight {
     /// The charge, as a future that persists it; `None` once taken.
     fn finish(&mut self) -> Option<impl Future<Output = ()> + Send + 'static> {
         let fresh = self.fresh.take()?;
-        let charge = self.charge_with(0);
+        let charge = match self.delivered {
+            Some(delivered) => delivered.min(self.allowance),
+            None => self.charge_with(0),
+        };
         let allowance = self.allowance;
         let ledger = self.ledger.clone();
         Some(async move {
@@ -150,10 +172,36 @@ pub(crate) struct MeteredBody<B> {
     held: Option<Bytes>,
     /// The body's last frame, released once the charge is recorded.
     last: Option<Frame<Bytes>>,
+    /// A `per_token` event stream's statements of its charge.
+    stated: Option<Stated>,
+}
+
+/// The charge of a `per_token` event stream, as stated to the client.
+struct Stated {
+    /// The charge last stated.
+    charge: u64,
+    /// The charge last stated due.
+    due: u64,
+    /// How much the charge grows before it is stated again: half the
+    /// credit, so the client's payment arrives before the credit is used.
+    step: u64,
+    /// The last data passed ended an event: a comment may follow it.
+    at_boundary: bool,
+}
+
+/// What a `per_token` event stream does with the next frame of its handler.
+enum TokenStep {
+    /// Pass it on, with a statement of the charge after it when one is due.
+    Pass(Bytes),
+    /// Hold it until credit comes; first send this statement, if any.
+    Hold(Option<Bytes>),
+    /// The lane cannot pay for it: end with the handler's cut event, if any.
+    Cut(Option<Bytes>),
 }
 
 impl<B> MeteredBody<B> {
-    pub(crate) fn new(inner: B, meter: InFlight) -> Self {
+    /// `event_stream`: the response is Server-Sent Events.
+    pub(crate) fn new(inner: B, mut meter: InFlight, event_stream: bool) -> Self {
         let max_bytes = match meter.price.mode {
             PricingMode::PerByte => pricing::units_for(&meter.price, meter.allowance),
             _ => None,
@@ -161,6 +209,15 @@ impl<B> MeteredBody<B> {
         let deadline = meter
             .deadline()
             .map(|at| Box::pin(tokio::time::sleep_until(at.into())));
+        let stated = (event_stream && meter.price.mode == PricingMode::PerToken).then(|| {
+            meter.delivered = Some(0);
+            Stated {
+                charge: 0,
+                due: 0,
+                step: (meter.refill.credit() / 2).max(1),
+                at_boundary: true,
+            }
+        });
         Self {
             inner,
             meter,
@@ -171,6 +228,7 @@ impl<B> MeteredBody<B> {
             ended: false,
             held: None,
             last: None,
+            stated,
         }
     }
 
@@ -178,6 +236,64 @@ impl<B> MeteredBody<B> {
         if let Some(finish) = self.meter.finish() {
             self.finishing = Some(Box::pin(finish));
         }
+    }
+
+    /// Weighs a `per_token` event stream's next data against its allowance.
+    fn token_step(&mut self, data: &Bytes) -> TokenStep {
+        let Some(stated) = self.stated.as_mut() else {
+            return TokenStep::Pass(data.clone());
+        };
+        let charge = self.meter.reported();
+        if charge > self.meter.allowance {
+            if !self.meter.refill.can_wait() {
+                // What was delivered is what is charged; then the reason.
+                let delivered = self.meter.delivered.unwrap_or(0);
+                let event = self.meter.usage.take_cut_event();
+                let last = event.filter(|_| stated.at_boundary).map(|event| {
+                    let statement = sse::statement(delivered);
+                    Bytes::from([&statement[..], &event[..]].concat())
+                });
+                return TokenStep::Cut(last);
+            }
+            // Tell the client what the next event needs, then wait for its credit.
+            let due = (stated.at_boundary && charge > stated.due).then(|| {
+                stated.due = charge;
+                sse::due(charge)
+            });
+            return TokenStep::Hold(due);
+        }
+        self.meter.delivered = Some(charge);
+        stated.at_boundary = sse::ends_event(data);
+        if stated.at_boundary && charge >= stated.charge.saturating_add(stated.step) {
+            stated.charge = charge;
+            let mut out = BytesMut::from(&data[..]);
+            out.extend_from_slice(&sse::statement(charge));
+            return TokenStep::Pass(out.freeze());
+        }
+        TokenStep::Pass(data.clone())
+    }
+
+    /// A `per_token` event stream breaks: it is charged what was delivered,
+    /// and the client is told so.
+    fn cut_statement(&mut self) -> Option<Bytes> {
+        let stated = self.stated.as_mut()?;
+        let delivered = self.meter.delivered.unwrap_or(0);
+        (stated.at_boundary && delivered > stated.charge).then(|| {
+            stated.charge = delivered;
+            sse::statement(delivered)
+        })
+    }
+
+    /// A `per_token` event stream ended: it is charged all it reported, and
+    /// the client is told so in a last statement.
+    fn final_statement(&mut self) -> Option<Bytes> {
+        let stated = self.stated.as_mut()?;
+        let charge = self.meter.reported().min(self.meter.allowance);
+        self.meter.delivered = Some(charge);
+        (stated.at_boundary && charge > stated.charge).then(|| {
+            stated.charge = charge;
+            sse::statement(charge)
+        })
     }
 }
 
@@ -233,7 +349,7 @@ where
                             return Poll::Pending;
                         }
                     };
-                    if refilled {
+                    if refilled && this.max_bytes.is_some() {
                         this.max_bytes =
                             pricing::units_for(&this.meter.price, this.meter.allowance);
                     }
@@ -245,6 +361,27 @@ where
                 Some(Ok(frame)) => {
                     let Some(data) = frame.data_ref() else {
                         return Poll::Ready(Some(Ok(frame)));
+                    };
+                    let data = match this.token_step(data) {
+                        TokenStep::Pass(data) => data,
+                        TokenStep::Hold(due) => {
+                            this.held = Some(data.clone());
+                            match due {
+                                Some(due) => return Poll::Ready(Some(Ok(Frame::data(due)))),
+                                None => continue,
+                            }
+                        }
+                        TokenStep::Cut(event) => {
+                            tracing::info!(lane = ?this.meter.lane(), "a token stream's allowance ran out: cut");
+                            match event {
+                                // The stream's own last event says why: it ends cleanly.
+                                Some(event) => this.last = Some(Frame::data(event)),
+                                None => this.cut = Some("the lane's allowance ran out"),
+                            }
+                            this.start_finishing();
+                            this.ended = this.finishing.is_none();
+                            continue;
+                        }
                     };
                     let len = data.len() as u64;
                     if let Some(max) = this.max_bytes {
@@ -266,21 +403,29 @@ where
                     if this.held.is_none() && this.inner.is_end_stream() {
                         // The last frame: the charge is recorded before the
                         // client can hold a complete response and send the next.
+                        let frame = match this.final_statement() {
+                            Some(statement) => Frame::data([data, statement].concat().into()),
+                            None => Frame::data(data),
+                        };
                         this.start_finishing();
                         if this.finishing.is_some() {
                             this.last = Some(frame);
                             continue;
                         }
+                        return Poll::Ready(Some(Ok(frame)));
                     }
-                    return Poll::Ready(Some(Ok(frame)));
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 Some(Err(error)) => {
                     let error: BoxError = error.into();
                     tracing::debug!(%error, "a metered response failed");
                     this.cut = Some("the response failed");
+                    // An event stream says what it charged before it breaks.
+                    this.last = this.cut_statement().map(Frame::data);
                     continue;
                 }
                 None => {
+                    this.last = this.final_statement().map(Frame::data);
                     this.start_finishing();
                     this.ended = this.finishing.is_none();
                     continue;
@@ -290,7 +435,7 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.ended && self.last.is_none()
+        self.ended && self.last.is_none() && self.cut.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {

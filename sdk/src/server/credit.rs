@@ -61,6 +61,11 @@ impl Credit {
         }
     }
 
+    /// Most served beyond the highest amount signed.
+    pub(crate) fn amount(&self) -> u64 {
+        self.amount
+    }
+
     /// The ledger metered responses charge through.
     pub(crate) fn ledger(&self) -> &Ledger {
         &self.ledger
@@ -150,6 +155,11 @@ impl Refill {
             wait: None,
             exhausted: false,
         }
+    }
+
+    /// Most served beyond the highest amount signed.
+    pub(crate) fn credit(&self) -> u64 {
+        self.credit.amount()
     }
 
     /// Whether a response may still pause for credit.

@@ -1,7 +1,9 @@
 //! The paying lane as the service sees it, and the units a handler reports.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
 
 use anchor_lang::prelude::Pubkey;
 
@@ -62,6 +64,20 @@ impl Payment {
             .saturating_add(self.usage.amount())
     }
 
+    /// The last bytes a `per_token` event stream sends when the paywall cuts
+    /// it because the lane cannot pay for more: an event in the stream's own
+    /// format saying why (an OpenAI `error` chunk, an Anthropic `error`
+    /// event), so that the client's library shows the reason. Without one,
+    /// the body just ends in an error.
+    pub fn set_cut_event(&self, event: Bytes) {
+        *self
+            .usage
+            .0
+            .cut_event
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(event);
+    }
+
     /// Most units the allowance pays for (`None`: unlimited or not metered).
     /// Units beyond it are served free, so a handler should stop there.
     pub fn max_units(&self) -> Option<u64> {
@@ -80,6 +96,7 @@ pub(crate) struct Usage(Arc<Counts>);
 pub(crate) struct Counts {
     units: AtomicU64,
     amount: AtomicU64,
+    cut_event: Mutex<Option<Bytes>>,
 }
 
 /// Saturating: a handler cannot wrap a count around to a small charge.
@@ -104,5 +121,13 @@ impl Usage {
 
     pub(crate) fn amount(&self) -> u64 {
         self.0.amount.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn take_cut_event(&self) -> Option<Bytes> {
+        self.0
+            .cut_event
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 }

@@ -201,7 +201,11 @@ where
             // far, or the units reported so far.
             let known = meter.charge_with(inner.size_hint().exact().unwrap_or(0));
             let owed = admitted.payment.owed.saturating_add(known);
-            (owed, boxed(MeteredBody::new(boxed(inner), meter)))
+            let event_stream = crate::sse::is_event_stream(&parts.headers);
+            (
+                owed,
+                boxed(MeteredBody::new(boxed(inner), meter, event_stream)),
+            )
         }
     };
     Receipt {
