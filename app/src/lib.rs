@@ -9,6 +9,7 @@ pub mod config;
 pub mod context;
 pub mod demo;
 pub mod error;
+pub mod listen;
 pub mod local_error;
 pub mod outbound;
 pub mod output;

@@ -149,9 +149,7 @@ impl ProxyCmd {
             .map_err(agent_error)?;
         let outbound = Arc::new(Outbound::new(client, allow));
         let listen = self.listen;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| CliError::Io(format!("listening on {listen}"), e))?;
+        let listener = crate::listen::bind(listen).await?;
         // Said while it runs: where clients send requests.
         println!("amp proxy: http://{listen}/<service URL>, e.g. http://{listen}/https://api.example.com/v1");
         axum::serve(listener, outbound::router(Arc::clone(&outbound)))

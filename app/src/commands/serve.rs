@@ -83,9 +83,7 @@ impl ServeCmd {
         let paywall = proxy::start_paywall(chain, wallet, file).await?;
         let upstream = Upstream::new(self.upstream)?;
         let listen = self.listen;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| CliError::Io(format!("listening on {listen}"), e))?;
+        let listener = crate::listen::bind(listen).await?;
         let manifest = paywall.manifest();
         // Said while it runs, before any result: where to send requests.
         println!(

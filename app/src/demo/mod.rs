@@ -142,9 +142,8 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, CliError> {
             Arc::clone(&timings),
             time_request,
         ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| CliError::Io("binding 127.0.0.1".into(), e))?;
+    use axum::serve::Listener;
+    let listener = crate::listen::bind(([127, 0, 0, 1], 0).into()).await?;
     let address = listener
         .local_addr()
         .map_err(|e| CliError::Io("binding 127.0.0.1".into(), e))?;
