@@ -184,6 +184,18 @@ fn rich_manifest() -> Manifest {
                 },
             )]
             .into(),
+            methods: [(
+                "/mcp".to_owned(),
+                [(
+                    "tools/call".to_owned(),
+                    Price {
+                        mode: PricingMode::PerCall,
+                        rate: u64::MAX,
+                    },
+                )]
+                .into(),
+            )]
+            .into(),
         },
         sponsor: Some(Sponsorship {
             payer: key(9),

@@ -87,6 +87,13 @@ pub struct Pricing {
     /// `rate` is then unused (its mode stays `per_token`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tokens: BTreeMap<String, TokenPrices>,
+    /// JSON-RPC routes (an MCP server's endpoint), keyed as `routes` is: a
+    /// request to one is priced by the `method` of the message it posts
+    /// (`tools/call`), and a method not listed is free, so is a request
+    /// without a JSON-RPC message. A batch pays its members' prices added
+    /// up ([`crate::pricing::message_price`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub methods: BTreeMap<String, BTreeMap<String, Price>>,
 }
 
 /// A rate in the mint's smallest unit per [`PricingMode`] unit.

@@ -31,6 +31,42 @@ pub fn token_prices<'a>(pricing: &'a Pricing, path: &str) -> Option<&'a TokenPri
     matching(&pricing.tokens, path)
 }
 
+/// The JSON-RPC method prices of `path`'s route, when it is priced by method.
+pub fn method_prices<'a>(pricing: &'a Pricing, path: &str) -> Option<&'a BTreeMap<String, Price>> {
+    matching(&pricing.methods, path)
+}
+
+/// What a JSON-RPC request body pays under `methods`: the price of its
+/// message's method; `None` (free) for a method not listed, a body that is
+/// no JSON-RPC message, or a message without a method (a response). A batch
+/// pays the sum of its priced members' rates, in the mode of the first.
+pub fn message_price(methods: &BTreeMap<String, Price>, body: &[u8]) -> Option<Price> {
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let messages = match &json {
+        serde_json::Value::Array(messages) => messages.as_slice(),
+        message => std::slice::from_ref(message),
+    };
+    let mut priced = messages.iter().filter_map(|message| {
+        let method = message.get("method")?.as_str()?;
+        methods.get(method)
+    });
+    let first = *priced.next()?;
+    Some(priced.fold(first, |total, price| Price {
+        mode: total.mode,
+        rate: total.rate.saturating_add(price.rate),
+    }))
+}
+
+/// What a request to `path` with `body` pays, as a client sees it: on a
+/// JSON-RPC route the price of the message's method (`None`: free), else
+/// the route's price or the default.
+pub fn request_price(pricing: &Pricing, path: &str, body: &[u8]) -> Option<Price> {
+    match method_prices(pricing, path) {
+        Some(methods) => message_price(methods, body),
+        None => Some(price_for(pricing, path)),
+    }
+}
+
 /// The entry of `path` in a map keyed by route patterns: an exact pattern,
 /// else the longest `prefix*`.
 fn matching<'a, T>(routes: &'a BTreeMap<String, T>, path: &str) -> Option<&'a T> {
@@ -94,6 +130,37 @@ mod tests {
     }
 
     #[test]
+    fn json_rpc_messages_pay_by_method() {
+        let methods = BTreeMap::from([
+            ("tools/call".to_owned(), price(PricingMode::PerCall, 500)),
+            ("prompts/get".to_owned(), price(PricingMode::PerCall, 20)),
+        ]);
+        let call = br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"add"}}"#;
+        assert_eq!(message_price(&methods, call).unwrap().rate, 500);
+        for free in [
+            &br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#[..],
+            br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            br#"{"jsonrpc":"2.0","id":2,"result":{}}"#,
+            br#"{"jsonrpc":"2.0","id":2,"method":7}"#,
+            b"",
+            b"not json",
+        ] {
+            assert_eq!(message_price(&methods, free), None);
+        }
+        let batch = br#"[{"id":1,"method":"tools/call"},{"id":2,"method":"tools/list"},
+            {"id":3,"method":"prompts/get"},{"id":4,"method":"tools/call"}]"#;
+        assert_eq!(message_price(&methods, batch).unwrap().rate, 1_020);
+        let pricing = Pricing {
+            default: price(PricingMode::PerCall, 1),
+            routes: BTreeMap::new(),
+            tokens: Default::default(),
+            methods: BTreeMap::from([("/mcp".to_owned(), methods)]),
+        };
+        assert!(method_prices(&pricing, "/mcp").is_some());
+        assert!(method_prices(&pricing, "/mcp/x").is_none());
+    }
+
+    #[test]
     fn routes_exact_then_longest_prefix_then_default() {
         let pricing = Pricing {
             default: price(PricingMode::PerCall, 10),
@@ -103,6 +170,7 @@ mod tests {
                 ("/v1/files/*".into(), price(PricingMode::PerByte, 1)),
             ]),
             tokens: Default::default(),
+            methods: Default::default(),
         };
         assert_eq!(price_for(&pricing, "/v1/chat").rate, 2);
         assert_eq!(price_for(&pricing, "/v1/other").rate, 5);

@@ -10,6 +10,7 @@ mod commands;
 mod crash;
 mod faults;
 mod llm;
+mod mcp;
 mod node_process;
 mod outbound;
 mod paid_api;

@@ -72,7 +72,13 @@ impl AmpClient {
         let service = origin(request.url())?;
         let path = request.url().path().to_owned();
         let mut lane = self.lane_for(&service, None).await?;
-        let price = self.price(&lane, &path)?;
+        let body = request.body().and_then(reqwest::Body::as_bytes);
+        let Some(price) = self.price(&lane, &path, body.unwrap_or_default())? else {
+            // A JSON-RPC method the service does not charge for.
+            tracing::debug!(%service, %path, "free request");
+            let response = self.inner.http.execute(request).await?;
+            return Ok(AmpResponse::new(response, None, None));
+        };
         let upfront = pricing::is_upfront(&price);
         let mut ticket = Ticket::new(self, lane, if upfront { price.rate } else { 0 });
         let mut original = Some(request);
@@ -158,8 +164,9 @@ impl AmpClient {
         AmpResponse::new(response, receipt, meter)
     }
 
-    fn price(&self, lane: &Pubkey, path: &str) -> Result<Price, ClientError> {
+    /// The price of a request; `None` when it is free.
+    fn price(&self, lane: &Pubkey, path: &str, body: &[u8]) -> Result<Option<Price>, ClientError> {
         let record = self.record(lane)?;
-        Ok(pricing::price_for(&record.manifest.pricing, path))
+        Ok(pricing::request_price(&record.manifest.pricing, path, body))
     }
 }

@@ -189,6 +189,7 @@ mod tests {
                 },
                 routes: Default::default(),
                 tokens: Default::default(),
+                methods: Default::default(),
             },
             sponsor: None,
         }

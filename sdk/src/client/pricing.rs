@@ -6,9 +6,10 @@
 use crate::manifest::{Price, Pricing, PricingMode};
 use crate::pricing::{self, Rounding};
 
-/// The price of `path` (free paths are not in the manifest).
-pub(crate) fn price_for(pricing: &Pricing, path: &str) -> Price {
-    pricing::price_for(pricing, path)
+/// The price of a request to `path` with `body` (free paths are not in the
+/// manifest; free JSON-RPC methods are: `None`).
+pub(crate) fn request_price(pricing: &Pricing, path: &str, body: &[u8]) -> Option<Price> {
+    pricing::request_price(pricing, path, body)
 }
 
 /// Whether the price is known before the response (`per_call`).

@@ -283,6 +283,7 @@ mod tests {
                     .into_iter()
                     .collect(),
                 tokens: Default::default(),
+                methods: Default::default(),
             },
             sponsor: None,
         };

@@ -24,6 +24,10 @@
 //! mode = "per_token"
 //! rate = "2"
 //!
+//! [pricing.methods."/mcp"."tools/call"]   # JSON-RPC: priced by method, others free
+//! mode = "per_call"
+//! rate = "500"
+//!
 //! [settle]
 //! threshold = "1000000"   # settle a lane once this much is unsettled...
 //! interval = 3600         # ...or once its oldest unsettled voucher is this old (seconds)
@@ -252,6 +256,7 @@ impl Default for Config {
                 },
                 routes: Default::default(),
                 tokens: Default::default(),
+                methods: Default::default(),
             },
             free: Vec::new(),
             refresh: default_refresh(),
@@ -271,7 +276,12 @@ impl Config {
         if self.mints.is_empty() {
             return Err(ServerError::Config("no accepted mint".into()));
         }
-        for pattern in self.pricing.routes.keys().chain(&self.free) {
+        let patterns = self
+            .pricing
+            .routes
+            .keys()
+            .chain(self.pricing.methods.keys());
+        for pattern in patterns.chain(&self.free) {
             if !pattern.starts_with('/') {
                 return Err(ServerError::Config(format!(
                     "route {pattern:?} must start with '/'"

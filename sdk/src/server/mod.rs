@@ -88,7 +88,7 @@ pub use payment::Payment;
 pub use paywall::{Paywall, PaywallBuilder};
 pub use rate_limit::RateLimit;
 pub use response::{AmpBody, BoxError};
-pub use service::{PaywallLayer, PaywallService};
+pub use service::{PaywallLayer, PaywallService, MAX_RPC_BODY};
 pub use settle::{Settler, SettlerStatus};
 pub use sponsor::SponsorStatus;
 pub use wellknown::ServiceStatus;

@@ -86,6 +86,24 @@ impl PaywallBuilder {
         self
     }
 
+    /// Prices the JSON-RPC `method` (MCP's `tools/call`) on the route
+    /// `pattern`; the route's other methods are served free
+    /// ([`Pricing::methods`](crate::manifest::Pricing::methods)).
+    pub fn method(
+        mut self,
+        pattern: impl Into<String>,
+        method: impl Into<String>,
+        price: Price,
+    ) -> Self {
+        self.config
+            .pricing
+            .methods
+            .entry(pattern.into())
+            .or_default()
+            .insert(method.into(), price);
+        self
+    }
+
     /// Serves `pattern` (exact, or a prefix ending in `*`) without payment.
     pub fn free(mut self, pattern: impl Into<String>) -> Self {
         self.config.free.push(pattern.into());

@@ -1,10 +1,11 @@
 //! Which price a request path pays: the manifest's routes by the shared rule
-//! ([`crate::pricing::route_price`]), the paths served free, the default.
+//! ([`crate::pricing::route_price`]), the paths served free, the default;
+//! or, on a JSON-RPC route, the prices of its methods.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::manifest::{Price, Pricing};
-use crate::pricing::route_price;
+use crate::pricing::{method_prices, route_price};
 
 /// The price of every path: the manifest's routes, its default, and the
 /// paths served free.
@@ -31,6 +32,15 @@ impl PriceTable {
         }
     }
 
+    /// The JSON-RPC method prices of `path`, when its requests are priced by
+    /// the method they post (an exact free path is free all the same).
+    pub(crate) fn methods(&self, path: &str) -> Option<&BTreeMap<String, Price>> {
+        if self.free_exact.contains(path) {
+            return None;
+        }
+        method_prices(&self.pricing, path)
+    }
+
     /// The price of `path`; `None` when it is served free. An exact free
     /// path wins, then a route, then a free prefix, then the default.
     pub(crate) fn price(&self, path: &str) -> Option<Price> {
@@ -55,7 +65,6 @@ impl PriceTable {
 mod tests {
     use super::*;
     use crate::manifest::PricingMode;
-    use std::collections::BTreeMap;
 
     fn price(mode: PricingMode, rate: u64) -> Price {
         Price { mode, rate }
@@ -72,6 +81,7 @@ mod tests {
                 ("/public/paid".into(), price(PricingMode::PerCall, 7)),
             ]),
             tokens: Default::default(),
+            methods: Default::default(),
         };
         let table = PriceTable::new(
             &pricing,

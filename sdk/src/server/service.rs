@@ -22,7 +22,12 @@ use super::response::{boxed, AmpBody, BoxError};
 use super::wellknown::WellKnown;
 use crate::headers::Receipt;
 use crate::manifest::{ErrorBody, ErrorCode};
+use crate::pricing;
 use crate::sponsor::MAX_REQUEST_LEN;
+
+/// Largest JSON-RPC request body read to find its method (a JSON-RPC route's
+/// requests are priced by it); a larger one is refused.
+pub const MAX_RPC_BODY: usize = 4 * 1024 * 1024;
 
 /// What every copy of the layer shares.
 pub(crate) struct Shared {
@@ -85,7 +90,8 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send,
-    ReqBody: Body + Send + 'static,
+    // A JSON-RPC route's body is read for its method, then passed on whole.
+    ReqBody: Body + From<Bytes> + Send + 'static,
     ReqBody::Data: Send,
     ReqBody::Error: Into<BoxError>,
     ResBody: Body<Data = Bytes> + Send + 'static,
@@ -109,12 +115,29 @@ where
             if let Some(endpoint) = shared.wellknown.route(request.method(), path) {
                 let (parts, body) = request.into_parts();
                 let body = match endpoint.reads_body() {
-                    true => read_body(body).await,
+                    true => read_body(body, MAX_REQUEST_LEN).await,
                     false => None,
                 };
                 return Ok(shared.wellknown.serve(endpoint, &parts.headers, body).await);
             }
-            let Some(price) = shared.prices.price(path) else {
+            let price = match shared.prices.methods(path) {
+                None => shared.prices.price(path),
+                Some(methods) => {
+                    let (parts, body) = request.into_parts();
+                    let Some(body) = read_body(body, MAX_RPC_BODY).await else {
+                        return Ok(shared.admission.refuse(ErrorBody::new(
+                            ErrorCode::Malformed,
+                            format!(
+                                "a JSON-RPC request body must be readable and at most {MAX_RPC_BODY} bytes"
+                            ),
+                        )));
+                    };
+                    let price = pricing::message_price(methods, &body);
+                    request = Request::from_parts(parts, ReqBody::from(body));
+                    price
+                }
+            };
+            let Some(price) = price else {
                 return Ok(inner.call(request).await?.map(boxed));
             };
             let admitted = match shared.admission.admit(request.headers(), price).await {
@@ -139,14 +162,14 @@ where
     }
 }
 
-/// A well-known endpoint's request body, up to [`MAX_REQUEST_LEN`];
-/// `None` when it is larger or cannot be read (the endpoint refuses it).
-async fn read_body<B>(body: B) -> Option<Bytes>
+/// A request body, up to `limit` bytes; `None` when it is larger or cannot
+/// be read (the caller refuses it).
+async fn read_body<B>(body: B, limit: usize) -> Option<Bytes>
 where
     B: Body,
     B::Error: Into<BoxError>,
 {
-    let limited = http_body_util::Limited::new(body, MAX_REQUEST_LEN);
+    let limited = http_body_util::Limited::new(body, limit);
     Some(limited.collect().await.ok()?.to_bytes())
 }
 

@@ -16,5 +16,6 @@ mod server_flows;
 mod server_hostile;
 mod server_replicas;
 mod server_restart;
+mod server_rpc;
 mod server_sponsor;
 mod server_store;

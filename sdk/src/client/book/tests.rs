@@ -41,6 +41,7 @@ fn record(lane: u8, limit: u64) -> LaneRecord {
                 },
                 routes: Default::default(),
                 tokens: Default::default(),
+                methods: Default::default(),
             },
             sponsor: None,
         },

@@ -14,7 +14,7 @@ use amp_sdk::voucher::Voucher;
 use amp_tests::*;
 use anchor_lang::prelude::Pubkey;
 use axum::extract::Request;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Router};
 use http::{HeaderMap, StatusCode};
 use solana_keypair::Keypair;
@@ -48,6 +48,15 @@ pub fn app() -> Router {
         .route(
             "/v1/bytes",
             get(|request: Request| async move { vec![b'x'; param(&request, "n") as usize] }),
+        )
+        .route(
+            "/rpc",
+            post(
+                |payment: Option<Extension<Payment>>, body: String| async move {
+                    let paid = payment.map_or("free".to_owned(), |p| format!("paid {}", p.owed));
+                    format!("{paid}; {} bytes", body.len())
+                },
+            ),
         )
         .route(
             "/v1/slow",
