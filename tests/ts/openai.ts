@@ -6,9 +6,11 @@
 //   AMP_REFUSED_BASE_URL=http://127.0.0.1:8403/https://example.com/v1 \
 //   node dist/tests/ts/openai.js
 //
-// A completion as JSON (model "m"), one streamed (model "big"), and one to a
+// A completion as JSON (model "m"), one streamed (model "big"), one to a
 // service the proxy does not pay, which must fail as an API error the
-// client shows. Prints a JSON summary; exits non-zero on any failure.
+// client shows, and with AMP_LONG_BASE_URL (a proxy with a small budget) a
+// streamed one the budget cannot pay to its end, cut with an API error.
+// Prints a JSON summary; exits non-zero on any failure.
 
 import OpenAI from "openai";
 
@@ -47,11 +49,34 @@ async function main(): Promise<void> {
     refused = { status: error.status, message: error.message };
   }
 
+  // A completion longer than the budget pays for (AMP_LONG_BASE_URL, a
+  // proxy with a small budget): cut with an error the client shows.
+  let long: { chunks: number; error: string | null } | null = null;
+  const longBase = process.env["AMP_LONG_BASE_URL"];
+  if (longBase) {
+    const small = new OpenAI({ baseURL: longBase, apiKey: "unused", maxRetries: 0 });
+    long = { chunks: 0, error: null };
+    try {
+      const stream = await small.chat.completions.create({ model: "long", messages, stream: true });
+      for await (const chunk of stream) {
+        if (chunk.choices[0]?.delta?.content) {
+          long.chunks += 1;
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof OpenAI.APIError)) {
+        throw error;
+      }
+      long.error = error.message;
+    }
+  }
+
   console.log(
     JSON.stringify({
       plain: { content: plain.choices[0]?.message.content ?? null, usage: plain.usage ?? null },
       streamed: { text, chunks, usage: streamedUsage },
       refused,
+      long,
     }),
   );
 }

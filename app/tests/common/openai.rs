@@ -38,8 +38,12 @@ pub fn sse(events: Vec<String>) -> (HeaderMap, Body) {
     )
 }
 
+/// Content chunks of a streamed completion of the model "long".
+pub const LONG_COMPLETION: usize = 2_000;
+
 /// An OpenAI-compatible chat completion, streamed: three content chunks,
-/// the usage chunk when asked for it (30 + 12 tokens), then `[DONE]`.
+/// the usage chunk when asked for it (30 + 12 tokens), then `[DONE]`; for
+/// the model "long", [`LONG_COMPLETION`] chunks and no usage.
 pub fn openai_stream(asked: Asked, request: Value) -> (HeaderMap, Body) {
     if request["stream"] != true {
         let mut headers = HeaderMap::new();
@@ -49,6 +53,13 @@ pub fn openai_stream(asked: Asked, request: Value) -> (HeaderMap, Body) {
     }
     let include = request["stream_options"]["include_usage"] == true;
     asked.lock().unwrap().push(include);
+    if request["model"] == "long" {
+        // Far longer than a small budget pays for.
+        let events = (0..LONG_COMPLETION).map(|n| {
+            format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"t{n} \"}}}}],\"usage\":null}}\n\n")
+        });
+        return sse(events.chain(["data: [DONE]\n\n".to_owned()]).collect());
+    }
     let mut events: Vec<String> = ["Hel", "lo", "!"]
         .iter()
         .map(|t| format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{t}\"}}}}],\"usage\":null}}\n\n"))

@@ -4,8 +4,10 @@
 //! OpenAI-shaped upstream. A completion as JSON and a streamed one are each
 //! charged exactly input × input price + output × output price for their
 //! model; a service outside the proxy's allow-list is an API error the
-//! client shows. After the cooperative close the service holds exactly the
-//! two charges on-chain.
+//! client shows; a streamed completion longer than a second proxy's small
+//! budget is paid as it streams, then cut with an API error the client
+//! shows. After the cooperative closes the service holds exactly the
+//! charges on-chain.
 
 use std::time::Duration;
 
@@ -31,6 +33,10 @@ output = "3"
 input = "10"
 output = "30"
 
+[pricing.tokens."/v1/chat/completions".models.long]
+input = "1"
+output = "1000"
+
 [sponsor]
 "#;
 
@@ -38,6 +44,8 @@ output = "30"
 /// and 30 (model "big").
 const PLAIN: u64 = 30 + 12 * 3;
 const STREAMED: u64 = 30 * 10 + 12 * 30;
+/// The small proxy's budget, all of it deposited: 100 chunks of "long" at 1,000.
+const SMALL_BUDGET: u64 = 100_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openai_client_pays_for_completions_through_amp_proxy() {
@@ -63,6 +71,7 @@ async fn the_openai_client_pays_for_completions_through_amp_proxy() {
     let serve = Serve::start(&node, upstream, config).await;
 
     let (mut proxy, base) = start_proxy(&node, &serve.url, "5", "lanes.json").await;
+    let (mut small, small_base) = start_proxy(&node, &serve.url, "0.1", "small.json").await;
 
     let summary = node_script(
         &openai_js,
@@ -71,6 +80,10 @@ async fn the_openai_client_pays_for_completions_through_amp_proxy() {
             (
                 "AMP_REFUSED_BASE_URL",
                 format!("{base}/https://example.com/v1"),
+            ),
+            (
+                "AMP_LONG_BASE_URL",
+                format!("{small_base}/{}/v1", serve.url),
             ),
         ],
     )
@@ -88,14 +101,32 @@ async fn the_openai_client_pays_for_completions_through_amp_proxy() {
         "{summary}"
     );
 
-    proxy.signal(libc::SIGINT);
-    assert!(proxy.wait_exit(Duration::from_secs(30)).await.success());
+    // The long completion, paid as it streamed until the small budget could
+    // pay no more: cut there, with the reason as an API error.
+    assert_eq!(summary["long"]["chunks"], 100, "{summary}");
+    assert!(
+        summary["long"]["error"]
+            .as_str()
+            .is_some_and(|m| m.contains("allowance is used up")),
+        "{summary}"
+    );
+
+    for proxy in [&mut proxy, &mut small] {
+        proxy.signal(libc::SIGINT);
+        assert!(proxy.wait_exit(Duration::from_secs(30)).await.success());
+    }
     let closed = close_lanes(&node, "agent.json", &serve.url, "lanes.json").await;
     assert_eq!(
         closed["settled"].as_str(),
         Some((PLAIN + STREAMED).to_string().as_str()),
         "{closed}"
     );
+    let closed = close_lanes(&node, "agent.json", &serve.url, "small.json").await;
+    assert_eq!(
+        closed["settled"].as_str(),
+        Some(SMALL_BUDGET.to_string().as_str()),
+        "{closed}"
+    );
     serve.stop().await;
-    assert_eq!(node.tokens(&service).await, PLAIN + STREAMED);
+    assert_eq!(node.tokens(&service).await, PLAIN + STREAMED + SMALL_BUDGET);
 }
