@@ -11,6 +11,7 @@ pub mod demo;
 pub mod error;
 pub mod listen;
 pub mod local_error;
+pub mod max_prices;
 pub mod outbound;
 pub mod output;
 pub mod proxy;

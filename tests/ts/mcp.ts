@@ -13,7 +13,9 @@
 //
 // Lists the tools, calls `add` AMP_MCP_CALLS times, then keeps calling until
 // a call fails (the proxy's budget is spent) and reports the error the
-// client got. Prints a JSON summary; exits non-zero on any other failure.
+// client got; then, through AMP_MCP_CAPPED_URL (a proxy whose price ceiling
+// is below the tool's price), reports the error connecting gives. Prints a
+// JSON summary; exits non-zero on any other failure.
 
 import { randomUUID } from "node:crypto";
 import { createServer, Server } from "node:http";
@@ -77,7 +79,17 @@ async function main(): Promise<void> {
     }
   }
 
-  console.log(JSON.stringify({ tools, sums, refused }));
+  // A proxy that will not pay this service's price: refused from the start.
+  let capped: string | null = null;
+  const other = new Client({ name: "careful agent", version: "1.0.0" });
+  try {
+    await other.connect(new StreamableHTTPClientTransport(new URL(env("AMP_MCP_CAPPED_URL"))));
+    await other.callTool({ name: "add", arguments: { a: 1, b: 1 } });
+  } catch (error) {
+    capped = error instanceof Error ? error.message : String(error);
+  }
+
+  console.log(JSON.stringify({ tools, sums, refused, capped }));
   await client.close().catch(() => undefined);
   http.closeAllConnections();
   http.close();

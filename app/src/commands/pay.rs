@@ -36,6 +36,7 @@ use crate::amount::{format_tokens, Amount};
 use crate::config;
 use crate::context::GlobalArgs;
 use crate::error::CliError;
+use crate::max_prices::MaxPrices;
 use crate::output::display;
 
 /// Make an HTTP request and pay for it through AMP, like curl.
@@ -105,6 +106,8 @@ pub struct PayCmd {
         help_heading = "Paying as an agent (lane file)"
     )]
     pub sponsor: Sponsoring,
+    #[command(flatten, next_help_heading = "Paying as an agent (lane file)")]
+    pub max_prices: MaxPrices,
 
     /// Pay from this lane instead (a channel from `amp open`, or a
     /// delegation) whose vouchers the wallet signs; no lane file.
@@ -207,6 +210,7 @@ impl PayCmd {
             budget,
             deposit: self.deposit.clone(),
             sponsoring: self.sponsor,
+            max_prices: self.max_prices.clone(),
         })
     }
 }
@@ -329,6 +333,8 @@ pub struct AgentPayRequest {
     pub deposit: Option<Amount>,
     /// When to open and top up through a sponsoring service.
     pub sponsoring: Sponsoring,
+    /// The highest prices accepted.
+    pub max_prices: MaxPrices,
 }
 
 /// Sends `request` through the SDK's agent client, opening a channel to the
@@ -362,6 +368,7 @@ pub async fn pay_agent<C: Chain + 'static>(
         .map(|d| d.to_base_units(decimals))
         .transpose()?;
     policy.sponsoring = request.sponsoring;
+    policy.max_prices = request.max_prices.ceilings(decimals)?;
     create_parent(&request.lanes)?;
     let client = AmpClient::builder(&request.lanes, policy)
         .chain(chain)

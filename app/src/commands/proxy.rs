@@ -18,6 +18,7 @@ use crate::commands::pay::{agent_error, create_parent, discover};
 use crate::config;
 use crate::context::GlobalArgs;
 use crate::error::CliError;
+use crate::max_prices::MaxPrices;
 use crate::outbound::{self, Allow, Outbound};
 
 /// Pay for HTTP APIs from any language: a local proxy that pays every
@@ -62,6 +63,8 @@ pub struct ProxyCmd {
     /// auto (when the wallet has too little SOL), prefer, never.
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     pub sponsor: Sponsoring,
+    #[command(flatten)]
+    pub max_prices: MaxPrices,
 }
 
 /// What the proxy spent, reported when it stops.
@@ -134,6 +137,7 @@ impl ProxyCmd {
             .map(|d| d.to_base_units(decimals))
             .transpose()?;
         policy.sponsoring = self.sponsor;
+        policy.max_prices = self.max_prices.ceilings(decimals)?;
         let lanes = self
             .lanes
             .as_deref()

@@ -221,7 +221,25 @@ async fn charges_for_an_existing_api() {
         budget: "2".parse().unwrap(),
         deposit: Some("1".parse().unwrap()),
         sponsoring: Default::default(),
+        max_prices: Default::default(),
     };
+    // A ceiling below the service's price (100 base units a call): refused
+    // before any channel is opened, the lane file left without a lane.
+    let mut capped = agent_request("/v1/hello");
+    capped.max_prices.max_per_call = Some("0.000099".parse().unwrap());
+    capped.lanes = served.dir.path().join("capped").join("lanes.json");
+    let refused = commands::pay_agent(bank.clone(), agent, http, capped.clone())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("the default costs 100 per call, above the policy's 99"),
+        "{refused}"
+    );
+    let listed = lanes::list(Arc::clone(chain), agent, capped.lanes.clone())
+        .await
+        .unwrap();
+    assert!(listed.lanes.is_empty());
     let first = commands::pay_agent(bank.clone(), agent, http, agent_request("/v1/hello"))
         .await
         .unwrap();

@@ -2,12 +2,13 @@
 //! streamable HTTP behind `amp serve`, which prices `tools/call` and lets
 //! every other JSON-RPC method through free, and the SDK's client pointed
 //! at `amp proxy`. Each tool call is charged once, nothing else is; when the
-//! proxy's budget is spent, the client gets an error it can show. After the
+//! proxy's budget is spent, or when a proxy's price ceiling is below the
+//! tool's price, the client gets an error it can show. After the
 //! cooperative close the service holds exactly the calls' price on-chain.
 
 use std::time::Duration;
 
-use super::outbound::start_proxy;
+use super::outbound::{start_proxy, start_proxy_with};
 use super::service::{close_lanes, prices, Serve};
 use super::support::{free_port, Localnet};
 use super::typescript::{node_script, script};
@@ -39,6 +40,15 @@ async fn the_mcp_client_pays_for_tool_calls_through_amp_proxy() {
 
     // A budget of five tool calls (all of it deposited).
     let (mut proxy, base) = start_proxy(&node, &serve.url, "0.2", "lanes.json").await;
+    // An agent that pays at most 0.01 a call.
+    let (mut capped, capped_base) = start_proxy_with(
+        &node,
+        &serve.url,
+        "0.2",
+        "capped.json",
+        &["--max-per-call", "0.01"],
+    )
+    .await;
     let calls = 3;
     let summary = node_script(
         &mcp_js,
@@ -46,6 +56,10 @@ async fn the_mcp_client_pays_for_tool_calls_through_amp_proxy() {
             ("AMP_MCP_PORT", mcp_port.to_string()),
             ("AMP_MCP_URL", format!("{base}/{}/mcp", serve.url)),
             ("AMP_MCP_CALLS", calls.to_string()),
+            (
+                "AMP_MCP_CAPPED_URL",
+                format!("{capped_base}/{}/mcp", serve.url),
+            ),
         ],
     )
     .await;
@@ -60,9 +74,19 @@ async fn the_mcp_client_pays_for_tool_calls_through_amp_proxy() {
     assert_eq!(summary["refused"]["after"], 2, "{summary}");
     let message = summary["refused"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("budget"), "{summary}");
+    // A price above the agent's ceiling: refused before any channel is
+    // opened, and the MCP client says why.
+    let capped_message = summary["capped"].as_str().unwrap_or_default();
+    assert!(
+        capped_message
+            .contains("tools/call on /mcp costs 40000 per call, above the policy's 10000"),
+        "{summary}"
+    );
 
-    proxy.signal(libc::SIGINT);
-    assert!(proxy.wait_exit(Duration::from_secs(30)).await.success());
+    for proxy in [&mut proxy, &mut capped] {
+        proxy.signal(libc::SIGINT);
+        assert!(proxy.wait_exit(Duration::from_secs(30)).await.success());
+    }
     let paid = (calls + 2) * TOOL_CALL;
     let closed = close_lanes(&node, "agent.json", &serve.url, "lanes.json").await;
     assert_eq!(

@@ -23,6 +23,17 @@ pub async fn start_proxy(
     budget: &str,
     lanes: &str,
 ) -> (Process, String) {
+    start_proxy_with(node, allow, budget, lanes, &[]).await
+}
+
+/// `amp proxy` as [`start_proxy`] starts it, with `more` arguments.
+pub async fn start_proxy_with(
+    node: &Localnet,
+    allow: &str,
+    budget: &str,
+    lanes: &str,
+    more: &[&str],
+) -> (Process, String) {
     let listen = format!("127.0.0.1:{}", free_port());
     let mut command = node.amp();
     command.args([
@@ -40,6 +51,7 @@ pub async fn start_proxy(
         "--lanes",
         lanes,
     ]);
+    command.args(more);
     let mut process = Process::spawn("amp proxy", command);
     process
         .wait_for_line("amp proxy:", Duration::from_secs(60))

@@ -77,5 +77,5 @@ pub use errors::ClientError;
 pub use file::{
     Durability, GrantedLane, LaneFileError, LaneRecord, LaneStatus, Snapshot, OPENING_WINDOW,
 };
-pub use policy::{Policy, Sponsoring};
+pub use policy::{Policy, PriceCeilings, Sponsoring};
 pub use stream::AmpResponse;

@@ -5,7 +5,7 @@ use anchor_lang::prelude::Pubkey;
 
 use super::errors::ClientError;
 use super::file::Durability;
-use crate::manifest::{Manifest, AMP_VERSION};
+use crate::manifest::{Manifest, Price, Pricing, PricingMode, AMP_VERSION};
 
 /// What the user allows the agent to do with its money.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +44,74 @@ pub struct Policy {
     /// When to open (and top up) through a service that sponsors the rent
     /// and fee.
     pub sponsoring: Sponsoring,
+    /// The highest prices the agent accepts: a service whose manifest asks
+    /// more anywhere is refused before any channel is opened.
+    pub max_prices: PriceCeilings,
+}
+
+/// The highest rate the agent accepts in each pricing mode, in the mint's
+/// smallest unit per call, second, byte or token (a token's input and
+/// output prices included); `None`: any.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PriceCeilings {
+    /// Per call.
+    pub per_call: Option<u64>,
+    /// Per second.
+    pub per_second: Option<u64>,
+    /// Per byte.
+    pub per_byte: Option<u64>,
+    /// Per token, input or output.
+    pub per_token: Option<u64>,
+}
+
+impl PriceCeilings {
+    fn of(&self, mode: PricingMode) -> Option<u64> {
+        match mode {
+            PricingMode::PerCall => self.per_call,
+            PricingMode::PerSecond => self.per_second,
+            PricingMode::PerByte => self.per_byte,
+            PricingMode::PerToken => self.per_token,
+        }
+    }
+
+    /// The first price of `pricing` above its ceiling, said for people.
+    fn first_above(&self, pricing: &Pricing) -> Option<String> {
+        let above = |what: &str, price: &Price| {
+            let ceiling = self.of(price.mode)?;
+            (price.rate > ceiling).then(|| {
+                format!(
+                    "{what} costs {} {}, above the policy's {ceiling}",
+                    price.rate, price.mode
+                )
+            })
+        };
+        let token = |rate: u64| Price {
+            mode: PricingMode::PerToken,
+            rate,
+        };
+        let mut prices = vec![("the default".to_owned(), pricing.default)];
+        for (route, price) in &pricing.routes {
+            // A route with token prices charges those, not its rate.
+            if !pricing.tokens.contains_key(route) {
+                prices.push((format!("route {route}"), *price));
+            }
+        }
+        for (route, methods) in &pricing.methods {
+            for (method, price) in methods {
+                prices.push((format!("{method} on {route}"), *price));
+            }
+        }
+        for (route, tokens) in &pricing.tokens {
+            prices.push((format!("an input token on {route}"), token(tokens.input)));
+            prices.push((format!("an output token on {route}"), token(tokens.output)));
+            for (model, model_prices) in &tokens.models {
+                let of = format!("of {model} on {route}");
+                prices.push((format!("an input token {of}"), token(model_prices.input)));
+                prices.push((format!("an output token {of}"), token(model_prices.output)));
+            }
+        }
+        prices.iter().find_map(|(what, price)| above(what, price))
+    }
 }
 
 /// When the agent asks a service to front an open's rent and fee (and a
@@ -91,6 +159,7 @@ impl Policy {
             network: None,
             durability: Durability::Full,
             sponsoring: Sponsoring::Auto,
+            max_prices: PriceCeilings::default(),
         }
     }
 
@@ -119,6 +188,9 @@ impl Policy {
         }
         if !manifest.mints.iter().any(|m| m.mint == self.mint) {
             return refuse(format!("mint {} is not accepted", self.mint));
+        }
+        if let Some(reason) = self.max_prices.first_above(&manifest.pricing) {
+            return refuse(reason);
         }
         if manifest.min_grace_period > self.max_grace_period {
             return refuse(format!(
@@ -219,6 +291,51 @@ mod tests {
         assert!(refused(&policy, &foreign).contains("program"));
         policy.network = Some("solana:mainnet".into());
         assert!(refused(&policy, &manifest()).contains("network"));
+    }
+
+    #[test]
+    fn prices_above_the_ceilings_are_refused() {
+        use crate::manifest::{ModelPrices, TokenPrices};
+        let price = |mode, rate| Price { mode, rate };
+        let mut terms = manifest();
+        terms
+            .pricing
+            .routes
+            .insert("/v1/chat".into(), price(PricingMode::PerToken, 99));
+        terms.pricing.tokens.insert(
+            "/v1/chat".into(),
+            TokenPrices {
+                input: 1,
+                output: 4,
+                models: [(
+                    "big".to_owned(),
+                    ModelPrices {
+                        input: 3,
+                        output: 10,
+                    },
+                )]
+                .into(),
+            },
+        );
+        terms.pricing.methods.insert(
+            "/mcp".into(),
+            [("tools/call".to_owned(), price(PricingMode::PerCall, 500))].into(),
+        );
+        let mut policy = Policy::new(key(1), 1_000);
+        policy.max_prices.per_call = Some(500);
+        // The route's rate is not charged once it has token prices.
+        policy.max_prices.per_token = Some(10);
+        assert!(policy.check_manifest("http://s", &terms).is_ok());
+        policy.max_prices.per_token = Some(9);
+        assert_eq!(
+            refused(&policy, &terms),
+            "an output token of big on /v1/chat costs 10 per token, above the policy's 9"
+        );
+        policy.max_prices.per_token = None;
+        policy.max_prices.per_call = Some(499);
+        assert!(refused(&policy, &terms).starts_with("tools/call on /mcp costs 500"));
+        policy.max_prices.per_call = Some(0);
+        assert!(refused(&policy, &terms).starts_with("the default costs 1"));
     }
 
     #[test]
