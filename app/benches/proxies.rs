@@ -18,20 +18,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use amp_cli::demo::sandbox;
 use amp_cli::outbound::{self, Allow, Outbound};
-use amp_cli::proxy::{self, Upstream};
-use amp_sdk::chain::Chain;
 use amp_sdk::client::{AmpClient, Policy};
-use amp_sdk::embedded::EmbeddedBank;
-use amp_sdk::server::FileConfig;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::routing::post;
-use axum::serve::Listener;
 use axum::Router;
-use solana_keypair::Keypair;
-use solana_signer::Signer;
+
+/// The in-process `amp serve` scene of the CLI tests.
+#[path = "../tests/cli/served.rs"]
+#[allow(dead_code)] // the bench opens no channel by hand
+mod served;
+use served::{serve, Served};
 
 /// Content chunks of a streamed completion.
 const CHUNKS: usize = 64;
@@ -70,17 +68,6 @@ fn upstream() -> Router {
             (headers, Body::from_stream(frames))
         }),
     )
-}
-
-/// Serves `app` on loopback as `amp serve` and `amp proxy` do
-/// ([`amp_cli::listen::bind`]); the upstream too, as a real API would.
-async fn serve(app: Router) -> String {
-    let listener = amp_cli::listen::bind(([127, 0, 0, 1], 0).into())
-        .await
-        .unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{address}")
 }
 
 fn prices(mint: &str) -> String {
@@ -214,46 +201,29 @@ fn micros(d: Duration) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let bank = EmbeddedBank::start().await;
-    let (agent, service) = (Keypair::new(), Keypair::new());
-    sandbox::airdrop(&bank, &agent.pubkey(), 1_000_000_000)
-        .await
-        .unwrap();
-    let mint = sandbox::create_mint(&bank, &agent.pubkey(), 6)
-        .await
-        .unwrap();
-    sandbox::mint_to(&bank, &mint, &agent, &agent.pubkey(), 1_000_000_000)
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("prices.toml");
-    std::fs::write(&config, prices(&mint.to_string())).unwrap();
-    amp_sdk::keypair::write(&service, dir.path().join("service.json")).unwrap();
-    let chain: Arc<dyn Chain> = Arc::new(bank.clone());
-    let file = FileConfig::load(&config).unwrap();
-    let paywall = proxy::start_paywall(Arc::clone(&chain), service.insecure_clone(), file)
-        .await
-        .unwrap();
-
-    let api = serve(upstream()).await;
-    let upstream = Upstream::new(api.parse().unwrap()).unwrap();
-    let served = serve(proxy::paid_router(&paywall, upstream)).await;
-
+    // amp serve in front of the upstream, both on loopback.
+    let served = Served::start(prices, upstream()).await;
     let agent_client = |lanes: &str| {
-        let mut policy = Policy::new(mint, 900_000_000);
-        policy.deposit = Some(400_000_000);
+        let mut policy = Policy::new(served.mint, 9_000_000);
+        policy.deposit = Some(4_000_000);
         policy.durability = amp_sdk::client::Durability::Normal;
-        AmpClient::builder(dir.path().join(lanes), policy)
-            .chain(Arc::clone(&chain))
-            .wallet(agent.insecure_clone())
+        AmpClient::builder(served.dir.path().join(lanes), policy)
+            .chain(Arc::clone(&served.chain))
+            .wallet(served.agent.insecure_clone())
     };
     let sdk_agent = agent_client("sdk-lanes.json").build().await.unwrap();
     let outbound_agent = agent_client("proxy-lanes.json").build().await.unwrap();
-    let outbound = serve(outbound::router(Arc::new(Outbound::new(
-        outbound_agent,
-        Allow::Any,
-    ))))
-    .await;
+    let outbound = format!(
+        "http://{}",
+        serve(outbound::router(Arc::new(Outbound::new(
+            outbound_agent,
+            Allow::Any,
+        ))))
+        .await
+    );
+    // The same upstream on its own, for the row without proxies.
+    let api = format!("http://{}", serve(upstream()).await);
+    let served_url = &served.base;
 
     let http = reqwest::Client::new();
     let path = "/v1/chat/completions";
@@ -266,13 +236,13 @@ async fn main() {
     let paid = measure(
         "amp serve (SDK agent)",
         Sender::Agent(&sdk_agent),
-        &format!("{served}{path}"),
+        &format!("{served_url}{path}"),
     )
     .await;
     let both = measure(
         "amp proxy + amp serve",
         Sender::Plain(&http),
-        &format!("{outbound}/{served}{path}"),
+        &format!("{outbound}/{served_url}{path}"),
     )
     .await;
 
@@ -311,5 +281,5 @@ async fn main() {
             micros(row.stream.0) / micros(alone.stream.0),
         );
     }
-    paywall.shutdown().await.unwrap();
+    served.paywall.shutdown().await.unwrap();
 }

@@ -12,12 +12,16 @@ use amp_sdk::chain::Chain;
 use amp_sdk::embedded::EmbeddedBank;
 use amp_sdk::server::{FileConfig, Paywall};
 use anchor_lang::prelude::Pubkey;
+use axum::serve::Listener;
 use axum::Router;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
+/// Serves `app` on loopback, accepting as `amp serve` does.
 pub async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = amp_cli::listen::bind(([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     address
