@@ -18,7 +18,6 @@
 //! cut if none comes. Every SSE client ignores comment lines, so both pass
 //! unchanged through any client library.
 
-use bytes::Bytes;
 use http::HeaderMap;
 
 /// The prefix of a statement of what was charged.
@@ -32,14 +31,14 @@ const MAX_LINE: usize = CHARGED.len() + 20;
 
 /// The comment stating that the events sent so far were charged `charge`,
 /// with the blank line that ends it.
-pub fn statement(charge: u64) -> Bytes {
-    Bytes::from(format!(": amp-charged {charge}\n\n"))
+pub fn statement(charge: u64) -> String {
+    format!(": amp-charged {charge}\n\n")
 }
 
 /// The comment stating that the stream waits for credit until the request
 /// can be charged `charge`.
-pub fn due(charge: u64) -> Bytes {
-    Bytes::from(format!(": amp-due {charge}\n\n"))
+pub fn due(charge: u64) -> String {
+    format!(": amp-due {charge}\n\n")
 }
 
 /// Reads the statements of a stream received in pieces of any size.
@@ -138,12 +137,12 @@ mod tests {
     fn statements_are_read_across_any_cut() {
         let stream = [
             &b"data: {\"a\":1}\n\n"[..],
-            &statement(120),
+            statement(120).as_bytes(),
             b"data: x\n\n",
-            &statement(90),
+            statement(90).as_bytes(),
             b": another comment\n\ndata: : amp-charged 7777\n\n",
-            &statement(300),
-            &due(340),
+            statement(300).as_bytes(),
+            due(340).as_bytes(),
         ]
         .concat();
         for size in 1..stream.len() {

@@ -251,14 +251,14 @@ impl<B> MeteredBody<B> {
                 let event = self.meter.usage.take_cut_event();
                 let last = event.filter(|_| stated.at_boundary).map(|event| {
                     let statement = sse::statement(delivered);
-                    Bytes::from([&statement[..], &event[..]].concat())
+                    Bytes::from([statement.as_bytes(), &event[..]].concat())
                 });
                 return TokenStep::Cut(last);
             }
             // Tell the client what the next event needs, then wait for its credit.
             let due = (stated.at_boundary && charge > stated.due).then(|| {
                 stated.due = charge;
-                sse::due(charge)
+                Bytes::from(sse::due(charge))
             });
             return TokenStep::Hold(due);
         }
@@ -267,7 +267,7 @@ impl<B> MeteredBody<B> {
         if stated.at_boundary && charge >= stated.charge.saturating_add(stated.step) {
             stated.charge = charge;
             let mut out = BytesMut::from(&data[..]);
-            out.extend_from_slice(&sse::statement(charge));
+            out.extend_from_slice(sse::statement(charge).as_bytes());
             return TokenStep::Pass(out.freeze());
         }
         TokenStep::Pass(data.clone())
@@ -280,7 +280,7 @@ impl<B> MeteredBody<B> {
         let delivered = self.meter.delivered.unwrap_or(0);
         (stated.at_boundary && delivered > stated.charge).then(|| {
             stated.charge = delivered;
-            sse::statement(delivered)
+            Bytes::from(sse::statement(delivered))
         })
     }
 
@@ -292,7 +292,7 @@ impl<B> MeteredBody<B> {
         self.meter.delivered = Some(charge);
         (stated.at_boundary && charge > stated.charge).then(|| {
             stated.charge = charge;
-            sse::statement(charge)
+            Bytes::from(sse::statement(charge))
         })
     }
 }
