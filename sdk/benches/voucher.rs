@@ -19,6 +19,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use amp_sdk::headers::Credential;
+use amp_sdk::session::{self, Master, Session};
 use amp_sdk::voucher::{self, SignedVoucher, Voucher, VoucherSigner, VOUCHER_LEN};
 use anchor_lang::prelude::Pubkey;
 use criterion::{criterion_group, Criterion};
@@ -111,7 +112,43 @@ fn benches(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    // A session request: derive the session's key, check the MAC.
+    let (master, session, mac) = session_fixture(&f.voucher);
+    let lane = f.voucher.lane;
+    g.bench_function("session_key_and_mac_verify", |b| {
+        b.iter(|| session_check(&master, &lane, generation, &session, &mac, &f.voucher))
+    });
     g.finish();
+}
+
+/// A master secret, a session, and the MAC of `voucher`'s request in it.
+fn session_fixture(voucher: &Voucher) -> (Master, Session, [u8; session::MAC_LEN]) {
+    let master = Master::new([0x11; 32]);
+    let session = Session {
+        replica: session::replica_id("bench"),
+        nonce: [0x22; 16],
+        expires_at: 1_900_000_000,
+    };
+    let mac = master.key(&voucher.lane, voucher.generation, &session).mac(
+        &voucher.lane,
+        voucher.seq,
+        voucher.cumulative,
+    );
+    (master, session, mac)
+}
+
+/// What a session request costs the server: the key derived again, the MAC
+/// compared.
+fn session_check(
+    master: &Master,
+    lane: &Pubkey,
+    generation: u64,
+    session: &Session,
+    mac: &[u8],
+    voucher: &Voucher,
+) {
+    let key = black_box(master).key(black_box(lane), generation, black_box(session));
+    assert!(key.verify(lane, voucher.seq, voucher.cumulative, black_box(mac)));
 }
 
 /// What [`interleaved`] measured.
@@ -188,6 +225,27 @@ fn report_ratio() {
         c.op_p10,
         c.baseline_p10,
         c.median_ratio,
+    );
+    // What a session saves on each request (docs/SPEC.md, "Sessions").
+    let (master, session, mac) = session_fixture(&f.voucher);
+    let lane = f.voucher.lane;
+    let s = interleaved(
+        || session_check(&master, &lane, generation, &session, &mac, &f.voucher),
+        || {
+            black_box(parse_verify(
+                black_box(&f.headers),
+                black_box(&f.signer),
+                generation,
+            ));
+        },
+    );
+    println!(
+        "ratio session_key_and_mac_verify / credential_parse_verify: {:.4} \
+         from fastest-decile batches {:?} / {:?}; median per-round ratio {:.4}",
+        s.op_p10.as_secs_f64() / s.baseline_p10.as_secs_f64(),
+        s.op_p10,
+        s.baseline_p10,
+        s.median_ratio,
     );
 }
 

@@ -30,6 +30,7 @@ pub mod pricing;
 pub mod rpc;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod session;
 pub mod sponsor;
 pub mod sse;
 #[cfg(feature = "server")]
