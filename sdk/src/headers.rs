@@ -54,6 +54,10 @@ pub const AMP_SIG: HeaderName = HeaderName::from_static("amp-sig");
 pub const AMP_OWED: HeaderName = HeaderName::from_static("amp-owed");
 /// `AMP-Remaining`: what the lane can still pay, decimal.
 pub const AMP_REMAINING: HeaderName = HeaderName::from_static("amp-remaining");
+/// The session a request is paid in (docs/SPEC.md, "Sessions").
+pub const AMP_SESSION: HeaderName = HeaderName::from_static("amp-session");
+/// The MAC of a session request.
+pub const AMP_MAC: HeaderName = HeaderName::from_static("amp-mac");
 
 /// Longest base58 text of 32 bytes.
 const PUBKEY_BASE58_MAX: usize = 44;
@@ -78,6 +82,10 @@ pub enum Header {
     Owed,
     /// `AMP-Remaining`: what the lane can still pay (responses only).
     Remaining,
+    /// `AMP-Session`: the session a request is paid in, base64url.
+    Session,
+    /// `AMP-Mac`: the MAC of a session request, base64url.
+    Mac,
 }
 
 impl Header {
@@ -100,6 +108,8 @@ impl Header {
             Header::Sig => AMP_SIG,
             Header::Owed => AMP_OWED,
             Header::Remaining => AMP_REMAINING,
+            Header::Session => AMP_SESSION,
+            Header::Mac => AMP_MAC,
         }
     }
 
@@ -113,6 +123,8 @@ impl Header {
             Header::Sig => "AMP-Sig",
             Header::Owed => "AMP-Owed",
             Header::Remaining => "AMP-Remaining",
+            Header::Session => "AMP-Session",
+            Header::Mac => "AMP-Mac",
         }
     }
 
@@ -121,6 +133,8 @@ impl Header {
         match self {
             Header::Channel => PUBKEY_BASE58_MAX,
             Header::Sig => SIGNATURE_BASE58_MAX,
+            Header::Session => crate::session::SESSION_LEN.div_ceil(3) * 4,
+            Header::Mac => crate::session::MAC_LEN.div_ceil(3) * 4,
             _ => decimal::MAX_LEN,
         }
     }
@@ -156,6 +170,9 @@ pub enum HeaderError {
     /// `AMP-Channel` or `AMP-Sig` holds characters outside the base58 alphabet.
     #[error("{0} is not base58")]
     NotBase58(Header),
+    /// `AMP-Session` or `AMP-Mac` is not unpadded base64url of the right length.
+    #[error("{0} is not what it must be (unpadded base64url of its length)")]
+    NotBase64(Header),
     /// The base58 value decodes, but to the wrong number of bytes.
     #[error("{header} decodes to {actual} bytes instead of {expected}")]
     WrongLength {
@@ -190,6 +207,7 @@ impl HeaderError {
             | Self::TooLong(h)
             | Self::NotVisibleAscii(h)
             | Self::NotBase58(h)
+            | Self::NotBase64(h)
             | Self::NotDecimal(h)
             | Self::NonCanonical(h)
             | Self::Negative(h)
@@ -364,7 +382,7 @@ impl Receipt {
 
 /// The value of a header that may appear at most once, checked for length
 /// and character set before anyone decodes it.
-fn single(headers: &HeaderMap, header: Header) -> Result<Option<&[u8]>, HeaderError> {
+pub(crate) fn single(headers: &HeaderMap, header: Header) -> Result<Option<&[u8]>, HeaderError> {
     let mut values = headers.get_all(header.name()).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -382,18 +400,18 @@ fn single(headers: &HeaderMap, header: Header) -> Result<Option<&[u8]>, HeaderEr
     Ok(Some(bytes))
 }
 
-fn required(headers: &HeaderMap, header: Header) -> Result<&[u8], HeaderError> {
+pub(crate) fn required(headers: &HeaderMap, header: Header) -> Result<&[u8], HeaderError> {
     single(headers, header)?.ok_or(HeaderError::Missing(header))
 }
 
-fn unsigned(header: Header, text: &[u8]) -> Result<u64, HeaderError> {
+pub(crate) fn unsigned(header: Header, text: &[u8]) -> Result<u64, HeaderError> {
     decimal::parse_u64(text).map_err(|e| HeaderError::decimal(header, e))
 }
 
 /// Decodes base58 of exactly `N` bytes. `text` is at most
 /// [`SIGNATURE_BASE58_MAX`] long (checked by [`single`]) and each character
 /// decodes to at most one byte, so the stack buffer always suffices.
-fn base58<const N: usize>(header: Header, text: &[u8]) -> Result<[u8; N], HeaderError> {
+pub(crate) fn base58<const N: usize>(header: Header, text: &[u8]) -> Result<[u8; N], HeaderError> {
     let mut buffer = [0u8; SIGNATURE_BASE58_MAX];
     let actual = bs58::decode(text)
         .onto(&mut buffer[..])
@@ -408,7 +426,7 @@ fn base58<const N: usize>(header: Header, text: &[u8]) -> Result<[u8; N], Header
     })
 }
 
-fn base58_value(bytes: &[u8]) -> HeaderValue {
+pub(crate) fn base58_value(bytes: &[u8]) -> HeaderValue {
     // 64 bytes never take more than 88 base58 characters; the margin is free.
     let mut text = [0u8; 2 * SIGNATURE_BASE58_MAX];
     let len = bs58::encode(bytes)

@@ -9,7 +9,13 @@ use anchor_lang::prelude::Pubkey;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use http::{HeaderMap, HeaderValue};
 use sha2::{Digest, Sha256};
+
+use crate::headers::{
+    base58, base58_value, required, single, unsigned, Header, HeaderError, AMP_AMOUNT, AMP_CHANNEL,
+    AMP_EXPIRES, AMP_MAC, AMP_SEQ, AMP_SESSION, AMP_SIG,
+};
 
 /// Where a client opens a session, with a full credential.
 pub const SESSION_PATH: &str = "/.well-known/amp/session";
@@ -169,6 +175,77 @@ impl SessionKey {
     }
 }
 
+/// The credential of a session request: the lane, seq and acknowledged
+/// amount a voucher would carry, the session, and the MAC in place of a
+/// signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionCredential {
+    /// `AMP-Channel`.
+    pub lane: Pubkey,
+    /// `AMP-Seq`.
+    pub seq: u64,
+    /// `AMP-Amount`: the cumulative amount the client acknowledges owing.
+    pub amount: u64,
+    /// `AMP-Session`.
+    pub session: Session,
+    /// `AMP-Mac`.
+    pub mac: [u8; MAC_LEN],
+}
+
+impl SessionCredential {
+    /// A request's credential in `session`, MAC'd with its key.
+    pub fn new(key: &SessionKey, session: Session, lane: Pubkey, seq: u64, amount: u64) -> Self {
+        Self {
+            lane,
+            seq,
+            amount,
+            session,
+            mac: key.mac(&lane, seq, amount),
+        }
+    }
+
+    /// Sets its headers (and removes a signature's, which it replaces).
+    pub fn write(&self, headers: &mut HeaderMap) {
+        headers.insert(AMP_CHANNEL, base58_value(self.lane.as_array()));
+        headers.insert(AMP_SEQ, HeaderValue::from(self.seq));
+        headers.insert(AMP_AMOUNT, HeaderValue::from(self.amount));
+        headers.remove(AMP_EXPIRES);
+        headers.remove(AMP_SIG);
+        let text = |bytes: &[u8]| {
+            HeaderValue::from_str(&URL_SAFE_NO_PAD.encode(bytes))
+                .expect("base64url is visible ASCII")
+        };
+        headers.insert(AMP_SESSION, text(&self.session.to_bytes()));
+        headers.insert(AMP_MAC, text(&self.mac));
+    }
+
+    /// Reads a session credential; `Ok(None)` when the request carries no
+    /// `AMP-Session` (it is signed, or unpaid).
+    pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, HeaderError> {
+        let Some(session) = single(headers, Header::Session)? else {
+            return Ok(None);
+        };
+        let session = std::str::from_utf8(session)
+            .ok()
+            .and_then(Session::decode)
+            .ok_or(HeaderError::NotBase64(Header::Session))?;
+        let mac = required(headers, Header::Mac)?;
+        let mac: [u8; MAC_LEN] = URL_SAFE_NO_PAD
+            .decode(mac)
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or(HeaderError::NotBase64(Header::Mac))?;
+        let lane = base58(Header::Channel, required(headers, Header::Channel)?)?;
+        Ok(Some(Self {
+            lane: Pubkey::new_from_array(lane),
+            seq: unsigned(Header::Seq, required(headers, Header::Seq)?)?,
+            amount: unsigned(Header::Amount, required(headers, Header::Amount)?)?,
+            session,
+            mac,
+        }))
+    }
+}
+
 /// Domain separation of a request's MAC.
 const REQUEST_DOMAIN: &[u8; 14] = b"amp-request-v1";
 
@@ -252,6 +329,37 @@ mod tests {
         assert_eq!(SessionKey::decode(&key.encode()), Some(key.clone()));
         assert_eq!(SessionKey::decode("short"), None);
         assert_eq!(format!("{key:?}"), "SessionKey(..)");
+    }
+
+    #[test]
+    fn session_credentials_round_trip_and_refuse_what_is_not_one() {
+        let lane = Pubkey::new_from_array([3; 32]);
+        let key = Master::new([9; 32]).key(&lane, 1, &session());
+        let credential = SessionCredential::new(&key, session(), lane, 12, 3_400);
+        let mut headers = HeaderMap::new();
+        headers.insert(AMP_SIG, HeaderValue::from_static("left-over"));
+        credential.write(&mut headers);
+        assert!(!headers.contains_key(AMP_SIG));
+        let read = SessionCredential::from_headers(&headers).unwrap().unwrap();
+        assert_eq!(read, credential);
+        assert!(key.verify(&read.lane, read.seq, read.amount, &read.mac));
+        assert_eq!(SessionCredential::from_headers(&HeaderMap::new()), Ok(None));
+        for (header, value, error) in [
+            (AMP_SESSION, "x", HeaderError::NotBase64(Header::Session)),
+            (AMP_MAC, "AAAA", HeaderError::NotBase64(Header::Mac)),
+            (AMP_MAC, &"A".repeat(40), HeaderError::TooLong(Header::Mac)),
+            (AMP_SEQ, "012", HeaderError::NonCanonical(Header::Seq)),
+        ] {
+            let mut bad = headers.clone();
+            bad.insert(header, HeaderValue::from_str(value).unwrap());
+            assert_eq!(SessionCredential::from_headers(&bad), Err(error));
+        }
+        let mut no_mac = headers.clone();
+        no_mac.remove(AMP_MAC);
+        assert_eq!(
+            SessionCredential::from_headers(&no_mac),
+            Err(HeaderError::Missing(Header::Mac))
+        );
     }
 
     #[test]
