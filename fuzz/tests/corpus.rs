@@ -197,6 +197,7 @@ fn rich_manifest() -> Manifest {
             )]
             .into(),
         },
+        session: Some(amp_sdk::manifest::SessionTerms { ttl: 3_600 }),
         sponsor: Some(Sponsorship {
             payer: key(9),
             mints: vec![key(4)],

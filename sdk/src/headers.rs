@@ -63,6 +63,10 @@ pub const AMP_MAC: HeaderName = HeaderName::from_static("amp-mac");
 const PUBKEY_BASE58_MAX: usize = 44;
 /// Longest base58 text of 64 bytes.
 const SIGNATURE_BASE58_MAX: usize = 88;
+/// Unpadded base64 of a session's 32 bytes ([`crate::session::SESSION_LEN`]).
+pub(crate) const SESSION_BASE64_MAX: usize = 43;
+/// Unpadded base64 of a MAC's 16 bytes ([`crate::session::MAC_LEN`]).
+pub(crate) const MAC_BASE64_MAX: usize = 22;
 
 /// One of the AMP headers, for error reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -133,8 +137,8 @@ impl Header {
         match self {
             Header::Channel => PUBKEY_BASE58_MAX,
             Header::Sig => SIGNATURE_BASE58_MAX,
-            Header::Session => crate::session::SESSION_LEN.div_ceil(3) * 4,
-            Header::Mac => crate::session::MAC_LEN.div_ceil(3) * 4,
+            Header::Session => SESSION_BASE64_MAX,
+            Header::Mac => MAC_BASE64_MAX,
             _ => decimal::MAX_LEN,
         }
     }

@@ -59,6 +59,16 @@ pub struct Manifest {
     /// through it ([`crate::sponsor::OPEN_PATH`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sponsor: Option<crate::sponsor::Sponsorship>,
+    /// Present when the service offers sessions ([`crate::session`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionTerms>,
+}
+
+/// The manifest's `session`: the service offers sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionTerms {
+    /// How long a session lasts, in seconds.
+    pub ttl: u32,
 }
 
 /// An accepted mint.

@@ -26,6 +26,10 @@ pub const SESSION_LEN: usize = 8 + 16 + 8;
 /// Bytes of a request's MAC (HMAC-SHA256, truncated).
 pub const MAC_LEN: usize = 16;
 
+// The headers module bounds the header values without depending on this one.
+const _: () = assert!(crate::headers::SESSION_BASE64_MAX == (SESSION_LEN * 4).div_ceil(3));
+const _: () = assert!(crate::headers::MAC_BASE64_MAX == (MAC_LEN * 4).div_ceil(3));
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// A session as the service issued it (the `AMP-Session` header).
@@ -77,6 +81,28 @@ impl Session {
         }
         Self::from_bytes(&URL_SAFE_NO_PAD.decode(text).ok()?)
     }
+}
+
+/// The answer to `POST` [`SESSION_PATH`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SessionAnswer {
+    /// The lane the session pays on.
+    #[serde(with = "crate::base58")]
+    pub lane: Pubkey,
+    /// The session, as `AMP-Session` carries it.
+    pub session: String,
+    /// The session's key, base64url: a secret the client keeps.
+    pub key: String,
+    /// Unix time from which the session is refused.
+    pub expires_at: i64,
+    /// The opening credential's seq.
+    pub seq: u64,
+    /// The cumulative amount it signed.
+    #[serde(with = "crate::decimal::u64_string")]
+    pub amount: u64,
+    /// What the lane owes so far.
+    #[serde(with = "crate::decimal::u64_string")]
+    pub owed: u64,
 }
 
 /// The name of a replica as sessions carry it: the first 8 bytes of its

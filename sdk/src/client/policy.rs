@@ -264,6 +264,7 @@ mod tests {
                 methods: Default::default(),
             },
             sponsor: None,
+            session: None,
         }
     }
 

@@ -286,6 +286,7 @@ mod tests {
                 methods: Default::default(),
             },
             sponsor: None,
+            session: None,
         };
         assert_eq!(slack(&manifest), 7);
         manifest.credit = 50;

@@ -106,6 +106,31 @@ pub struct Config {
     /// off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sponsor: Option<SponsorConfig>,
+    /// Offer sessions (the `[session]` table, docs/SPEC.md "Sessions"); off
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionConfig>,
+}
+
+/// Sessions: requests paid with a MAC instead of a signature, `credit` the
+/// bound on what is served unsigned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// How long a session lasts, in seconds.
+    pub ttl: u32,
+    /// This replica's name: a session is honoured only by the replica that
+    /// issued it, so replicas sharing a store need distinct names.
+    pub replica: String,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            ttl: 3_600,
+            replica: String::new(),
+        }
+    }
 }
 
 /// Sponsored opening: which channels the service fronts the rent and fee of,
@@ -266,6 +291,7 @@ impl Default for Config {
             status_route: true,
             settle: SettleConfig::default(),
             sponsor: None,
+            session: None,
         }
     }
 }

@@ -27,6 +27,8 @@ use super::response::{json, to_json, AmpBody, Refusal};
 use crate::headers::Receipt;
 use crate::manifest::CreditAnswer;
 use crate::store::LaneState;
+use crate::voucher::SignedVoucher;
+use anchor_lang::prelude::Pubkey;
 
 /// Longest a `per_byte` response waits, with its allowance spent, for the
 /// client's next credit before it is cut.
@@ -79,6 +81,19 @@ impl Credit {
     }
 
     async fn try_answer(&self, headers: &HeaderMap) -> Result<Response<AmpBody>, Refusal> {
+        let accepted = self.accept(headers).await?;
+        let answer = CreditAnswer {
+            lane: accepted.lane,
+            seq: accepted.signed.voucher.seq,
+            amount: accepted.signed.voucher.cumulative,
+            owed: accepted.owed,
+        };
+        Ok(accepted.respond(to_json(&answer)))
+    }
+
+    /// Checks and records a credential that pays without buying: a new
+    /// seq, an amount between what is owed and what the lane can pay.
+    pub(crate) async fn accept(&self, headers: &HeaderMap) -> Result<Accepted, Refusal> {
         let (accounts, signed) = self.admission.verify(headers, false).await?;
         let limit = accounts.limit();
         let owed = self
@@ -88,21 +103,13 @@ impl Credit {
             .map_err(|e| self.admission.refused(e))?;
         POSTED.notify_waiters();
         tracing::debug!(lane = %accounts.address, amount = signed.voucher.cumulative, owed, "credit credential accepted");
-        let mut response = json(
-            StatusCode::OK,
-            to_json(&CreditAnswer {
-                lane: accounts.address,
-                seq: signed.voucher.seq,
-                amount: signed.voucher.cumulative,
-                owed,
-            }),
-        );
-        Receipt {
+        Ok(Accepted {
+            lane: accounts.address,
+            generation: accounts.generation(),
+            signed,
             owed,
-            remaining: limit.saturating_sub(owed),
-        }
-        .write(response.headers_mut());
-        Ok(response)
+            limit,
+        })
     }
 
     /// Reserves the lane's room for one request ([`meter::claim`](super::meter::claim)),
@@ -129,6 +136,29 @@ impl Credit {
                 0
             }
         }
+    }
+}
+
+/// A credential [`Credit::accept`] recorded.
+pub(crate) struct Accepted {
+    pub(crate) lane: Pubkey,
+    pub(crate) generation: u64,
+    pub(crate) signed: SignedVoucher,
+    /// What the lane owes after it.
+    pub(crate) owed: u64,
+    limit: u64,
+}
+
+impl Accepted {
+    /// `200` with `body` (JSON) and the lane's receipt.
+    pub(crate) fn respond(&self, body: Vec<u8>) -> Response<AmpBody> {
+        let mut response = json(StatusCode::OK, body);
+        Receipt {
+            owed: self.owed,
+            remaining: self.limit.saturating_sub(self.owed),
+        }
+        .write(response.headers_mut());
+        response
     }
 }
 

@@ -78,11 +78,12 @@ mod pricing;
 mod rate_limit;
 mod response;
 mod service;
+mod session;
 pub mod settle;
 mod sponsor;
 mod wellknown;
 
-pub use config::{Config, FileConfig, MintConfig, SettleConfig, SponsorConfig};
+pub use config::{Config, FileConfig, MintConfig, SessionConfig, SettleConfig, SponsorConfig};
 pub use error::ServerError;
 pub use payment::Payment;
 pub use paywall::{Paywall, PaywallBuilder};

@@ -16,13 +16,14 @@ use tokio::task::JoinHandle;
 use super::admission::Admission;
 use super::cache::LaneCache;
 use super::close::CooperativeClose;
-use super::config::{Config, FileConfig, MintConfig, SettleConfig, SponsorConfig};
+use super::config::{Config, FileConfig, MintConfig, SessionConfig, SettleConfig, SponsorConfig};
 use super::credit::Credit;
 use super::error::ServerError;
 use super::meter::Ledger;
 use super::pricing::PriceTable;
 use super::rate_limit::RateLimit;
 use super::service::{PaywallLayer, Shared};
+use super::session::Sessions;
 use super::settle::{SettleHook, Settler, SettlerStatus};
 use super::sponsor::Sponsor;
 use super::wellknown::WellKnown;
@@ -162,6 +163,12 @@ impl PaywallBuilder {
         self
     }
 
+    /// Offers sessions ([`SessionConfig`]); the manifest advertises them.
+    pub fn session(mut self, session: SessionConfig) -> Self {
+        self.config.session = Some(session);
+        self
+    }
+
     /// Where vouchers are kept; without one, a [`MemoryStore`] (not durable).
     pub fn store(self, store: impl VoucherStore + 'static) -> Self {
         self.shared_store(Arc::new(store))
@@ -232,6 +239,10 @@ impl PaywallBuilder {
             credit: config.credit,
             pricing: config.pricing.clone(),
             sponsor: sponsor.as_ref().map(|s| s.sponsorship().clone()),
+            session: config
+                .session
+                .as_ref()
+                .map(|s| crate::manifest::SessionTerms { ttl: s.ttl }),
         };
         let manifest_json = Bytes::from(
             serde_json::to_vec(&manifest).map_err(|e| ServerError::Config(e.to_string()))?,
@@ -265,6 +276,10 @@ impl PaywallBuilder {
             ledger.clone(),
             config.credit,
         ));
+        let sessions = config
+            .session
+            .as_ref()
+            .map(|s| Sessions::new(Arc::clone(&credit), Arc::clone(&cache), &wallet, s));
         let close = CooperativeClose::new(
             Arc::clone(&admission),
             Arc::clone(&cache),
@@ -280,6 +295,7 @@ impl PaywallBuilder {
             Arc::clone(&credit),
             hook,
             sponsor,
+            sessions,
             config.status_route,
         );
         let prices = PriceTable::new(&config.pricing, &config.free);

@@ -1,6 +1,6 @@
 //! The paywall's own endpoints, a small router beside the service: the
 //! manifest, the cooperative close, credit for streams, sponsored opening,
-//! the status of the settler and the sponsorship.
+//! sessions, the status of the settler and the sponsorship.
 //! Every path is defined in [`crate::manifest`], next to the others.
 
 use std::sync::Arc;
@@ -11,9 +11,11 @@ use http::{HeaderMap, Method, Response, StatusCode};
 use super::close::CooperativeClose;
 use super::credit::Credit;
 use super::response::{json, to_json, AmpBody};
+use super::session::Sessions;
 use super::settle::{SettleHook, SettlerStatus};
 use super::sponsor::{Kind, Sponsor, SponsorStatus};
 use crate::manifest::{CLOSE_PATH, CREDIT_PATH, MANIFEST_PATH, STATUS_PATH};
+use crate::session::SESSION_PATH;
 use crate::sponsor::{OPEN_PATH, TOP_UP_PATH};
 
 /// The status document: the settler's figures, and the sponsorship's when
@@ -35,6 +37,7 @@ pub(crate) enum Endpoint {
     Close,
     Credit,
     Sponsor(Kind),
+    Session,
     Status,
 }
 
@@ -52,6 +55,7 @@ pub(crate) struct WellKnown {
     credit: Arc<Credit>,
     settler: SettleHook,
     sponsor: Option<Arc<Sponsor>>,
+    sessions: Option<Sessions>,
     /// Whether the settler's status is served.
     status: bool,
 }
@@ -63,6 +67,7 @@ impl WellKnown {
         credit: Arc<Credit>,
         settler: SettleHook,
         sponsor: Option<Arc<Sponsor>>,
+        sessions: Option<Sessions>,
         status: bool,
     ) -> Self {
         Self {
@@ -71,6 +76,7 @@ impl WellKnown {
             credit,
             settler,
             sponsor,
+            sessions,
             status,
         }
     }
@@ -87,6 +93,7 @@ impl WellKnown {
             (&Method::POST, TOP_UP_PATH) if self.sponsor.is_some() => {
                 Some(Endpoint::Sponsor(Kind::TopUp))
             }
+            (&Method::POST, SESSION_PATH) if self.sessions.is_some() => Some(Endpoint::Session),
             (&Method::GET, STATUS_PATH) if self.status => Some(Endpoint::Status),
             _ => None,
         }
@@ -106,6 +113,10 @@ impl WellKnown {
             Endpoint::Credit => self.credit.answer(headers).await,
             Endpoint::Sponsor(kind) => match &self.sponsor {
                 Some(sponsor) => sponsor.answer(kind, body).await,
+                None => json(StatusCode::NOT_FOUND, Vec::new()),
+            },
+            Endpoint::Session => match &self.sessions {
+                Some(sessions) => sessions.answer(headers).await,
                 None => json(StatusCode::NOT_FOUND, Vec::new()),
             },
             Endpoint::Status => json(StatusCode::OK, to_json(&self.status())),

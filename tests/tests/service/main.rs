@@ -17,5 +17,6 @@ mod server_hostile;
 mod server_replicas;
 mod server_restart;
 mod server_rpc;
+mod server_session;
 mod server_sponsor;
 mod server_store;

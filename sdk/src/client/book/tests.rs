@@ -44,6 +44,7 @@ fn record(lane: u8, limit: u64) -> LaneRecord {
                 methods: Default::default(),
             },
             sponsor: None,
+            session: None,
         },
     }
 }
