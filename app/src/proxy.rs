@@ -207,7 +207,7 @@ async fn try_forward(upstream: &Upstream, request: Request) -> Result<Response, 
             Body::from_stream(response.bytes_stream()),
         ));
     }
-    if content_type(&headers).starts_with("text/event-stream") {
+    if amp_sdk::sse::is_event_stream(&headers) {
         headers.remove(header::CONTENT_LENGTH);
         let events =
             usage::MeteredEvents::new(response.bytes_stream(), payment, meter, strip_usage);

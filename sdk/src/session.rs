@@ -76,7 +76,7 @@ impl Session {
 
     /// From the header; `None` when it is not a session.
     pub fn decode(text: &str) -> Option<Self> {
-        if text.len() != SESSION_LEN.div_ceil(3) * 4 - 1 {
+        if text.len() != crate::headers::SESSION_BASE64_MAX {
             return None;
         }
         Self::from_bytes(&URL_SAFE_NO_PAD.decode(text).ok()?)

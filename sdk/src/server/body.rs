@@ -101,8 +101,7 @@ impl InFlight {
 
     /// What the handler reported so far (`per_token`), beyond the allowance too.
     fn reported(&self) -> u64 {
-        pricing::cost(&self.price, self.usage.get(), pricing::Rounding::Up)
-            .saturating_add(self.usage.amount())
+        self.usage.cost(&self.price)
     }
 
     /// When a per-second allowance runs out.
@@ -187,6 +186,17 @@ struct Stated {
     step: u64,
     /// The last data passed ended an event: a comment may follow it.
     at_boundary: bool,
+}
+
+impl Stated {
+    /// The statement of `charge`, when it says more than the last one and
+    /// may follow what was sent.
+    fn state(&mut self, charge: u64) -> Option<Bytes> {
+        (self.at_boundary && charge > self.charge).then(|| {
+            self.charge = charge;
+            Bytes::from(sse::statement(charge))
+        })
+    }
 }
 
 /// What a `per_token` event stream does with the next frame of its handler.
@@ -276,12 +286,8 @@ impl<B> MeteredBody<B> {
     /// A `per_token` event stream breaks: it is charged what was delivered,
     /// and the client is told so.
     fn cut_statement(&mut self) -> Option<Bytes> {
-        let stated = self.stated.as_mut()?;
         let delivered = self.meter.delivered.unwrap_or(0);
-        (stated.at_boundary && delivered > stated.charge).then(|| {
-            stated.charge = delivered;
-            Bytes::from(sse::statement(delivered))
-        })
+        self.stated.as_mut()?.state(delivered)
     }
 
     /// A `per_token` event stream ended: it is charged all it reported, and
@@ -290,10 +296,7 @@ impl<B> MeteredBody<B> {
         let stated = self.stated.as_mut()?;
         let charge = self.meter.reported().min(self.meter.allowance);
         self.meter.delivered = Some(charge);
-        (stated.at_boundary && charge > stated.charge).then(|| {
-            stated.charge = charge;
-            Bytes::from(sse::statement(charge))
-        })
+        stated.state(charge)
     }
 }
 

@@ -60,8 +60,7 @@ impl Payment {
     /// reported amounts), before the allowance caps it: a handler stops
     /// serving once it passes [`allowance`](Self::allowance).
     pub fn charged(&self) -> u64 {
-        pricing::cost(&self.price, self.usage.get(), pricing::Rounding::Up)
-            .saturating_add(self.usage.amount())
+        self.usage.cost(&self.price)
     }
 
     /// The last bytes a `per_token` event stream sends when the paywall cuts
@@ -121,6 +120,12 @@ impl Usage {
 
     pub(crate) fn amount(&self) -> u64 {
         self.0.amount.load(Ordering::Acquire)
+    }
+
+    /// What was reported comes to at `price`: the units at the payee's
+    /// rounding, plus the amounts, uncapped.
+    pub(crate) fn cost(&self, price: &Price) -> u64 {
+        pricing::cost(price, self.get(), pricing::Rounding::Up).saturating_add(self.amount())
     }
 
     pub(crate) fn take_cut_event(&self) -> Option<Bytes> {

@@ -34,15 +34,7 @@ async fn post(s: &Scene, body: impl Into<String>, headers: HeaderMap) -> Reply {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tool_calls_are_paid_and_the_rest_of_the_protocol_is_free() {
     let s = scene().await;
-    let manifest: Manifest = s
-        .client
-        .get(s.server.url(MANIFEST_PATH))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let manifest: Manifest = s.server.get_json(&s.client, MANIFEST_PATH).await;
     assert_eq!(
         manifest.pricing.methods["/rpc"]["tools/call"].rate,
         TOOL_CALL

@@ -29,15 +29,7 @@ async fn open(s: &Scene, headers: HeaderMap) -> Reply {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_credential_buys_a_session_whose_key_the_service_derives() {
     let s = scene().await;
-    let manifest: Manifest = s
-        .client
-        .get(s.server.url(MANIFEST_PATH))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let manifest: Manifest = s.server.get_json(&s.client, MANIFEST_PATH).await;
     assert_eq!(manifest.session.unwrap().ttl, 600);
 
     let reply = open(&s, s.credential(1, 0)).await;

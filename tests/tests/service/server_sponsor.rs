@@ -62,14 +62,7 @@ impl Scene {
             .unwrap();
         let server = Server::start(paywall).await;
         let client = client();
-        let manifest: Manifest = client
-            .get(server.url(MANIFEST_PATH))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let manifest: Manifest = server.get_json(&client, MANIFEST_PATH).await;
         let sponsorship = manifest
             .sponsor
             .expect("the manifest advertises sponsorship");
@@ -160,14 +153,7 @@ impl Scene {
     }
 
     async fn status(&self) -> ServiceStatus {
-        self.client
-            .get(self.server.url(STATUS_PATH))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.server.get_json(&self.client, STATUS_PATH).await
     }
 }
 

@@ -101,6 +101,16 @@ impl Server {
         format!("http://{}{path}", self.addr)
     }
 
+    /// `GET path`, its JSON body read as `T` (the manifest, the status).
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+    ) -> T {
+        let response = client.get(self.url(path)).send().await.unwrap();
+        response.json().await.unwrap()
+    }
+
     /// Stops serving and drops the paywall without settling, as a crash would.
     pub async fn crash(self) {
         self.task.abort();
