@@ -240,11 +240,16 @@ pub enum ErrorCode {
     /// Sponsored opening: the rent the service has fronted and not yet got
     /// back is at its cap.
     SponsorExposure,
+    /// A session request needs a signed voucher: its amount is past the
+    /// highest signed one plus the credit, or the session expired or was
+    /// issued by another replica. Send the request again with a full
+    /// credential covering `required`.
+    VoucherDue,
 }
 
 impl ErrorCode {
     /// Every code, in the SPEC's order.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::Malformed,
         ErrorCode::NoChannel,
         ErrorCode::Underfunded,
@@ -263,6 +268,7 @@ impl ErrorCode {
         ErrorCode::SponsorFunderExposure,
         ErrorCode::SponsorRate,
         ErrorCode::SponsorExposure,
+        ErrorCode::VoucherDue,
     ];
 
     /// The code as it appears in JSON.
@@ -286,6 +292,7 @@ impl ErrorCode {
             ErrorCode::SponsorFunderExposure => "AMP_SPONSOR_FUNDER_EXPOSURE",
             ErrorCode::SponsorRate => "AMP_SPONSOR_RATE",
             ErrorCode::SponsorExposure => "AMP_SPONSOR_EXPOSURE",
+            ErrorCode::VoucherDue => "AMP_VOUCHER_DUE",
         }
     }
 
@@ -293,9 +300,10 @@ impl ErrorCode {
     pub const fn status(self) -> StatusCode {
         match self {
             ErrorCode::Malformed => StatusCode::BAD_REQUEST,
-            ErrorCode::NoChannel | ErrorCode::Underfunded | ErrorCode::WrongChannel => {
-                StatusCode::PAYMENT_REQUIRED
-            }
+            ErrorCode::NoChannel
+            | ErrorCode::Underfunded
+            | ErrorCode::WrongChannel
+            | ErrorCode::VoucherDue => StatusCode::PAYMENT_REQUIRED,
             ErrorCode::InvalidSig | ErrorCode::Expired => StatusCode::UNAUTHORIZED,
             ErrorCode::InvalidSeq => StatusCode::CONFLICT,
             ErrorCode::Closed => StatusCode::GONE,

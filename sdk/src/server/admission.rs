@@ -11,14 +11,17 @@ use http::HeaderMap;
 
 use super::cache::{LaneCache, LookupError};
 use super::config::Config;
-use super::meter::{Ledger, Refused};
+use super::ledger::{Ledger, Refused};
+use super::meter::{voucher_due, Accepted};
 use super::payment::{Payment, Usage};
 use super::rate_limit::RateLimiter;
 use super::response::{refuse, unavailable, Refusal};
+use super::session::keys::SessionKeys;
 use super::settle::SettleHook;
 use crate::headers::Credential;
 use crate::lane::LaneAccounts;
 use crate::manifest::{ErrorBody, ErrorCode, Manifest, Price};
+use crate::session::SessionCredential;
 use crate::store::{LaneQuery, LaneState};
 use crate::voucher::SignedVoucher;
 
@@ -45,6 +48,8 @@ pub(crate) struct Admission {
     min_grace_period: u32,
     voucher_margin: Duration,
     credit: u64,
+    /// When the service offers sessions.
+    sessions: Option<Arc<SessionKeys>>,
 }
 
 impl Admission {
@@ -54,6 +59,7 @@ impl Admission {
         cache: Arc<LaneCache>,
         ledger: Ledger,
         settler: SettleHook,
+        sessions: Option<Arc<SessionKeys>>,
     ) -> Self {
         Self {
             cache,
@@ -67,6 +73,7 @@ impl Admission {
             min_grace_period: config.min_grace_period,
             voucher_margin: config.voucher_margin,
             credit: config.credit,
+            sessions,
         }
     }
 
@@ -83,45 +90,82 @@ impl Admission {
         }
     }
 
-    /// Checks a paid request's credential and charges the lane.
+    /// Checks a paid request's credential (signed, or a session's) and
+    /// charges the lane.
     pub(crate) async fn admit(
         &self,
         headers: &HeaderMap,
         price: Price,
     ) -> Result<Admitted, Refusal> {
-        let (accounts, signed) = self.verify(headers, false).await?;
-        if let Some(limiter) = &self.limiter {
-            if !limiter.allow(&accounts.address) {
-                return Err(self.refuse(ErrorBody::new(
-                    ErrorCode::RateExceeded,
-                    "too many requests on this lane",
-                )));
-            }
+        let session = SessionCredential::from_headers(headers)
+            .map_err(|e| self.refuse(ErrorBody::new(e.code(), e.to_string())))?;
+        match session {
+            Some(credential) => self.admit_session(&credential, price).await,
+            None => self.admit_signed(headers, price).await,
         }
-        let limit = accounts.limit();
-        let fresh = accounts.fresh_state();
+    }
+
+    async fn admit_signed(&self, headers: &HeaderMap, price: Price) -> Result<Admitted, Refusal> {
+        let (accounts, signed) = self.verify(headers, false).await?;
+        self.check_rate(&accounts).map_err(|e| self.refuse(e))?;
+        let (seq, amount) = (signed.voucher.seq, signed.voucher.cumulative);
         let accepted = self
             .ledger
-            .charge(fresh.clone(), signed, price, limit, self.credit)
+            .charge(
+                accounts.fresh_state(),
+                signed,
+                price,
+                accounts.limit(),
+                self.credit,
+            )
             .await
             .map_err(|e| self.refused(e))?;
-        Ok(Admitted {
-            payment: Payment {
-                lane: accounts.address,
-                channel: accounts.channel_address,
-                delegate: accounts.delegate(),
-                funder: accounts.channel.funder,
-                mint: accounts.channel.mint,
-                seq: signed.voucher.seq,
-                amount: signed.voucher.cumulative,
+        Ok(admitted(&accounts, (seq, amount), price, accepted))
+    }
+
+    /// A session request: its MAC instead of a signature, and its charge
+    /// kept in memory (SPEC section 5, "Sessions").
+    async fn admit_session(
+        &self,
+        credential: &SessionCredential,
+        price: Price,
+    ) -> Result<Admitted, Refusal> {
+        let Some(keys) = &self.sessions else {
+            return Err(self.refuse(voucher_due(
+                credential.amount,
+                None,
+                "this service offers no sessions",
+            )));
+        };
+        let accounts = self
+            .checked_lane(&credential.lane, credential.amount)
+            .await?;
+        keys.check(credential, accounts.generation(), self.cache.now())
+            .map_err(|e| self.refuse(e))?;
+        self.check_rate(&accounts).map_err(|e| self.refuse(e))?;
+        let request = (credential.seq, credential.amount);
+        let accepted = self
+            .ledger
+            .unsigned(
+                accounts.fresh_state(),
+                request,
                 price,
-                owed: accepted.owed,
-                allowance: accepted.allowance,
-                usage: Usage::default(),
-            },
-            fresh,
-            limit,
-        })
+                accounts.limit(),
+                self.credit,
+            )
+            .await
+            .map_err(|e| self.refused(e))?;
+        Ok(admitted(&accounts, request, price, accepted))
+    }
+
+    fn check_rate(&self, accounts: &LaneAccounts) -> Result<(), Box<ErrorBody>> {
+        match &self.limiter {
+            Some(limiter) if !limiter.allow(&accounts.address) => Err(Box::new(ErrorBody::new(
+                ErrorCode::RateExceeded,
+                "too many requests on this lane",
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Parses and verifies a credential against its lane; re-reads the lane
@@ -134,16 +178,19 @@ impl Admission {
     ) -> Result<(Arc<LaneAccounts>, SignedVoucher), Refusal> {
         let credential = Credential::from_headers(headers)
             .map_err(|e| self.refuse(ErrorBody::new(e.code(), e.to_string())))?;
-        let mut accounts = self.lane(&credential.lane, force).await?;
-        if let Some(cached) = &accounts {
-            if credential.cumulative > cached.limit() && !force {
-                accounts = self.lane(&credential.lane, true).await?;
-            }
-        }
+        let accounts = match force {
+            true => self.lane(&credential.lane, true).await?,
+            false => Some(
+                self.checked_lane(&credential.lane, credential.cumulative)
+                    .await?,
+            ),
+        };
         let Some(accounts) = accounts else {
             return Err(self.refuse(self.missing_lane(&credential.lane).await));
         };
-        self.check_lane(&accounts).map_err(|e| self.refuse(e))?;
+        if force {
+            self.check_lane(&accounts).map_err(|e| self.refuse(e))?;
+        }
         let signed = accounts
             .verify(&credential)
             .map_err(|e| self.refuse(ErrorBody::new(e.code(), e.to_string())))?;
@@ -161,6 +208,24 @@ impl Admission {
             )));
         }
         Ok((accounts, signed))
+    }
+
+    /// The lane a credential for `amount` names, checked against the
+    /// service's terms; re-read once when `amount` is more than the cached
+    /// lane can pay (a top-up the cache has not seen).
+    async fn checked_lane(&self, lane: &Pubkey, amount: u64) -> Result<Arc<LaneAccounts>, Refusal> {
+        let mut accounts = self.lane(lane, false).await?;
+        if accounts
+            .as_ref()
+            .is_some_and(|cached| amount > cached.limit())
+        {
+            accounts = self.lane(lane, true).await?;
+        }
+        let Some(accounts) = accounts else {
+            return Err(self.refuse(self.missing_lane(lane).await));
+        };
+        self.check_lane(&accounts).map_err(|e| self.refuse(e))?;
+        Ok(accounts)
     }
 
     /// The lane from the cache, a failed read as its refusal.
@@ -242,5 +307,32 @@ impl Admission {
         } else {
             ErrorBody::new(ErrorCode::NoChannel, format!("no AMP lane at {lane}"))
         }
+    }
+}
+
+/// The request `accepted` let through on `accounts`, for a credential of
+/// `(seq, amount)`.
+fn admitted(
+    accounts: &LaneAccounts,
+    (seq, amount): (u64, u64),
+    price: Price,
+    accepted: Accepted,
+) -> Admitted {
+    Admitted {
+        payment: Payment {
+            lane: accounts.address,
+            channel: accounts.channel_address,
+            delegate: accounts.delegate(),
+            funder: accounts.channel.funder,
+            mint: accounts.channel.mint,
+            seq,
+            amount,
+            price,
+            owed: accepted.owed,
+            allowance: accepted.allowance,
+            usage: Usage::default(),
+        },
+        fresh: accounts.fresh_state(),
+        limit: accounts.limit(),
     }
 }

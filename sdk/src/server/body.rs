@@ -15,7 +15,8 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::time::Sleep;
 
 use super::credit::{Credit, Refill};
-use super::meter::{self, Ledger};
+use super::ledger::Ledger;
+use super::meter;
 use super::payment::Usage;
 use super::response::BoxError;
 use crate::manifest::{Price, PricingMode};

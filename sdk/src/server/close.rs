@@ -14,7 +14,7 @@ use solana_signer::Signer;
 
 use super::admission::Admission;
 use super::cache::LaneCache;
-use super::meter::Ledger;
+use super::ledger::Ledger;
 use super::response::{json, to_json, unavailable, AmpBody, Refusal};
 use super::settle::settle_instructions;
 use super::sponsor::Sponsor;

@@ -22,7 +22,7 @@ use tokio::time::Sleep;
 
 use super::admission::Admission;
 use super::cache::LaneCache;
-use super::meter::Ledger;
+use super::ledger::Ledger;
 use super::response::{json, to_json, AmpBody, Refusal};
 use crate::headers::Receipt;
 use crate::manifest::CreditAnswer;

@@ -1,16 +1,13 @@
 //! The meter: whether a credential is accepted and what a request is
-//! charged, as pure functions over a lane's [`LaneState`], and the
-//! [`Ledger`] that applies them in the store. They run inside
-//! [`VoucherStore::update`], under the lane's lock, so concurrent requests
-//! see each other's effects in order. Every rule on seq, amount and limit
-//! lives here, once, for paid requests, credit and the cooperative close.
+//! charged, as pure functions over a lane's [`LaneState`]. The
+//! [`Ledger`](super::ledger::Ledger) runs them under the lane's lock, so
+//! concurrent requests see each other's effects in order. Every rule on
+//! seq, amount and limit lives here, once, for paid requests, session
+//! requests, credit and the cooperative close.
 
-use std::sync::Arc;
-
-use super::settle::SettleHook;
 use crate::manifest::{ErrorBody, ErrorCode, Price};
 use crate::pricing::{self, Rounding};
-use crate::store::{self, LaneState, StoreError, VoucherStore};
+use crate::store::LaneState;
 use crate::voucher::SignedVoucher;
 
 /// An accepted credential.
@@ -68,6 +65,73 @@ pub(crate) fn accept(
         Some(allowance)
     };
     record(state, signed);
+    Ok(Accepted {
+        owed: state.owed,
+        allowance,
+        unsettled: state.unsettled(),
+    })
+}
+
+/// Accepts a session request (SPEC section 5, "Sessions"): `amount` is
+/// what the client acknowledges owing, authenticated by a MAC, not signed.
+///
+/// The checks of a signed credential apply to it (new seq, amount covering
+/// what is owed plus an upfront price, within the lane), and one more: the
+/// service never holds acknowledgements beyond the highest signed amount
+/// plus `credit`, so that is the most it can lose. Past it the client must
+/// sign ([`ErrorCode::VoucherDue`]). The charge is the price, not the
+/// acknowledged amount: only charges, never acknowledgements, add up when
+/// the unsigned part of a lane is folded into the store
+/// ([`Unsigned`](super::unsigned)). A metered request's allowance is counted
+/// from the highest signed amount, as for a signed credential.
+pub(crate) fn accept_unsigned(
+    state: &mut LaneState,
+    seq: u64,
+    amount: u64,
+    price: &Price,
+    limit: u64,
+    credit: u64,
+) -> Result<Accepted, Box<ErrorBody>> {
+    check_seq_and_limit(state, seq, amount, limit)?;
+    let upfront = if pricing::is_upfront(price) {
+        price.rate
+    } else {
+        0
+    };
+    let required = state
+        .owed
+        .checked_add(upfront)
+        .filter(|required| *required <= limit)
+        .ok_or_else(|| over_limit(amount, limit, state.owed))?;
+    if amount < required {
+        return Err(underfunded(required, state.owed));
+    }
+    if amount > ceiling(state.signed(), credit, u64::MAX) {
+        return Err(voucher_due(
+            amount,
+            Some(state.owed),
+            "the amount is past the highest signed one plus the credit",
+        ));
+    }
+    let allowance = if pricing::is_upfront(price) {
+        None
+    } else {
+        let committed = state.owed.saturating_add(state.reserved);
+        let allowance = ceiling(state.signed(), credit, limit).saturating_sub(committed);
+        let one_unit = charge(price, 1, u64::MAX).max(1);
+        if allowance < one_unit {
+            let required = committed.saturating_add(one_unit).saturating_sub(credit);
+            return Err(voucher_due(
+                required.max(amount),
+                Some(state.owed),
+                "requests in flight hold the credit",
+            ));
+        }
+        state.reserved = state.reserved.saturating_add(allowance);
+        Some(allowance)
+    };
+    state.owed = required;
+    state.last_seq = seq;
     Ok(Accepted {
         owed: state.owed,
         allowance,
@@ -144,26 +208,37 @@ fn check_common(
     signed: &SignedVoucher,
     limit: u64,
 ) -> Result<(), Box<ErrorBody>> {
+    check_seq_and_limit(state, signed.voucher.seq, signed.voucher.cumulative, limit)
+}
+
+/// [`check_common`] for a credential's `seq` and cumulative `amount`,
+/// signed or acknowledged.
+fn check_seq_and_limit(
+    state: &LaneState,
+    seq: u64,
+    amount: u64,
+    limit: u64,
+) -> Result<(), Box<ErrorBody>> {
     if state.closed {
         return Err(Box::new(ErrorBody::new(
             ErrorCode::Closed,
             "the lane was closed by this server",
         )));
     }
-    if signed.voucher.seq <= state.last_seq {
+    if seq <= state.last_seq {
         return Err(Box::new(
             ErrorBody::new(
                 ErrorCode::InvalidSeq,
                 format!(
-                    "seq {} is not above the last accepted seq {}",
-                    signed.voucher.seq, state.last_seq
+                    "seq {seq} is not above the last accepted seq {}",
+                    state.last_seq
                 ),
             )
             .with_owed(state.owed),
         ));
     }
-    if signed.voucher.cumulative > limit {
-        return Err(over_limit(signed.voucher.cumulative, limit, state.owed));
+    if amount > limit {
+        return Err(over_limit(amount, limit, state.owed));
     }
     Ok(())
 }
@@ -188,6 +263,20 @@ fn underfunded(required: u64, owed: u64) -> Box<ErrorBody> {
     )
 }
 
+/// A session request the service will not take unsigned: `required` is
+/// what the voucher of the retried request must cover.
+pub(crate) fn voucher_due(required: u64, owed: Option<u64>, why: &str) -> Box<ErrorBody> {
+    let body = ErrorBody::new(
+        ErrorCode::VoucherDue,
+        format!("{why}: sign a voucher for at least {required}"),
+    )
+    .with_required(required);
+    Box::new(match owed {
+        Some(owed) => body.with_owed(owed),
+        None => body,
+    })
+}
+
 fn over_limit(amount: u64, limit: u64, owed: u64) -> Box<ErrorBody> {
     Box::new(
         ErrorBody::new(
@@ -196,127 +285,6 @@ fn over_limit(amount: u64, limit: u64, owed: u64) -> Box<ErrorBody> {
         )
         .with_owed(owed),
     )
-}
-
-/// Why the meter did not record a credential.
-#[derive(Debug)]
-pub(crate) enum Refused {
-    /// The meter's decision, for the payer.
-    Meter(Box<ErrorBody>),
-    /// The store could not record it; the server's fault, not the payer's.
-    Store(StoreError),
-}
-
-/// The meter applied in the store: each decision runs under the lane's lock,
-/// and a charge tells the settler what the lane now holds.
-#[derive(Clone)]
-pub(crate) struct Ledger {
-    store: Arc<dyn VoucherStore>,
-    settler: SettleHook,
-}
-
-impl Ledger {
-    pub(crate) fn new(store: Arc<dyn VoucherStore>, settler: SettleHook) -> Self {
-        Self { store, settler }
-    }
-
-    /// The store the ledger writes to.
-    pub(crate) fn store(&self) -> &dyn VoucherStore {
-        self.store.as_ref()
-    }
-
-    /// Applies `decide` to the lane's state; records the change only when it is accepted.
-    async fn decide<T: Send + 'static>(
-        &self,
-        fresh: LaneState,
-        decide: impl FnOnce(&mut LaneState) -> Result<T, Box<ErrorBody>> + Send + 'static,
-    ) -> Result<T, Refused> {
-        store::transact(self.store(), fresh, move |state| match decide(state) {
-            Ok(accepted) => (Ok(accepted), true),
-            Err(refusal) => (Err(refusal), false),
-        })
-        .await
-        .map_err(Refused::Store)?
-        .map_err(Refused::Meter)
-    }
-
-    /// A paid request's credential ([`accept`]).
-    pub(crate) async fn charge(
-        &self,
-        fresh: LaneState,
-        signed: SignedVoucher,
-        price: Price,
-        limit: u64,
-        credit: u64,
-    ) -> Result<Accepted, Refused> {
-        let accepted = self
-            .decide(fresh, move |state| {
-                accept(state, &signed, &price, limit, credit)
-            })
-            .await?;
-        self.settler.charged(accepted.unsettled);
-        Ok(accepted)
-    }
-
-    /// A credit credential ([`accept_credit`]); returns what is owed.
-    pub(crate) async fn credit(
-        &self,
-        fresh: LaneState,
-        signed: SignedVoucher,
-        limit: u64,
-    ) -> Result<u64, Refused> {
-        let (owed, unsettled) = self
-            .decide(fresh, move |state| {
-                accept_credit(state, &signed, limit).map(|()| (state.owed, state.unsettled()))
-            })
-            .await?;
-        self.settler.charged(unsettled);
-        Ok(owed)
-    }
-
-    /// The final voucher of a cooperative close ([`accept_final`]); returns
-    /// the lane's state, now closed.
-    pub(crate) async fn close(
-        &self,
-        fresh: LaneState,
-        signed: SignedVoucher,
-        limit: u64,
-    ) -> Result<LaneState, Refused> {
-        self.decide(fresh, move |state| {
-            accept_final(state, &signed, limit).map(|()| state.clone())
-        })
-        .await
-    }
-
-    /// Ends a metered request ([`finish`]).
-    pub(crate) async fn finish(
-        &self,
-        fresh: LaneState,
-        allowance: u64,
-        charge: u64,
-    ) -> Result<(), StoreError> {
-        let unsettled = store::transact(self.store(), fresh, move |state| {
-            finish(state, allowance, charge);
-            (state.unsettled(), true)
-        })
-        .await?;
-        self.settler.charged(unsettled);
-        Ok(())
-    }
-
-    /// Reserves a metered request's room ([`claim`]).
-    pub(crate) async fn claim(
-        &self,
-        fresh: LaneState,
-        credit: u64,
-        limit: u64,
-    ) -> Result<u64, StoreError> {
-        store::transact(self.store(), fresh, move |state| {
-            let room = claim(state, credit, limit);
-            (room, room > 0)
-        })
-        .await
-    }
 }
 
 #[cfg(test)]
@@ -444,5 +412,51 @@ mod tests {
         );
         s.closed = true;
         assert_eq!(claim(&mut s, 100, 1_000), 0);
+    }
+
+    #[test]
+    fn session_requests_stay_within_the_credit_beyond_what_is_signed() {
+        let mut s = state();
+        accept_credit(&mut s, &signed(1, 30), 1_000).unwrap();
+        // Acknowledged 10, 20, 30 ... up to signed 30 + credit 25 = 55.
+        let a = accept_unsigned(&mut s, 2, 10, &CALL, 1_000, 25).unwrap();
+        assert_eq!((a.owed, a.allowance), (10, None));
+        let e = accept_unsigned(&mut s, 2, 20, &CALL, 1_000, 25).unwrap_err();
+        assert_eq!(e.error, ErrorCode::InvalidSeq, "a replayed seq");
+        let e = accept_unsigned(&mut s, 3, 19, &CALL, 1_000, 25).unwrap_err();
+        assert_eq!((e.error, e.required), (ErrorCode::Underfunded, Some(20)));
+        // Acknowledging more than the price is allowed; only the price is charged.
+        accept_unsigned(&mut s, 4, 50, &CALL, 1_000, 25).unwrap();
+        assert_eq!(s.owed, 20);
+        let e = accept_unsigned(&mut s, 5, 56, &CALL, 1_000, 25).unwrap_err();
+        assert_eq!(
+            (e.error, e.required, e.owed),
+            (ErrorCode::VoucherDue, Some(56), Some(20))
+        );
+        let e = accept_unsigned(&mut s, 5, 1_001, &CALL, 1_000, 25).unwrap_err();
+        assert_eq!(e.error, ErrorCode::Underfunded, "beyond the lane");
+        // A signed voucher moves the bound.
+        accept(&mut s, &signed(6, 100), &CALL, 1_000, 25).unwrap();
+        accept_unsigned(&mut s, 7, 125, &CALL, 1_000, 25).unwrap();
+        assert_eq!((s.owed, s.last_seq, s.signed()), (40, 7, 100));
+        s.closed = true;
+        let e = accept_unsigned(&mut s, 8, 125, &CALL, 1_000, 25).unwrap_err();
+        assert_eq!(e.error, ErrorCode::Closed);
+    }
+
+    #[test]
+    fn metered_session_requests_get_their_allowance_from_what_is_signed() {
+        let mut s = state();
+        accept_credit(&mut s, &signed(1, 40), 1_000).unwrap();
+        // The acknowledged amount does not widen the allowance: signed 40 + credit 100.
+        let a = accept_unsigned(&mut s, 2, 120, &TOKEN, 1_000, 100).unwrap();
+        assert_eq!(a.allowance, Some(140));
+        let e = accept_unsigned(&mut s, 3, 120, &TOKEN, 1_000, 100).unwrap_err();
+        assert_eq!((e.error, e.required), (ErrorCode::VoucherDue, Some(120)));
+        finish(&mut s, 140, 30);
+        let e = accept_unsigned(&mut s, 4, 29, &TOKEN, 1_000, 100).unwrap_err();
+        assert_eq!((e.error, e.required), (ErrorCode::Underfunded, Some(30)));
+        let b = accept_unsigned(&mut s, 5, 30, &TOKEN, 1_000, 100).unwrap();
+        assert_eq!(b.allowance, Some(110));
     }
 }

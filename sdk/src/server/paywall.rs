@@ -19,11 +19,12 @@ use super::close::CooperativeClose;
 use super::config::{Config, FileConfig, MintConfig, SessionConfig, SettleConfig, SponsorConfig};
 use super::credit::Credit;
 use super::error::ServerError;
-use super::meter::Ledger;
+use super::ledger::Ledger;
 use super::pricing::PriceTable;
 use super::rate_limit::RateLimit;
 use super::service::{PaywallLayer, Shared};
-use super::session::Sessions;
+use super::session::endpoint::Sessions;
+use super::session::keys::SessionKeys;
 use super::settle::{SettleHook, Settler, SettlerStatus};
 use super::sponsor::Sponsor;
 use super::wellknown::WellKnown;
@@ -39,6 +40,8 @@ pub struct Paywall {
     shared: Arc<Shared>,
     cache: Arc<LaneCache>,
     store: Arc<dyn VoucherStore>,
+    /// Flushed at shutdown: what session requests charged goes to the store.
+    ledger: Ledger,
     manifest: Manifest,
     settler: Option<Settler>,
     refresher: JoinHandle<()>,
@@ -263,12 +266,17 @@ impl PaywallBuilder {
         )
         .await?;
         let ledger = Ledger::new(Arc::clone(&store), hook.clone());
+        let keys = config
+            .session
+            .as_ref()
+            .map(|s| Arc::new(SessionKeys::new(&wallet, s)));
         let admission = Arc::new(Admission::new(
             &config,
             manifest.clone(),
             Arc::clone(&cache),
             ledger.clone(),
             hook.clone(),
+            keys.clone(),
         ));
         let credit = Arc::new(Credit::new(
             Arc::clone(&admission),
@@ -276,14 +284,12 @@ impl PaywallBuilder {
             ledger.clone(),
             config.credit,
         ));
-        let sessions = config
-            .session
-            .as_ref()
-            .map(|s| Sessions::new(Arc::clone(&credit), Arc::clone(&cache), &wallet, s));
+        let sessions =
+            keys.map(|keys| Sessions::new(Arc::clone(&credit), Arc::clone(&cache), keys));
         let close = CooperativeClose::new(
             Arc::clone(&admission),
             Arc::clone(&cache),
-            ledger,
+            ledger.clone(),
             chain,
             wallet,
             mints,
@@ -306,6 +312,7 @@ impl PaywallBuilder {
             shared,
             cache,
             store,
+            ledger,
             manifest,
             settler,
             refresher,
@@ -397,6 +404,11 @@ impl Paywall {
     /// closes the store.
     pub async fn shutdown(mut self) -> Result<SettlerStatus, ServerError> {
         self.refresher.abort();
+        match self.ledger.flush().await {
+            Ok(0) => {}
+            Ok(lanes) => tracing::info!(lanes, "session charges written to the store"),
+            Err(error) => tracing::error!(%error, "cannot write session charges to the store"),
+        }
         let status = match self.settler.take() {
             Some(settler) => settler.shutdown().await,
             None => SettlerStatus::default(),

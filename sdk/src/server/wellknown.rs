@@ -10,8 +10,9 @@ use http::{HeaderMap, Method, Response, StatusCode};
 
 use super::close::CooperativeClose;
 use super::credit::Credit;
+use super::ledger::SessionStatus;
 use super::response::{json, to_json, AmpBody};
-use super::session::Sessions;
+use super::session::endpoint::Sessions;
 use super::settle::{SettleHook, SettlerStatus};
 use super::sponsor::{Kind, Sponsor, SponsorStatus};
 use crate::manifest::{CLOSE_PATH, CREDIT_PATH, MANIFEST_PATH, STATUS_PATH};
@@ -28,6 +29,9 @@ pub struct ServiceStatus {
     /// Sponsored opening: what was fronted, spent and refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sponsor: Option<SponsorStatus>,
+    /// Sessions: the credit at risk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<SessionStatus>,
 }
 
 /// One of the paywall's own endpoints.
@@ -119,14 +123,19 @@ impl WellKnown {
                 Some(sessions) => sessions.answer(headers).await,
                 None => json(StatusCode::NOT_FOUND, Vec::new()),
             },
-            Endpoint::Status => json(StatusCode::OK, to_json(&self.status())),
+            Endpoint::Status => json(StatusCode::OK, to_json(&self.status().await)),
         }
     }
 
-    fn status(&self) -> ServiceStatus {
+    async fn status(&self) -> ServiceStatus {
+        let sessions = match self.sessions {
+            Some(_) => Some(self.credit.ledger().sessions(self.credit.amount()).await),
+            None => None,
+        };
         ServiceStatus {
             settler: self.settler.status(),
             sponsor: self.sponsor.as_ref().map(|s| s.status()),
+            sessions,
         }
     }
 }
