@@ -15,6 +15,7 @@ use super::book::{Book, Ledger, Refusal};
 use super::errors::ClientError;
 use super::file::LaneRecord;
 use super::policy::Policy;
+use super::session::Sessions;
 
 /// A voucher signer the client can share across tasks.
 pub type SharedSigner = Arc<dyn VoucherSigner + Send + Sync>;
@@ -61,6 +62,8 @@ pub(super) struct Inner {
     pub(super) services: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// One top-up per lane at a time.
     pub(super) top_ups: Mutex<HashMap<Pubkey, Arc<tokio::sync::Mutex<()>>>>,
+    /// Sessions the services issued, per lane.
+    pub(super) sessions: Sessions,
 }
 
 impl AmpClient {

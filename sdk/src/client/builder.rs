@@ -13,6 +13,7 @@ use super::book::{Book, Ledger};
 use super::errors::ClientError;
 use super::file;
 use super::policy::Policy;
+use super::session::Sessions;
 use crate::chain::Chain;
 
 /// Builds an [`AmpClient`].
@@ -86,6 +87,7 @@ impl AmpClientBuilder {
                 ledger: Ledger::new(book, lane_file),
                 services: Mutex::new(HashMap::new()),
                 top_ups: Mutex::new(HashMap::new()),
+                sessions: Sessions::default(),
             }),
         };
         client.resolve_openings().await?;

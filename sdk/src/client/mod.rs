@@ -48,7 +48,8 @@
 //! | `pricing`, `refusal` | a route's price; how to react to a service's refusal |
 //! | `builder` | [`AmpClientBuilder`] |
 //! | `lanes` | finding, opening and funding the lane paying a service |
-//! | `signing` | credentials, signed within the budget or posted on their own |
+//! | `session` | the sessions services issued, and when a request may go MAC'd |
+//! | `signing` | credentials, signed within the budget, MAC'd in a session, or posted on their own |
 //! | `stream` | metered responses, paid while they are read |
 //! | `paying` | a paid request, from claim to receipt |
 //! | `close`, `delegation` | ending lanes; delegated lanes |
@@ -65,6 +66,7 @@ mod paying;
 mod policy;
 mod pricing;
 mod refusal;
+mod session;
 mod signing;
 mod sponsor;
 mod stream;

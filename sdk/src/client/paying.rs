@@ -9,6 +9,7 @@ use super::agent::{origin, AmpClient};
 use super::errors::ClientError;
 use super::pricing;
 use super::refusal::{Reaction, RefusalPolicy};
+use super::session::Paid;
 use super::signing::{answer, Answer};
 use super::stream::{self, AmpResponse};
 use crate::headers::Receipt;
@@ -81,30 +82,42 @@ impl AmpClient {
         };
         let upfront = pricing::is_upfront(&price);
         let mut ticket = Ticket::new(self, lane, if upfront { price.rate } else { 0 });
+        self.open_session(&lane, &service).await;
         let mut original = Some(request);
         let mut floor = 0u64;
+        let mut sign = false;
         let mut refusals = RefusalPolicy::for_request(self.inner.policy.seq_retries);
         loop {
-            let credential = self.credential(&lane, floor).await?;
+            let credential = self.paid_credential(&lane, floor, sign).await?;
             let mut attempt = match original.as_ref().and_then(Request::try_clone) {
                 Some(copy) => copy,
                 None => original.take().ok_or(ClientError::NotRetryable)?,
             };
             credential.write(attempt.headers_mut());
-            tracing::debug!(%service, %path, seq = credential.seq, amount = credential.cumulative, "paid request");
+            tracing::debug!(%service, %path, seq = credential.seq(), amount = credential.amount(), session = matches!(credential, Paid::Session(_)), "paid request");
             let response = self.inner.http.execute(attempt).await?;
             let (status, body) = match answer(response).await? {
                 Answer::Passed(response) => {
-                    return Ok(self.accepted(ticket, &service, price, credential.seq, response));
+                    return Ok(self.accepted(ticket, &service, price, credential.seq(), response));
                 }
                 Answer::Refused(status, body) => (status, body),
             };
+            if let Paid::Session(sent) = &credential {
+                let credit = self.credit(&lane);
+                if let Some(required) = self.inner.sessions.refused(&lane, sent, &body, credit) {
+                    // Once, signed, as the service asks.
+                    tracing::debug!(%service, seq = sent.seq, code = %body.error, required, "session request refused; signing");
+                    sign = true;
+                    floor = floor.max(required);
+                    continue;
+                }
+            }
             let can_reopen = self.is_own(&lane) && self.inner.wallet.is_some();
             let decision = refusals.decide(&body, self.slack(&lane), can_reopen);
             self.learn_owed(&lane, decision.owed);
             match decision.reaction {
                 Reaction::Retry(fix) => {
-                    tracing::debug!(%service, seq = credential.seq, code = %body.error, ?fix, "refused; retrying");
+                    tracing::debug!(%service, seq = credential.seq(), code = %body.error, ?fix, "refused; retrying");
                     floor = self.fix(&lane, fix, floor).await?;
                 }
                 Reaction::Reopen => {

@@ -1,16 +1,19 @@
 //! Signing: a credential for what a lane owes (committed against the
-//! budget and made durable first), and a credential posted on its own to
-//! one of the service's AMP endpoints (credit, close).
+//! budget and made durable first), MAC'd instead in the lane's session
+//! while the unsigned part is small, and a credential posted on its own to
+//! one of the service's AMP endpoints (credit, close, session).
 
 use anchor_lang::prelude::Pubkey;
 use http::StatusCode;
 
 use super::agent::AmpClient;
-use super::book::Refusal;
+use super::book::{Commit, Refusal};
 use super::errors::ClientError;
 use super::refusal::{self, Fix, Reaction, RefusalPolicy};
+use super::session::{Held, Paid};
 use crate::headers::Credential;
 use crate::manifest::{self, ErrorBody, ErrorCode};
+use crate::session::{Session, SessionAnswer, SessionCredential, SessionKey, SESSION_PATH};
 use crate::voucher::Voucher;
 
 /// What came back for a credential.
@@ -28,20 +31,119 @@ impl AmpClient {
         lane: &Pubkey,
         floor: u64,
     ) -> Result<Credential, ClientError> {
+        let commit = self.commit(lane, floor).await?;
+        Ok(self.sign(&commit))
+    }
+
+    fn sign(&self, commit: &Commit) -> Credential {
+        let voucher = Voucher {
+            lane: commit.lane,
+            generation: commit.generation,
+            seq: commit.seq,
+            cumulative: commit.amount,
+            expires_at: 0,
+        };
+        Credential::sign(self.inner.signer.as_ref(), &voucher)
+    }
+
+    /// The credential of a paid request's attempt on `lane`: MAC'd in the
+    /// lane's session while the unsigned part stays below half the credit,
+    /// else (or with `sign`) signed. Either way the amount is committed
+    /// against the budget and made durable first: an acknowledgement
+    /// counts as a signature.
+    pub(super) async fn paid_credential(
+        &self,
+        lane: &Pubkey,
+        floor: u64,
+        sign: bool,
+    ) -> Result<Paid, ClientError> {
+        let commit = self.commit(lane, floor).await?;
+        let sessions = &self.inner.sessions;
+        if let Some(held) = sessions.held(lane).filter(|_| !sign) {
+            if held.may_acknowledge(commit.amount, self.credit(lane)) {
+                let mac = SessionCredential::new(
+                    &held.key,
+                    held.session,
+                    commit.lane,
+                    commit.seq,
+                    commit.amount,
+                );
+                return Ok(Paid::Session(mac));
+            }
+        }
+        let credential = self.sign(&commit);
+        sessions.signed(lane, commit.amount);
+        Ok(Paid::Signed(credential))
+    }
+
+    /// Opens a session on `lane` when its service offers them and none is
+    /// open (docs/SPEC.md, "Sessions"): a credential for what the lane
+    /// owes, posted to the session endpoint. A failure is logged, not
+    /// returned: requests are then signed, as without sessions.
+    pub(super) async fn open_session(&self, lane: &Pubkey, service: &str) {
+        let offered = self.inner.ledger.with(|b| {
+            b.lane(lane).is_some_and(|l| {
+                let manifest = &l.record.manifest;
+                manifest.session.is_some() && manifest.credit > 1
+            })
+        });
+        if !offered || !self.inner.sessions.start_opening(lane) {
+            return;
+        }
+        let url = format!("{service}{SESSION_PATH}");
+        let (held, retry) = match self.post_credential(lane, &url, 0).await {
+            Ok(Answer::Passed(response)) if response.status().is_success() => {
+                match response.json::<SessionAnswer>().await {
+                    Ok(answer) => match opened(lane, &answer) {
+                        Some(held) => {
+                            self.learn_owed(lane, Some(answer.owed));
+                            tracing::debug!(%service, %lane, expires_at = answer.expires_at, "session opened");
+                            (Some(held), false)
+                        }
+                        None => {
+                            tracing::warn!(%service, %lane, "the service answered an unreadable session; signing every request");
+                            (None, false)
+                        }
+                    },
+                    Err(error) => {
+                        tracing::warn!(%service, %error, "cannot read the session answer; signing for now");
+                        (None, true)
+                    }
+                }
+            }
+            Ok(Answer::Passed(response)) => {
+                tracing::warn!(%service, status = %response.status(), "the service would not open a session; signing every request");
+                (None, false)
+            }
+            Ok(Answer::Refused(status, body)) => {
+                tracing::warn!(%service, %status, code = %body.error, "session refused; signing for now");
+                (None, true)
+            }
+            Err(error) => {
+                tracing::warn!(%service, %error, "cannot open a session; signing for now");
+                (None, true)
+            }
+        };
+        self.inner.sessions.opened(lane, held, retry);
+    }
+
+    /// The credit `lane`'s service extends beyond what is signed.
+    pub(super) fn credit(&self, lane: &Pubkey) -> u64 {
+        self.inner
+            .ledger
+            .with(|b| b.lane(lane).map_or(0, |l| l.record.manifest.credit))
+    }
+
+    /// Commits `max(owed, floor)` on `lane` with a fresh seq, durably:
+    /// tops up first if the lane cannot pay it; refuses beyond the budget.
+    async fn commit(&self, lane: &Pubkey, floor: u64) -> Result<Commit, ClientError> {
         let lease = self.inner.policy.lease;
         let mut topped_up = false;
         loop {
             match self.inner.ledger.with(|b| b.commit(lane, floor, lease)) {
                 Ok(commit) => {
                     self.inner.ledger.sync(commit.wait_for).await?;
-                    let voucher = Voucher {
-                        lane: commit.lane,
-                        generation: commit.generation,
-                        seq: commit.seq,
-                        cumulative: commit.amount,
-                        expires_at: 0,
-                    };
-                    return Ok(Credential::sign(self.inner.signer.as_ref(), &voucher));
+                    return Ok(commit);
                 }
                 Err(Refusal::OverLimit { amount, limit }) if !topped_up => {
                     topped_up = true;
@@ -126,6 +228,18 @@ impl AmpClient {
         }
         Ok(floor)
     }
+}
+
+/// The session a service's answer holds, for `lane`.
+fn opened(lane: &Pubkey, answer: &SessionAnswer) -> Option<Held> {
+    if answer.lane != *lane {
+        return None;
+    }
+    Some(Held {
+        session: Session::decode(&answer.session)?,
+        key: SessionKey::decode(&answer.key)?,
+        signed: answer.amount,
+    })
 }
 
 /// Tells an AMP refusal from anything else, which is handed back untouched.

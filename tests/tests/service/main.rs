@@ -8,6 +8,7 @@ mod client_budget;
 mod client_delegation;
 mod client_flows;
 mod client_restart;
+mod client_session;
 mod client_streaming;
 mod client_vanished;
 mod server_concurrency;

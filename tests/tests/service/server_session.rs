@@ -48,8 +48,7 @@ impl Held {
     async fn open(s: &Scene, seq: u64, amount: u64) -> Self {
         let reply = open(s, s.credential(seq, amount)).await;
         reply.ok();
-        let answer: SessionAnswer =
-            serde_json::from_slice(reply.body.as_deref().unwrap()).unwrap();
+        let answer: SessionAnswer = serde_json::from_slice(reply.body.as_deref().unwrap()).unwrap();
         Self {
             lane: answer.lane,
             session: Session::decode(&answer.session).unwrap(),
@@ -60,8 +59,7 @@ impl Held {
     /// The headers of a session request at `seq` acknowledging `amount`.
     fn headers(&self, seq: u64, amount: u64) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        SessionCredential::new(&self.key, self.session, self.lane, seq, amount)
-            .write(&mut headers);
+        SessionCredential::new(&self.key, self.session, self.lane, seq, amount).write(&mut headers);
         headers
     }
 }
