@@ -17,6 +17,7 @@ mod paid_api;
 mod postgres;
 mod replicas;
 mod service;
+mod sessions;
 mod solana_cli;
 mod sponsored;
 mod support;

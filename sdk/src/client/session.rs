@@ -34,6 +34,9 @@ impl Held {
 
 #[derive(Clone, Debug)]
 enum Slot {
+    /// The lane paid one request in this process: a session pays off from
+    /// the second (a one-shot `amp pay` would only add a round trip).
+    Seen,
     /// Someone is opening it; meanwhile requests are signed.
     Opening,
     Open(Held),
@@ -50,27 +53,32 @@ impl Sessions {
         f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Claims the opening of `lane`'s session: `true` when the caller
-    /// should open one (none is open, being opened, or refused).
+    /// Claims the opening of `lane`'s session before a paid request:
+    /// `true` when the caller should open one (the lane was paid before in
+    /// this process, and no session is open, being opened, or refused).
     pub(crate) fn start_opening(&self, lane: &Pubkey) -> bool {
         self.with(|slots| match slots.get(lane) {
-            Some(_) => false,
             None => {
+                slots.insert(*lane, Slot::Seen);
+                false
+            }
+            Some(Slot::Seen) => {
                 slots.insert(*lane, Slot::Opening);
                 true
             }
+            Some(_) => false,
         })
     }
 
     /// The opening ended: with a session, or without (`None`: the service
-    /// refused; `retry`: it may work later, so the slot is freed).
+    /// refused; `retry`: it may work later, at the next request).
     pub(crate) fn opened(&self, lane: &Pubkey, held: Option<Held>, retry: bool) {
         self.with(|slots| match (held, retry) {
             (Some(held), _) => {
                 slots.insert(*lane, Slot::Open(held));
             }
             (None, true) => {
-                slots.remove(lane);
+                slots.insert(*lane, Slot::Seen);
             }
             (None, false) => {
                 slots.insert(*lane, Slot::Refused);
@@ -119,7 +127,7 @@ impl Sessions {
             _ => return None,
         };
         if stale {
-            self.with(|slots| slots.remove(lane));
+            self.with(|slots| slots.insert(*lane, Slot::Seen));
         }
         Some(body.required.unwrap_or(0).max(sent.amount))
     }
@@ -186,6 +194,10 @@ mod tests {
     fn one_opening_at_a_time_and_a_refusal_remembered() {
         let sessions = Sessions::default();
         let lane = Pubkey::new_unique();
+        assert!(
+            !sessions.start_opening(&lane),
+            "not for a lane's first request"
+        );
         assert!(sessions.start_opening(&lane));
         assert!(!sessions.start_opening(&lane));
         sessions.opened(&lane, None, true);
@@ -199,7 +211,6 @@ mod tests {
     fn refusals_sign_the_request_and_end_a_stale_session() {
         let sessions = Sessions::default();
         let lane = Pubkey::new_unique();
-        sessions.start_opening(&lane);
         sessions.opened(&lane, Some(held(100)), false);
         sessions.signed(&lane, 120);
         let sent = |amount| SessionCredential::new(&held(0).key, held(0).session, lane, 5, amount);
@@ -214,5 +225,9 @@ mod tests {
         let due = body(ErrorCode::VoucherDue, 130);
         assert_eq!(sessions.refused(&lane, &sent(130), &due, 100), Some(130));
         assert!(sessions.held(&lane).is_none());
+        assert!(
+            sessions.start_opening(&lane),
+            "opened again at the next request"
+        );
     }
 }

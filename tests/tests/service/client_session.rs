@@ -1,5 +1,5 @@
 //! The agent client in sessions (docs/SPEC.md, "Sessions"): it opens one
-//! when the manifest offers it, MACs its requests, signs every half credit
+//! when the manifest offers it (from a lane's second request on), MACs its requests, signs every half credit
 //! so the service never has to ask, counts what it acknowledges against its
 //! budget as it would a signature, and closes with a final voucher that
 //! pays everything, unsigned requests included.
@@ -55,11 +55,11 @@ async fn an_agent_pays_by_mac_and_signs_every_half_credit() {
         generation: client.lanes()[0].record.generation,
     };
     let stored = server.paywall.store().lane(id).await.unwrap().unwrap();
-    // The session's credential signs the first call's 10; then a signature
-    // at 60, 110, ... 360: the last 40 are acknowledged, unsigned, and not
-    // in the store.
-    assert_eq!((stored.signed(), stored.owed), (360, 360));
-    assert_eq!(stored.last_seq, 37, "the seq of the call that signed 360");
+    // The first call is signed; the second opens the session, whose
+    // credential signs 20; then a signature at 70, 120, ... 370: the last 30
+    // are acknowledged, unsigned, and not in the store.
+    assert_eq!((stored.signed(), stored.owed), (370, 370));
+    assert_eq!(stored.last_seq, 38, "the seq of the call that signed 370");
 
     let outcome = client.close(&server.origin()).await.unwrap();
     assert!(
