@@ -10,6 +10,10 @@
 //! is shown for reference only: no server can skip the decompression
 //! without caching keys.
 //!
+//! Sessions (docs/SPEC.md, "Sessions") replace the verification by two
+//! HMACs (`session_key_and_mac_verify`), and the agent's signature by one
+//! (`agent session_credential / signed_credential`).
+//!
 //! After Criterion's runs, the ratio is measured again with the two
 //! operations interleaved in short alternating batches, so that both see the
 //! same machine, and printed: from the fastest decile of batches (those no
@@ -246,6 +250,31 @@ fn report_ratio() {
         s.op_p10,
         s.baseline_p10,
         s.median_ratio,
+    );
+    // The agent's side: what it does per request beyond the HTTP call, in a
+    // session (a MAC, its headers) and out of one (a signature, its headers).
+    let key = master.key(&lane, generation, &session);
+    let v = f.voucher;
+    let a = interleaved(
+        || {
+            let mut headers = HeaderMap::new();
+            session::SessionCredential::new(black_box(&key), session, lane, v.seq, v.cumulative)
+                .write(&mut headers);
+            black_box(headers);
+        },
+        || {
+            let mut headers = HeaderMap::new();
+            Credential::sign(black_box(&f.key), black_box(&v)).write(&mut headers);
+            black_box(headers);
+        },
+    );
+    println!(
+        "ratio agent session_credential / signed_credential: {:.4} \
+         from fastest-decile batches {:?} / {:?}; median per-round ratio {:.4}",
+        a.op_p10.as_secs_f64() / a.baseline_p10.as_secs_f64(),
+        a.op_p10,
+        a.baseline_p10,
+        a.median_ratio,
     );
 }
 

@@ -95,8 +95,8 @@ async fn main() {
         .build()
         .unwrap();
     // The unpaid target first, then one per configuration.
-    let mut targets = vec![vec![serve(&servers, app()).await]];
-    targets.extend(configs.iter().map(|c| c.urls.clone()));
+    let mut targets = vec![(vec![serve(&servers, app()).await], Pay::Signed)];
+    targets.extend(configs.iter().map(|c| (c.urls.clone(), Pay::Signed)));
     let mut best = measure(&client, &funder.wallet, &lanes, &latency_lane, &targets).await;
     let paid_best = best.split_off(1);
     let unpaid = best.pop().unwrap();

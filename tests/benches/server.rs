@@ -3,6 +3,9 @@
 //! the method of `common` (parallel lanes for throughput, one client for
 //! latency, best of `ROUNDS`).
 //!
+//! The session rows pay as the SDK client does in a session (docs/SPEC.md,
+//! "Sessions"): a MAC per request, a signed credential every half credit.
+//!
 //! It also prints the CPU time (client and server, this whole process) per
 //! request and what one strict ed25519 verification costs, since on
 //! CPU-bound cores their ratio caps paid throughput against unpaid.
@@ -14,11 +17,15 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use amp_sdk::server::SessionConfig;
 use amp_sdk::store::{Durability, MemoryStore, SqliteStore, VoucherStore};
 use amp_sdk::voucher::{self, SignedVoucher, VoucherSigner};
 use amp_tests::{Harness, Lane, TokenKind};
 use common::*;
 use solana_keypair::Keypair;
+
+/// The credit of the session rows: the client signs every half of it.
+const SESSION_CREDIT: u64 = 200;
 
 /// Time of one strict ed25519 verification of a voucher, the signer's key
 /// already decompressed: what every paid request costs at least.
@@ -70,15 +77,41 @@ async fn main() {
         ),
         ("memory", Arc::new(MemoryStore::new())),
     ];
-    // The unpaid target first, then one per store.
-    let mut targets = vec![vec![serve(&servers, app()).await]];
+    // The unpaid target first, then one per store, signed, then in sessions.
+    let mut targets = vec![(vec![serve(&servers, app()).await], Pay::Signed)];
     let mut paid = Vec::new();
     for (name, store) in stores {
         // Each store gets lanes of its own incarnation: a fresh paywall and
         // store start every lane at seq 0.
         let paywall = paywall(&h, &recipient, store).await;
-        targets.push(vec![serve(&servers, app().layer(paywall.layer())).await]);
-        paid.push((name, paywall));
+        let url = serve(&servers, app().layer(paywall.layer())).await;
+        targets.push((vec![url], Pay::Signed));
+        paid.push((format!("paid, {name}"), paywall));
+    }
+    let sqlite = |file: &str| -> Arc<dyn VoucherStore> {
+        Arc::new(SqliteStore::open(dir.path().join(file), Durability::Full).unwrap())
+    };
+    let session_stores: Vec<(&str, Arc<dyn VoucherStore>, u64)> = vec![
+        (
+            "sqlite full (fsync)",
+            sqlite("session.sqlite"),
+            SESSION_CREDIT,
+        ),
+        ("memory", Arc::new(MemoryStore::new()), SESSION_CREDIT),
+        (
+            "sqlite full, credit x10",
+            sqlite("session10.sqlite"),
+            10 * SESSION_CREDIT,
+        ),
+    ];
+    for (name, store, credit) in session_stores {
+        let paywall = paywall_with(&h, &recipient, store, |b| {
+            b.credit(credit).session(SessionConfig::default())
+        })
+        .await;
+        let url = serve(&servers, app().layer(paywall.layer())).await;
+        targets.push((vec![url], Pay::session(&recipient, credit / 2)));
+        paid.push((format!("session, {name}"), paywall));
     }
     let client = reqwest::Client::builder()
         .no_proxy()
@@ -92,14 +125,16 @@ async fn main() {
 
     println!(
         "server bench: trivial handler on loopback, {LANES} lanes x {PER_LANE} requests, \
-         {LATENCY_SAMPLES} sequential requests for latency, best of {ROUNDS}"
+         {LATENCY_SAMPLES} sequential requests for latency, best of {ROUNDS}; sessions with \
+         a credit of {SESSION_CREDIT} at 1 a call (a signed credential every {} requests)",
+        SESSION_CREDIT / 2
     );
     println!(
-        "{:<26} {:>10} {:>9} {:>10} {:>10} {:>13} {:>12}",
+        "{:<34} {:>10} {:>9} {:>10} {:>10} {:>13} {:>12}",
         "", "req/s", "vs unpaid", "p50 us", "p99 us", "p99 added us", "CPU/req us"
     );
     println!(
-        "{:<26} {:>10.0} {:>9} {:>10.0} {:>10.0} {:>13} {:>12.1}",
+        "{:<34} {:>10.0} {:>9} {:>10.0} {:>10.0} {:>13} {:>12.1}",
         "unpaid",
         unpaid.run.rps,
         "100%",
@@ -110,8 +145,8 @@ async fn main() {
     );
     for ((name, _), b) in paid.iter().zip(&paid_best) {
         println!(
-            "{:<26} {:>10.0} {:>8.0}% {:>10.0} {:>10.0} {:>13.0} {:>12.1}",
-            format!("paid, {name}"),
+            "{:<34} {:>10.0} {:>8.0}% {:>10.0} {:>10.0} {:>13.0} {:>12.1}",
+            name,
             b.run.rps,
             100.0 * b.run.rps / unpaid.run.rps,
             us(b.p50()),

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use amp_sdk::chain::Chain;
 use amp_sdk::headers::Credential;
 use amp_sdk::manifest::{Price, PricingMode};
-use amp_sdk::server::{Paywall, SettleConfig};
+use amp_sdk::server::{Paywall, PaywallBuilder, SettleConfig};
+use amp_sdk::session::{replica_id, Master, Session, SessionCredential};
 use amp_sdk::store::VoucherStore;
 use amp_tests::{Harness, Lane, Party};
 use axum::routing::get;
@@ -26,23 +27,64 @@ pub const PER_LANE: usize = 150;
 pub const LATENCY_SAMPLES: usize = 1_000;
 pub const ROUNDS: usize = 3;
 
-/// Pre-signed credentials: `lanes[i]` gets seqs `first..first + count`.
+/// How a target's requests pay.
+#[derive(Clone)]
+pub enum Pay {
+    /// A signed credential on every request.
+    Signed,
+    /// In a session (docs/SPEC.md, "Sessions"), as the SDK client pays: a
+    /// MAC per request and a signed credential every `every` seqs (half the
+    /// credit, at 1 a call). The session is made from the recipient's
+    /// master secret, as the session endpoint would issue it.
+    Session { master: Master, every: u64 },
+}
+
+impl Pay {
+    /// A session of `recipient`'s paywall (replica "", never expiring),
+    /// signing every `every` requests.
+    pub fn session(recipient: &Party, every: u64) -> Self {
+        Pay::Session {
+            master: Master::from_wallet_secret(recipient.wallet.secret_bytes()),
+            every,
+        }
+    }
+
+    /// Lane `lane`'s credential at `seq`, acknowledging `seq` (1 a call);
+    /// a session signs the `first` of a batch too, since seqs jump between
+    /// batches.
+    fn headers(&self, funder: &Keypair, lane: &Lane, seq: u64, first: bool) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        match self {
+            Pay::Session { master, every } if seq % every != 0 && !first => {
+                let session = Session {
+                    replica: replica_id(""),
+                    nonce: [7; 16],
+                    expires_at: i64::MAX,
+                };
+                let key = master.key(&lane.keys.channel, lane.generation, &session);
+                SessionCredential::new(&key, session, lane.keys.channel, seq, seq)
+                    .write(&mut headers);
+            }
+            _ => Credential::sign(funder, &lane.voucher(seq, seq)).write(&mut headers),
+        }
+        headers
+    }
+}
+
+/// Credentials made before the clock starts: `lanes[i]` gets seqs
+/// `first..first + count`, paid as `pay` says.
 pub fn credentials(
     funder: &Keypair,
     lanes: &[Lane],
     first: u64,
     count: usize,
+    pay: &Pay,
 ) -> Vec<Vec<HeaderMap>> {
     lanes
         .iter()
         .map(|lane| {
             (0..count as u64)
-                .map(|i| {
-                    let seq = first + i;
-                    let mut headers = HeaderMap::new();
-                    Credential::sign(funder, &lane.voucher(seq, seq)).write(&mut headers);
-                    headers
-                })
+                .map(|i| pay.headers(funder, lane, first + i, i == 0))
                 .collect()
         })
         .collect()
@@ -66,8 +108,18 @@ pub async fn serve(runtime: &tokio::runtime::Runtime, app: Router) -> String {
 
 /// A paywall charging 1 per call into `recipient`'s account, settling never.
 pub async fn paywall(h: &Harness, recipient: &Party, store: Arc<dyn VoucherStore>) -> Paywall {
+    paywall_with(h, recipient, store, |b| b).await
+}
+
+/// [`paywall`], adjusted by `configure` (sessions, credit).
+pub async fn paywall_with(
+    h: &Harness,
+    recipient: &Party,
+    store: Arc<dyn VoucherStore>,
+    configure: impl FnOnce(PaywallBuilder) -> PaywallBuilder,
+) -> Paywall {
     let chain: Arc<dyn Chain> = Arc::new(h.bank.clone());
-    Paywall::builder(chain, recipient.wallet.insecure_clone())
+    let builder = Paywall::builder(chain, recipient.wallet.insecure_clone())
         .mint(h.mint, None)
         .price(Price {
             mode: PricingMode::PerCall,
@@ -78,10 +130,8 @@ pub async fn paywall(h: &Harness, recipient: &Party, store: Arc<dyn VoucherStore
             enabled: false,
             ..SettleConfig::default()
         })
-        .shared_store(store)
-        .start()
-        .await
-        .unwrap()
+        .shared_store(store);
+    configure(builder).start().await.unwrap()
 }
 
 /// CPU time (user and system) this process has used so far.
@@ -200,27 +250,29 @@ impl Best {
     }
 }
 
-/// Measures every target (each a list of replica URLs) by the method above,
-/// on `lanes` for throughput and `latency_lane` for latency. Each target
-/// must start every lane at seq 0 (its own paywall and store).
+/// Measures every target (each a list of replica URLs, paying as its
+/// [`Pay`] says) by the method above, on `lanes` for throughput and
+/// `latency_lane` for latency. Each target must start every lane at seq 0
+/// (its own paywall and store).
 pub async fn measure(
     client: &reqwest::Client,
     funder: &Keypair,
     lanes: &[Lane],
     latency_lane: &Lane,
-    targets: &[Vec<String>],
+    targets: &[(Vec<String>, Pay)],
 ) -> Vec<Best> {
-    // Warm up connections and caches: every lane read once by every replica.
+    // Warm up connections and caches: every lane read once by every
+    // replica, with a signed credential (a session needs one first).
     let mut next_seq = 1u64;
-    let replicas = targets.iter().map(Vec::len).max().unwrap_or(1);
-    let warm = credentials(funder, lanes, next_seq, replicas);
-    let warm_latency = credentials(
-        funder,
-        std::slice::from_ref(latency_lane),
-        next_seq,
-        replicas,
-    );
-    for urls in targets {
+    let replicas = targets
+        .iter()
+        .map(|(urls, _)| urls.len())
+        .max()
+        .unwrap_or(1);
+    let latency = std::slice::from_ref(latency_lane);
+    let warm = credentials(funder, lanes, next_seq, replicas, &Pay::Signed);
+    let warm_latency = credentials(funder, latency, next_seq, replicas, &Pay::Signed);
+    for (urls, _) in targets {
         throughput(client, urls, warm.clone()).await;
         throughput(client, urls, warm_latency.clone()).await;
     }
@@ -228,21 +280,16 @@ pub async fn measure(
 
     let mut best: Vec<Option<Best>> = targets.iter().map(|_| None).collect();
     for _ in 0..ROUNDS {
-        let work = credentials(funder, lanes, next_seq, PER_LANE);
-        let single = credentials(
-            funder,
-            std::slice::from_ref(latency_lane),
-            next_seq,
-            LATENCY_SAMPLES,
-        )
-        .pop()
-        .unwrap();
-        next_seq += PER_LANE.max(LATENCY_SAMPLES) as u64;
-        for (urls, best) in targets.iter().zip(&mut best) {
-            let run = throughput(client, urls, work.clone()).await;
-            let lat = latencies(client, urls, single.clone()).await;
+        for ((urls, pay), best) in targets.iter().zip(&mut best) {
+            let work = credentials(funder, lanes, next_seq, PER_LANE, pay);
+            let single = credentials(funder, latency, next_seq, LATENCY_SAMPLES, pay)
+                .pop()
+                .unwrap();
+            let run = throughput(client, urls, work).await;
+            let lat = latencies(client, urls, single).await;
             Best::record(best, run, lat);
         }
+        next_seq += PER_LANE.max(LATENCY_SAMPLES) as u64;
     }
     best.into_iter().map(Option::unwrap).collect()
 }
