@@ -7,6 +7,9 @@
 //! client, one request at a time. Runs alternate between the targets, and
 //! the best of `ROUNDS` counts, to damp the noise of a shared machine.
 
+// Each bench uses part of what is here.
+#![allow(dead_code)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,17 +38,13 @@ pub enum Pay {
     /// In a session (docs/SPEC.md, "Sessions"), as the SDK client pays: a
     /// MAC per request and a signed credential every `every` seqs (half the
     /// credit, at 1 a call). The session is made from the recipient's
-    /// master secret, as the session endpoint would issue it. (The postgres
-    /// bench sends a lane's requests to every replica in turn, which a
-    /// session does not allow: only the server bench uses it.)
-    #[allow(dead_code)]
+    /// master secret, as the session endpoint would issue it.
     Session { master: Master, every: u64 },
 }
 
 impl Pay {
     /// A session of `recipient`'s paywall (replica "", never expiring),
     /// signing every `every` requests.
-    #[allow(dead_code)]
     pub fn session(recipient: &Party, every: u64) -> Self {
         Pay::Session {
             master: Master::from_wallet_secret(recipient.wallet.secret_bytes()),
@@ -56,7 +55,7 @@ impl Pay {
     /// Lane `lane`'s credential at `seq`, acknowledging `seq` (1 a call);
     /// a session signs the `first` of a batch too, since seqs jump between
     /// batches.
-    fn headers(&self, funder: &Keypair, lane: &Lane, seq: u64, first: bool) -> HeaderMap {
+    pub fn headers(&self, funder: &Keypair, lane: &Lane, seq: u64, first: bool) -> HeaderMap {
         let mut headers = HeaderMap::new();
         match self {
             Pay::Session { master, every } if !seq.is_multiple_of(*every) && !first => {
