@@ -7,11 +7,13 @@
 use std::sync::Arc;
 
 use crate::support::client::*;
-use amp_sdk::client::{ClientError, CloseOutcome};
+use amp_sdk::client::{AmpClient, ClientError, CloseOutcome};
 use amp_sdk::manifest::STATUS_PATH;
 use amp_sdk::server::{ServiceStatus, SessionConfig};
 use amp_sdk::store::LaneId;
 use amp_tests::*;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
 
 /// Sessions with a credit of 100: a signature every 50.
 const SESSION_CREDIT: u64 = 100;
@@ -108,4 +110,87 @@ async fn what_the_agent_acknowledges_counts_against_its_budget() {
     assert!(at_risk(&server).await > 0, "the last calls went MAC'd");
     let err = client.get(&server.url("/v1/call")).await.unwrap_err();
     assert!(matches!(err, ClientError::BudgetExceeded { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metered_streams_in_a_session_are_paid_to_the_unit() {
+    let mut h = Harness::new(TokenKind::Token).await;
+    let server = Server::start(&mut h, sessions).await;
+    let agent = Agent::new(&mut h).await;
+    let client = agent.client(&h, policy(&h, 100_000, 20_000)).await;
+    call(&client, &server.url("/v1/call"), 2).await;
+
+    // 5,000 bytes at 1 a byte: fifty times the credit, admitted in the
+    // session and paid as it streams with signed credit credentials.
+    let mut response = client
+        .get(&server.url("/v1/stream/bytes?chunks=100&size=50&ms=1"))
+        .await
+        .unwrap();
+    let mut received = 0u64;
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        received += chunk.len() as u64;
+    }
+    assert_eq!(received, 5_000, "the stream was never cut");
+    drop(response);
+    // Then tokens, reported by the handler.
+    let response = client.get(&server.url("/v1/tokens?units=7")).await.unwrap();
+    response.text().await.unwrap();
+    let owed = 2 * PER_CALL.rate + 5_000 * PER_BYTE.rate + 7 * PER_TOKEN.rate;
+    assert_eq!(client.lanes()[0].record.owed, owed);
+
+    let outcome = client.close(&server.origin()).await.unwrap();
+    assert!(
+        matches!(outcome, CloseOutcome::Closed { settled, .. } if settled == owed),
+        "{outcome:?}"
+    );
+    assert_eq!(h.tokens(&server.recipient.token).await, owed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sub_agent_pays_by_mac_on_its_delegated_lane() {
+    let mut h = Harness::new(TokenKind::Token).await;
+    let server = Server::start(&mut h, sessions).await;
+    let funder = Agent::new(&mut h).await;
+    let boss = funder.client(&h, policy(&h, 10_000, 2_000)).await;
+    call(&boss, &server.url("/v1/call"), 1).await;
+    let worker_key = Keypair::new();
+    let grant = boss
+        .delegate(&server.origin(), worker_key.pubkey(), 300, 0)
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let worker = AmpClient::builder(dir.path().join("lanes.json"), policy(&h, 1_000_000, 0))
+        .signer(Arc::new(worker_key))
+        .http(http())
+        .build()
+        .await
+        .unwrap();
+    worker.adopt(grant).await.unwrap();
+    let mut calls = 0;
+    let error = loop {
+        match worker.get(&server.url("/v1/call")).await {
+            Ok(response) => {
+                response.text().await.unwrap();
+                calls += 1;
+                assert!(at_risk(&server).await < SESSION_CREDIT / 2);
+            }
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(calls, 30, "300 at 10 a call");
+    assert!(
+        matches!(error, ClientError::LaneExhausted { limit: 300, .. }),
+        "{error}"
+    );
+    // The delegated lane paid in a session; the funder's one call did not.
+    let status: ServiceStatus = http()
+        .get(server.url(STATUS_PATH))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status.sessions.unwrap().lanes, 1);
 }

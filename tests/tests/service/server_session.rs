@@ -11,12 +11,13 @@ use amp_sdk::server::{ServiceStatus, SessionConfig};
 use amp_sdk::session::{
     replica_id, Master, Session, SessionAnswer, SessionCredential, SessionKey, SESSION_PATH,
 };
-use amp_sdk::store::{LaneId, MemoryStore, VoucherStore};
+use amp_sdk::store::{self, Durability, LaneId, MemoryStore, VoucherStore};
 use anchor_lang::prelude::Pubkey;
 use http::HeaderMap;
 use solana_keypair::Keypair;
 use std::sync::Arc;
 
+use crate::support::postgres;
 use crate::support::server::{
     builder, credential_headers, send, sqlite, Reply, Scene, Server, CREDIT,
 };
@@ -284,8 +285,20 @@ async fn metered_session_requests_are_charged_what_they_use() {
     s.get("/v1/call", held.headers(5, 50)).await.ok();
     let stored = s.server.paywall.store().lane(lane_id(&s)).await.unwrap();
     assert_eq!(stored.unwrap().owed, 0, "no write without a signature");
-    // A request past what is left of the credit is cut at it: 100 - 50 owed.
-    let reply = s.get("/v1/tokens?units=40", held.headers(6, 50)).await;
+    // Time, at 1,000 a second: 20 ms is charged 20 or a little more,
+    // once the response has ended.
+    s.get("/v1/slow?ms=20", held.headers(6, 50)).await.ok();
+    let mut timed = 0;
+    for _ in 0..200 {
+        timed = status(&s).await.sessions.unwrap().at_risk;
+        if timed >= 70 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!((70..=100).contains(&timed), "{timed}");
+    // A request past what is left of the credit is cut at it.
+    let reply = s.get("/v1/tokens?units=40", held.headers(7, 100)).await;
     assert_eq!(reply.ok().receipt().owed, 100);
     at_risk(&s, 100).await;
 }
@@ -354,15 +367,43 @@ async fn a_crash_loses_at_most_the_unsigned_part_and_no_voucher() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_replica_asks_for_a_signature_and_counts_every_charge() {
+    let shared: Arc<dyn VoucherStore> = Arc::new(MemoryStore::new());
+    failover(|| {
+        let store = Arc::clone(&shared);
+        async move { store }
+    })
+    .await;
+}
+
+/// The same on PostgreSQL, two replicas each with its own pool (needs
+/// `AMP_TEST_POSTGRES_URL`; without it the test says it was skipped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_postgres_count_every_session_charge() {
+    let Some(scope) = postgres::Scope::new("replicas_on_postgres_count_every_session_charge").await
+    else {
+        return;
+    };
+    let url = scope.url("");
+    failover(|| async { store::open(&url, Durability::Full).await.unwrap() }).await;
+}
+
+/// Replicas "a" and "b" on the store `open` makes: a session at a, a
+/// signature at b that does not know it, then a again.
+async fn failover<F, Fut>(open: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Arc<dyn VoucherStore>>,
+{
     let mut s = scene().await;
-    let store: Arc<dyn VoucherStore> = Arc::new(MemoryStore::new());
-    let replica = |name: &str| {
+    let first = open().await;
+    let replica = |name: &str, store: Arc<dyn VoucherStore>| {
         builder(&s.h, &s.recipient.wallet)
             .session(sessions(name))
-            .shared_store(Arc::clone(&store))
+            .shared_store(store)
     };
-    let a = Server::start(replica("a").start().await.unwrap()).await;
-    let b = Server::start(replica("b").start().await.unwrap()).await;
+    let a = Server::start(replica("a", Arc::clone(&first)).start().await.unwrap()).await;
+    let b = Server::start(replica("b", open().await).start().await.unwrap()).await;
+    let store = first;
     s.server.crash().await;
     s.server = a;
     let held = Held::open(&s, 1, 0).await;
