@@ -25,16 +25,13 @@ fn sessions(b: amp_sdk::server::PaywallBuilder) -> amp_sdk::server::PaywallBuild
     })
 }
 
+async fn status(server: &Server) -> ServiceStatus {
+    let response = http().get(server.url(STATUS_PATH)).send().await.unwrap();
+    response.json().await.unwrap()
+}
+
 async fn at_risk(server: &Server) -> u64 {
-    let status: ServiceStatus = http()
-        .get(server.url(STATUS_PATH))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    status.sessions.unwrap().at_risk
+    status(server).await.sessions.unwrap().at_risk
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,13 +181,5 @@ async fn a_sub_agent_pays_by_mac_on_its_delegated_lane() {
         "{error}"
     );
     // The delegated lane paid in a session; the funder's one call did not.
-    let status: ServiceStatus = http()
-        .get(server.url(STATUS_PATH))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(status.sessions.unwrap().lanes, 1);
+    assert_eq!(status(&server).await.sessions.unwrap().lanes, 1);
 }

@@ -57,6 +57,16 @@ impl Held {
         }
     }
 
+    /// Another session of the same lane, keyed by `master` as the service
+    /// would key it (tests of what the service does with such a session).
+    fn reissued(&self, master: &Master, generation: u64, session: Session) -> Self {
+        Self {
+            lane: self.lane,
+            key: master.key(&self.lane, generation, &session),
+            session,
+        }
+    }
+
     /// The headers of a session request at `seq` acknowledging `amount`.
     fn headers(&self, seq: u64, amount: u64) -> HeaderMap {
         let mut headers = HeaderMap::new();
@@ -215,27 +225,25 @@ async fn forged_replayed_and_misplaced_session_requests_are_refused() {
 
     // A session of another replica (the same wallet's master), or expired.
     let master = Master::from_wallet_secret(s.recipient.wallet.secret_bytes());
-    let foreign = Session {
-        replica: replica_id("b"),
-        ..held.session
-    };
-    let foreign = Held {
-        key: master.key(&held.lane, s.lane.generation, &foreign),
-        session: foreign,
-        lane: held.lane,
-    };
+    let foreign = held.reissued(
+        &master,
+        s.lane.generation,
+        Session {
+            replica: replica_id("b"),
+            ..held.session
+        },
+    );
     s.get("/v1/call", foreign.headers(7, 30))
         .await
         .expect(ErrorCode::VoucherDue);
-    let stale = Session {
-        expires_at: 1,
-        ..held.session
-    };
-    let stale = Held {
-        key: master.key(&held.lane, s.lane.generation, &stale),
-        session: stale,
-        lane: held.lane,
-    };
+    let stale = held.reissued(
+        &master,
+        s.lane.generation,
+        Session {
+            expires_at: 1,
+            ..held.session
+        },
+    );
     s.get("/v1/call", stale.headers(7, 30))
         .await
         .expect(ErrorCode::VoucherDue);
@@ -320,29 +328,9 @@ async fn a_crash_loses_at_most_the_unsigned_part_and_no_voucher() {
             .ok();
     }
     // Owed 70, signed 50; the service dies before another signature.
-    let Scene {
-        h,
-        funder,
-        recipient,
-        lane,
-        server,
-        client,
-    } = s;
-    server.crash().await;
-    let paywall = builder(&h, &recipient.wallet)
-        .session(sessions("a"))
-        .store(sqlite(dir.path()))
-        .start()
-        .await
-        .unwrap();
-    let s = Scene {
-        server: Server::start(paywall).await,
-        h,
-        funder,
-        recipient,
-        lane,
-        client,
-    };
+    let s = s
+        .restart(|b| b.session(sessions("a")).store(sqlite(dir.path())))
+        .await;
     let stored = s.server.paywall.store().lane(lane_id(&s)).await.unwrap();
     let stored = stored.unwrap();
     assert_eq!(

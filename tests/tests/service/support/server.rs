@@ -162,6 +162,32 @@ impl Scene {
         }
     }
 
+    /// The service crashes (nothing settled, nothing flushed) and a new
+    /// paywall, made by `configure`, serves in its place.
+    pub async fn restart(self, configure: impl FnOnce(PaywallBuilder) -> PaywallBuilder) -> Self {
+        let Scene {
+            h,
+            funder,
+            recipient,
+            lane,
+            server,
+            client,
+        } = self;
+        server.crash().await;
+        let paywall = configure(builder(&h, &recipient.wallet))
+            .start()
+            .await
+            .unwrap();
+        Scene {
+            server: Server::start(paywall).await,
+            h,
+            funder,
+            recipient,
+            lane,
+            client,
+        }
+    }
+
     /// Headers of the funder's credential on the scene's lane.
     pub fn credential(&self, seq: u64, amount: u64) -> HeaderMap {
         credential_headers(&self.funder.wallet, &self.lane.voucher(seq, amount))
