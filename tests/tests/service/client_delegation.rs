@@ -1,10 +1,8 @@
 //! Sub-agents: a funder hands a sub-agent a delegated lane, and the
 //! sub-agent's client spends only from it, up to its cap.
 
-use std::sync::Arc;
-
 use crate::support::client::*;
-use amp_sdk::client::{AmpClient, ClientError, CloseOutcome, Grant};
+use amp_sdk::client::{ClientError, CloseOutcome, Grant};
 use amp_tests::*;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
@@ -33,12 +31,7 @@ async fn a_sub_agent_spends_only_from_its_delegated_lane() {
 
     // The sub-agent: its own key and lane file, no wallet, no chain.
     let dir = tempfile::tempdir().unwrap();
-    let worker = AmpClient::builder(dir.path().join("lanes.json"), policy(&h, 1_000_000, 0))
-        .signer(Arc::new(worker_key))
-        .http(http())
-        .build()
-        .await
-        .unwrap();
+    let worker = sub_agent(dir.path(), &h, worker_key, 1_000_000).await;
     worker.adopt(grant.clone()).await.unwrap();
     worker.adopt(grant.clone()).await.unwrap();
     assert_eq!(worker.lanes().len(), 1, "adopting twice is adopting once");
@@ -92,12 +85,7 @@ async fn a_funder_gets_unspent_caps_back_when_the_service_vanishes() {
         .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let worker = AmpClient::builder(dir.path().join("lanes.json"), policy(&h, 1_000, 0))
-        .signer(Arc::new(worker_key))
-        .http(http())
-        .build()
-        .await
-        .unwrap();
+    let worker = sub_agent(dir.path(), &h, worker_key, 1_000).await;
     worker.adopt(grant).await.unwrap();
     call(&worker, &server.url("/v1/call"), 5).await;
     server.paywall.settle_now().await;

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::support::client::*;
-use amp_sdk::client::{AmpClient, ClientError, CloseOutcome};
+use amp_sdk::client::{ClientError, CloseOutcome};
 use amp_sdk::manifest::STATUS_PATH;
 use amp_sdk::server::{ServiceStatus, SessionConfig};
 use amp_sdk::store::LaneId;
@@ -157,12 +157,7 @@ async fn a_sub_agent_pays_by_mac_on_its_delegated_lane() {
         .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let worker = AmpClient::builder(dir.path().join("lanes.json"), policy(&h, 1_000_000, 0))
-        .signer(Arc::new(worker_key))
-        .http(http())
-        .build()
-        .await
-        .unwrap();
+    let worker = sub_agent(dir.path(), &h, worker_key, 1_000_000).await;
     worker.adopt(grant).await.unwrap();
     let mut calls = 0;
     let error = loop {

@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -204,6 +205,17 @@ impl Agent {
     pub async fn client(&self, h: &Harness, policy: Policy) -> AmpClient {
         self.builder(h, policy).build().await.unwrap()
     }
+}
+
+/// A sub-agent's client: its own key and lane file in `dir`, no wallet,
+/// no chain; it spends only from lanes it adopts.
+pub async fn sub_agent(dir: &Path, h: &Harness, key: Keypair, budget: u64) -> AmpClient {
+    AmpClient::builder(dir.join("lanes.json"), policy(h, budget, 0))
+        .signer(Arc::new(key))
+        .http(http())
+        .build()
+        .await
+        .unwrap()
 }
 
 /// The policy of most tests: pays in the harness's mint up to `budget`,
