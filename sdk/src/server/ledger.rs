@@ -78,8 +78,24 @@ impl Ledger {
             .map_err(Refused::Meter);
         };
         let mut mirror = mirror.lock().await;
+        let accepted = self.fold_and_write(&mut mirror, fresh, decide).await?;
+        if mirror.state.closed {
+            self.unsigned.remove(&mirror.state.id);
+        }
+        Ok(accepted)
+    }
+
+    /// Folds `mirror`'s unwritten changes into the store's state of its
+    /// lane, applies `decide` there, and writes the result when it is
+    /// accepted: one write carries both. The mirror then matches the store.
+    async fn fold_and_write<T: Send + 'static>(
+        &self,
+        mirror: &mut Mirror,
+        fresh: LaneState,
+        decide: impl FnOnce(&mut LaneState) -> Result<T, Box<ErrorBody>> + Send + 'static,
+    ) -> Result<T, Refused> {
         let pending = mirror.clone();
-        let decided = store::transact(self.store(), fresh, move |state| {
+        let (accepted, written) = store::transact(self.store(), fresh, move |state| {
             pending.fold_into(state);
             match decide(state) {
                 Ok(accepted) => (Ok((accepted, state.clone())), true),
@@ -87,13 +103,9 @@ impl Ledger {
             }
         })
         .await
-        .map_err(Refused::Store)?;
-        let (accepted, written) = decided.map_err(Refused::Meter)?;
-        let closed = written.closed;
+        .map_err(Refused::Store)?
+        .map_err(Refused::Meter)?;
         mirror.written(written);
-        if closed {
-            self.unsigned.remove(&mirror.state.id);
-        }
         Ok(accepted)
     }
 
@@ -241,14 +253,13 @@ impl Ledger {
             if mirror.unwritten() == 0 {
                 continue;
             }
-            let pending = mirror.clone();
-            let written = store::transact(self.store(), pending.state.clone(), move |state| {
-                pending.fold_into(state);
-                (state.clone(), true)
-            })
-            .await?;
-            mirror.written(written);
-            flushed += 1;
+            let fresh = mirror.state.clone();
+            match self.fold_and_write(&mut mirror, fresh, |_| Ok(())).await {
+                Ok(()) => flushed += 1,
+                Err(Refused::Store(error)) => return Err(error),
+                // Accepting everything, the decision refuses nothing.
+                Err(Refused::Meter(_)) => {}
+            }
         }
         Ok(flushed)
     }
