@@ -199,6 +199,10 @@ pub enum HeaderError {
     /// A number does not fit its type: u64, or i64 for `AMP-Expires`.
     #[error("{0} is out of range")]
     Overflow(Header),
+    /// A signed credential's header beside `AMP-Session`: a request pays
+    /// by a signature or in a session, and which one was meant is unknowable.
+    #[error("{0} cannot come with AMP-Session (a request is signed or in a session, not both)")]
+    NotInSession(Header),
 }
 
 impl HeaderError {
@@ -216,6 +220,7 @@ impl HeaderError {
             | Self::NonCanonical(h)
             | Self::Negative(h)
             | Self::Overflow(h)
+            | Self::NotInSession(h)
             | Self::WrongLength { header: h, .. } => Some(h),
         }
     }

@@ -24,8 +24,9 @@ pub struct LaneAccounts {
     pub channel_address: Pubkey,
     /// The Channel account (for a delegated lane, the one it draws on).
     pub channel: Channel,
-    /// Present when the lane is a delegate's.
-    pub delegation: Option<Delegation>,
+    /// Present when the lane is a delegate's. Boxed: most lanes are a
+    /// funder's own, and a paywall caches one of these per lane it serves.
+    pub delegation: Option<Box<Delegation>>,
     /// The signer's key, decompressed once per read of the lane rather than
     /// for every credential; `None` when the signer is not a valid key.
     signer_key: Option<VerifyingKey>,
@@ -79,7 +80,7 @@ impl LaneAccounts {
             address,
             channel_address,
             channel,
-            delegation,
+            delegation: delegation.map(Box::new),
             signer_key: voucher::signer_key(&signer).ok(),
         }
     }

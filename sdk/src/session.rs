@@ -246,11 +246,18 @@ impl SessionCredential {
     }
 
     /// Reads a session credential; `Ok(None)` when the request carries no
-    /// `AMP-Session` (it is signed, or unpaid).
+    /// `AMP-Session` (it is signed, or unpaid). A signature's `AMP-Sig` or
+    /// `AMP-Expires` beside it is malformed.
     pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, HeaderError> {
         let Some(session) = single(headers, Header::Session)? else {
             return Ok(None);
         };
+        if let Some(signed) = [Header::Sig, Header::Expires]
+            .into_iter()
+            .find(|h| headers.contains_key(h.name()))
+        {
+            return Err(HeaderError::NotInSession(signed));
+        }
         let session = std::str::from_utf8(session)
             .ok()
             .and_then(Session::decode)
@@ -297,6 +304,7 @@ fn hmac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::ErrorCode;
 
     fn session() -> Session {
         Session {
@@ -386,6 +394,21 @@ mod tests {
             SessionCredential::from_headers(&no_mac),
             Err(HeaderError::Missing(Header::Mac))
         );
+        for (header, value, signed) in [
+            (AMP_SIG, "2", Header::Sig),
+            (AMP_EXPIRES, "0", Header::Expires),
+        ] {
+            let mut both = headers.clone();
+            both.insert(header, HeaderValue::from_static(value));
+            assert_eq!(
+                SessionCredential::from_headers(&both),
+                Err(HeaderError::NotInSession(signed))
+            );
+            assert_eq!(
+                SessionCredential::from_headers(&both).unwrap_err().code(),
+                ErrorCode::Malformed
+            );
+        }
     }
 
     #[test]

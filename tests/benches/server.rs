@@ -10,7 +10,8 @@
 //! request and what one strict ed25519 verification costs, since on
 //! CPU-bound cores their ratio caps paid throughput against unpaid.
 //!
-//! `cargo bench -p amp-tests --bench server`
+//! `cargo bench -p amp-tests --bench server`; `AMP_BENCH_ONLY=session`
+//! measures only the rows whose name holds `session` (and unpaid).
 
 mod common;
 
@@ -113,6 +114,12 @@ async fn main() {
         targets.push((vec![url], Pay::session(&recipient, credit / 2)));
         paid.push((format!("session, {name}"), paywall));
     }
+    if let Ok(only) = std::env::var("AMP_BENCH_ONLY") {
+        let mut keep = paid.iter().map(|(name, _)| name.contains(&only));
+        let mut unpaid = true;
+        targets.retain(|_| std::mem::take(&mut unpaid) || keep.next().unwrap_or(false));
+        paid.retain(|(name, _)| name.contains(&only));
+    }
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(LANES * 2)
@@ -125,8 +132,9 @@ async fn main() {
 
     println!(
         "server bench: trivial handler on loopback, {LANES} lanes x {PER_LANE} requests, \
-         {LATENCY_SAMPLES} sequential requests for latency, best of {ROUNDS}; sessions with \
+         {LATENCY_SAMPLES} sequential requests for latency, best of {}; sessions with \
          a credit of {SESSION_CREDIT} at 1 a call (a signed credential every {} requests)",
+        rounds(),
         SESSION_CREDIT / 2
     );
     println!(

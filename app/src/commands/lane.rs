@@ -97,7 +97,7 @@ impl Lane {
     ) -> Result<(Self, Delegation), CliError> {
         let lane = Self::fetch(chain, address).await?;
         match lane.accounts.delegation.clone() {
-            Some(state) => Ok((lane, state)),
+            Some(state) => Ok((lane, *state)),
             None => Err(CliError::NotADelegation(*address, command)),
         }
     }

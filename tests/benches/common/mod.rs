@@ -6,6 +6,7 @@
 //! sequential by nature: each seq must follow the last). Latency: one
 //! client, one request at a time. Runs alternate between the targets, and
 //! the best of `ROUNDS` counts, to damp the noise of a shared machine.
+//! `AMP_BENCH_ROUNDS` runs more rounds (to profile a run under `perf`).
 
 // Each bench uses part of what is here.
 #![allow(dead_code)]
@@ -29,6 +30,14 @@ pub const LANES: usize = 32;
 pub const PER_LANE: usize = 150;
 pub const LATENCY_SAMPLES: usize = 1_000;
 pub const ROUNDS: usize = 3;
+
+/// `ROUNDS`, or `AMP_BENCH_ROUNDS` when set.
+pub fn rounds() -> usize {
+    std::env::var("AMP_BENCH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(ROUNDS)
+}
 
 /// How a target's requests pay.
 #[derive(Clone)]
@@ -282,7 +291,7 @@ pub async fn measure(
     next_seq += replicas as u64;
 
     let mut best: Vec<Option<Best>> = targets.iter().map(|_| None).collect();
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds() {
         for ((urls, pay), best) in targets.iter().zip(&mut best) {
             let work = credentials(funder, lanes, next_seq, PER_LANE, pay);
             let single = credentials(funder, latency, next_seq, LATENCY_SAMPLES, pay)
