@@ -16,6 +16,7 @@ use super::errors::ClientError;
 use super::file::LaneRecord;
 use super::policy::Policy;
 use super::session::Sessions;
+use super::spend::{Approver, Spending};
 
 /// A voucher signer the client can share across tasks.
 pub type SharedSigner = Arc<dyn VoucherSigner + Send + Sync>;
@@ -64,6 +65,13 @@ pub(super) struct Inner {
     pub(super) top_ups: Mutex<HashMap<Pubkey, Arc<tokio::sync::Mutex<()>>>>,
     /// Sessions the services issued, per lane.
     pub(super) sessions: Sessions,
+    /// The spend limits' windows and the spend log.
+    pub(super) spending: Spending,
+    /// Held across an open or top-up while the policy caps what channels
+    /// hold, so two deposits cannot pass the cap together.
+    pub(super) depositing: tokio::sync::Mutex<()>,
+    /// Asked before opens, top-ups and payments of at least its threshold.
+    pub(super) approval: Option<(u64, Approver)>,
 }
 
 impl AmpClient {

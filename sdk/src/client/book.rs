@@ -70,6 +70,10 @@ pub(crate) struct Commit {
     pub generation: u64,
     pub seq: u64,
     pub amount: u64,
+    /// What this commit added to the lane's highest committed amount.
+    pub added: u64,
+    /// Whether it reserved a new lease (the lane file is written for it).
+    pub leased: bool,
     /// Book version that must be durable before signing.
     pub wait_for: u64,
 }
@@ -323,6 +327,24 @@ impl Book {
         Some(removed.record)
     }
 
+    /// What committing `max(owed, floor)` on `lane` would add to its highest
+    /// committed amount (0 for no open lane): what a payment spends.
+    pub(crate) fn would_add(&self, lane: &Pubkey, floor: u64) -> u64 {
+        self.lanes
+            .iter()
+            .find(|l| l.record.lane == *lane && l.record.status == LaneStatus::Open)
+            .map_or(0, |l| l.record.owed.max(floor).saturating_sub(l.signed))
+    }
+
+    /// Tokens the agent holds in its own channels not yet closed (deposits
+    /// and top-ups, delegated caps included).
+    pub(crate) fn in_channels(&self) -> u64 {
+        self.lanes
+            .iter()
+            .filter(|l| l.record.delegate.is_none())
+            .fold(0u64, |sum, l| sum.saturating_add(l.record.deposited))
+    }
+
     /// Commits to signing `max(owed, floor)` on `lane` with a fresh seq.
     ///
     /// `lease` is how many more such steps to reserve ahead (0: exactly what
@@ -345,6 +367,7 @@ impl Book {
         if amount > limit {
             return Err(Refusal::OverLimit { amount, limit });
         }
+        let added = amount.saturating_sub(self.lanes[index].signed);
         let mut raised = false;
         if amount > held {
             let needed = amount - held;
@@ -370,6 +393,8 @@ impl Book {
             generation: l.record.generation,
             seq: l.seq,
             amount,
+            added,
+            leased: raised,
             wait_for: 0,
         };
         if raised {

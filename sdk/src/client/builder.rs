@@ -14,6 +14,7 @@ use super::errors::ClientError;
 use super::file;
 use super::policy::Policy;
 use super::session::Sessions;
+use super::spend::{spend_log_path, Approver, Spending};
 use crate::chain::Chain;
 
 /// Builds an [`AmpClient`].
@@ -25,6 +26,7 @@ pub struct AmpClientBuilder {
     wallet: Option<Arc<Keypair>>,
     signer: Option<SharedSigner>,
     http: Option<reqwest::Client>,
+    approval: Option<(u64, Approver)>,
 }
 
 impl AmpClientBuilder {
@@ -53,6 +55,15 @@ impl AmpClientBuilder {
         self
     }
 
+    /// Asks `hook` before any open, top-up or payment moving at least
+    /// `threshold` (0: before every one); a `false` answer refuses it with
+    /// [`ClientError::NotApproved`]. The hook may take its time (ask a
+    /// person, a policy service): nothing is committed meanwhile.
+    pub fn approval(mut self, threshold: u64, hook: Approver) -> Self {
+        self.approval = Some((threshold, hook));
+        self
+    }
+
     /// Locks and reads the lane file, and resolves lanes whose opening was
     /// interrupted.
     pub async fn build(self) -> Result<AmpClient, ClientError> {
@@ -77,6 +88,12 @@ impl AmpClientBuilder {
                 .await
                 .map_err(|e| ClientError::Config(format!("opening the lane file: {e}")))??;
         let book = Book::from_snapshot(self.policy.budget, snapshot);
+        let log = spend_log_path(&self.path);
+        let limits = self.policy.limits.clone();
+        let spending =
+            tokio::task::spawn_blocking(move || Spending::open(&log, &limits, durability))
+                .await
+                .map_err(|e| ClientError::Config(format!("opening the spend log: {e}")))??;
         let client = AmpClient {
             inner: Arc::new(Inner {
                 http: self.http.unwrap_or_default(),
@@ -88,6 +105,9 @@ impl AmpClientBuilder {
                 services: Mutex::new(HashMap::new()),
                 top_ups: Mutex::new(HashMap::new()),
                 sessions: Sessions::default(),
+                spending,
+                depositing: tokio::sync::Mutex::new(()),
+                approval: self.approval,
             }),
         };
         client.resolve_openings().await?;
@@ -113,6 +133,7 @@ impl AmpClient {
             wallet: None,
             signer: None,
             http: None,
+            approval: None,
         }
     }
 }

@@ -5,6 +5,7 @@ use anchor_lang::prelude::Pubkey;
 use http::StatusCode;
 
 use super::file::LaneFileError;
+use super::spend::{ApprovalKind, Exceeded, SpendLogError};
 use crate::chain::ChainError;
 use crate::manifest::ErrorBody;
 
@@ -109,6 +110,49 @@ pub enum ClientError {
         /// The HTTP status it answered with.
         status: StatusCode,
     },
+    /// A payment would pass one of the policy's spend limits; nothing was signed.
+    #[error("{service}: {exceeded}")]
+    SpendLimit {
+        /// The service the payment was for.
+        service: String,
+        /// Which limit, and how far it is used.
+        exceeded: Exceeded,
+    },
+    /// The policy does not let the agent pay this service; nothing was
+    /// sent to it beyond discovery.
+    #[error("{service}: not allowed: {reason}")]
+    NotAllowed {
+        /// The service's origin.
+        service: String,
+        /// Which list refused it.
+        reason: String,
+    },
+    /// The approval hook said no.
+    #[error("{service}: not approved: {kind} for {amount}")]
+    NotApproved {
+        /// What was asked.
+        kind: ApprovalKind,
+        /// The service's origin.
+        service: String,
+        /// How much it would have moved.
+        amount: u64,
+    },
+    /// Depositing would put more in open channels at once than the policy's
+    /// `max_in_channels`.
+    #[error("{service}: depositing {amount} would put {} in channels, above the policy's {max}", .held.saturating_add(*.amount))]
+    ChannelsFull {
+        /// The service's origin.
+        service: String,
+        /// The deposit or top-up refused.
+        amount: u64,
+        /// What the agent's channels hold already.
+        held: u64,
+        /// The policy's cap.
+        max: u64,
+    },
+    /// The spend log could not be read or written.
+    #[error(transparent)]
+    SpendLog(#[from] SpendLogError),
     /// A JSON body (a response read with [`AmpResponse::json`](super::AmpResponse::json)) did not parse.
     #[error("response body: {0}")]
     Decode(#[from] serde_json::Error),

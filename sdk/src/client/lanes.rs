@@ -15,6 +15,7 @@ use solana_signer::Signer;
 use super::agent::{unix_now, AmpClient};
 use super::errors::ClientError;
 use super::file::{LaneRecord, LaneStatus, OPENING_WINDOW};
+use super::spend::{Approval, ApprovalKind};
 use super::sponsor::{self, SendFailure};
 use crate::chain::{Chain, ChainExt, TxSigner};
 use crate::manifest::{Manifest, MANIFEST_PATH};
@@ -29,7 +30,21 @@ impl AmpClient {
         service: &str,
         manifest: Option<Manifest>,
     ) -> Result<Pubkey, ClientError> {
-        if let Some(lane) = self.inner.ledger.with(|b| b.open_lane(service)) {
+        let open = self.inner.ledger.with(|b| {
+            let lane = b.open_lane(service)?;
+            Some((lane, b.lane(&lane)?.record.recipient))
+        });
+        // Before any call to a service the policy does not allow (a lane
+        // of an earlier run with a looser policy included).
+        self.inner
+            .policy
+            .services
+            .check(service, open.as_ref().map(|(_, recipient)| recipient))
+            .map_err(|reason| ClientError::NotAllowed {
+                service: service.to_owned(),
+                reason,
+            })?;
+        if let Some((lane, _)) = open {
             return Ok(lane);
         }
         let gate = {
@@ -95,6 +110,9 @@ impl AmpClient {
         self.inner.policy.check_manifest(service, &manifest)?;
         let policy = &self.inner.policy;
         let deposit = self.deposit_for(service, &manifest)?;
+        let _depositing = self
+            .deposit_allowed(ApprovalKind::Open, service, deposit, None)
+            .await?;
         let grace_period = policy
             .grace_period
             .max(manifest.min_grace_period)
@@ -388,7 +406,72 @@ impl AmpClient {
         if amount < needed {
             return Err(exhausted());
         }
+        let _depositing = self
+            .deposit_allowed(ApprovalKind::TopUp, &current.service, amount, Some(*lane))
+            .await?;
         self.send_top_up(&current, amount).await
+    }
+
+    /// Asks the approval hook, when `amount` reaches its threshold.
+    pub(super) async fn approve(
+        &self,
+        kind: ApprovalKind,
+        service: &str,
+        amount: u64,
+        lane: Option<Pubkey>,
+    ) -> Result<(), ClientError> {
+        let Some((threshold, hook)) = &self.inner.approval else {
+            return Ok(());
+        };
+        if amount == 0 || amount < *threshold {
+            return Ok(());
+        }
+        let question = Approval {
+            kind,
+            service: service.to_owned(),
+            amount,
+            lane,
+        };
+        if hook(question).await {
+            return Ok(());
+        }
+        tracing::warn!(%service, %kind, amount, "not approved");
+        Err(ClientError::NotApproved {
+            kind,
+            service: service.to_owned(),
+            amount,
+        })
+    }
+
+    /// Checks a deposit of `amount` against the policy's cap on what the
+    /// agent's channels hold at once, then asks for approval. While a cap
+    /// is set, the returned guard keeps other deposits waiting until this
+    /// one is recorded.
+    async fn deposit_allowed(
+        &self,
+        kind: ApprovalKind,
+        service: &str,
+        amount: u64,
+        lane: Option<Pubkey>,
+    ) -> Result<Option<tokio::sync::MutexGuard<'_, ()>>, ClientError> {
+        let guard = match self.inner.policy.max_in_channels {
+            None => None,
+            Some(max) => {
+                let guard = self.inner.depositing.lock().await;
+                let held = self.inner.ledger.with(|b| b.in_channels());
+                if held.saturating_add(amount) > max {
+                    return Err(ClientError::ChannelsFull {
+                        service: service.to_owned(),
+                        amount,
+                        held,
+                        max,
+                    });
+                }
+                Some(guard)
+            }
+        };
+        self.approve(kind, service, amount, lane).await?;
+        Ok(guard)
     }
 
     async fn send_top_up(&self, record: &LaneRecord, amount: u64) -> Result<(), ClientError> {

@@ -42,6 +42,7 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | `spend` | spend limits, the service filter, approvals, the spend log and its reports |
 //! | `errors`, `policy` | [`ClientError`]; the [`Policy`] and its checks of manifests and deposits |
 //! | `agent` | the [`AmpClient`] handle and the state every part shares |
 //! | `file`, `book` | the lane file; the books (budget, lanes) and their verbs |
@@ -68,6 +69,7 @@ mod pricing;
 mod refusal;
 mod session;
 mod signing;
+pub mod spend;
 mod sponsor;
 mod stream;
 

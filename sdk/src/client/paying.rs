@@ -10,7 +10,7 @@ use super::errors::ClientError;
 use super::pricing;
 use super::refusal::{Reaction, RefusalPolicy};
 use super::session::Paid;
-use super::signing::{answer, Answer};
+use super::signing::{answer, Answer, Purpose};
 use super::stream::{self, AmpResponse};
 use crate::headers::Receipt;
 use crate::manifest::{Price, PricingMode};
@@ -88,7 +88,11 @@ impl AmpClient {
         let mut sign = false;
         let mut refusals = RefusalPolicy::for_request(self.inner.policy.seq_retries);
         loop {
-            let credential = self.paid_credential(&lane, floor, sign).await?;
+            let purpose = Purpose {
+                route: &path,
+                price: Some(&price),
+            };
+            let credential = self.paid_credential(&lane, floor, sign, purpose).await?;
             let mut attempt = match original.as_ref().and_then(Request::try_clone) {
                 Some(copy) => copy,
                 None => original.take().ok_or(ClientError::NotRetryable)?,

@@ -5,6 +5,7 @@ use anchor_lang::prelude::Pubkey;
 
 use super::errors::ClientError;
 use super::file::Durability;
+use super::spend::{ServiceFilter, SpendLimit};
 use crate::manifest::{Manifest, Price, Pricing, PricingMode, AMP_VERSION};
 
 /// What the user allows the agent to do with its money.
@@ -47,6 +48,14 @@ pub struct Policy {
     /// The highest prices the agent accepts: a service whose manifest asks
     /// more anywhere is refused before any channel is opened.
     pub max_prices: PriceCeilings,
+    /// Most spent within rolling windows, in all and per service; counted
+    /// from the spend log, so restarts never reset them.
+    pub limits: Vec<SpendLimit>,
+    /// Which services may be paid at all.
+    pub services: ServiceFilter,
+    /// Most the agent's own channels may hold at once (deposits and
+    /// top-ups), apart from what may be spent; `None`: no cap.
+    pub max_in_channels: Option<u64>,
 }
 
 /// The highest rate the agent accepts in each pricing mode, in the mint's
@@ -160,6 +169,9 @@ impl Policy {
             durability: Durability::Full,
             sponsoring: Sponsoring::Auto,
             max_prices: PriceCeilings::default(),
+            limits: Vec::new(),
+            services: ServiceFilter::default(),
+            max_in_channels: None,
         }
     }
 
@@ -175,6 +187,12 @@ impl Policy {
                 reason,
             })
         };
+        self.services
+            .check(service, Some(&manifest.recipient))
+            .map_err(|reason| ClientError::NotAllowed {
+                service: service.to_owned(),
+                reason,
+            })?;
         if manifest.amp_version != AMP_VERSION {
             return refuse(format!("AMP version {}", manifest.amp_version));
         }

@@ -11,10 +11,38 @@ use super::book::{Commit, Refusal};
 use super::errors::ClientError;
 use super::refusal::{self, Fix, Reaction, RefusalPolicy};
 use super::session::{Held, Paid};
+use super::spend::{now_ms, ApprovalKind, SpendEntry};
 use crate::headers::Credential;
-use crate::manifest::{self, ErrorBody, ErrorCode};
+use crate::manifest::{self, ErrorBody, ErrorCode, Price};
 use crate::session::{Session, SessionAnswer, SessionCredential, SessionKey, SESSION_PATH};
 use crate::voucher::Voucher;
+
+/// What a credential pays for, as the spend log records it.
+#[derive(Clone, Copy)]
+pub(super) struct Purpose<'a> {
+    /// The path paid for.
+    pub(super) route: &'a str,
+    /// Its price, when it has one.
+    pub(super) price: Option<&'a Price>,
+}
+
+impl Purpose<'_> {
+    /// The log entry of `commit`, paying `service`.
+    fn entry(&self, service: &str, commit: &Commit) -> SpendEntry {
+        let price = self.price.filter(|p| p.rate > 0);
+        SpendEntry {
+            at: now_ms(),
+            service: service.to_owned(),
+            route: self.route.to_owned(),
+            mode: price.map(|p| p.mode.to_string()),
+            units: price.map(|p| commit.added / p.rate),
+            amount: commit.added,
+            cumulative: commit.amount,
+            lane: commit.lane,
+            seq: commit.seq,
+        }
+    }
+}
 
 /// What came back for a credential.
 pub(super) enum Answer {
@@ -30,8 +58,9 @@ impl AmpClient {
         &self,
         lane: &Pubkey,
         floor: u64,
+        purpose: Purpose<'_>,
     ) -> Result<Credential, ClientError> {
-        let commit = self.commit(lane, floor).await?;
+        let commit = self.commit(lane, floor, purpose).await?;
         Ok(self.sign(&commit))
     }
 
@@ -56,8 +85,9 @@ impl AmpClient {
         lane: &Pubkey,
         floor: u64,
         sign: bool,
+        purpose: Purpose<'_>,
     ) -> Result<Paid, ClientError> {
-        let commit = self.commit(lane, floor).await?;
+        let commit = self.commit(lane, floor, purpose).await?;
         let sessions = &self.inner.sessions;
         if let Some(held) = sessions.held(lane).filter(|_| !sign) {
             if held.may_acknowledge(commit.amount, self.credit(lane)) {
@@ -135,13 +165,43 @@ impl AmpClient {
     }
 
     /// Commits `max(owed, floor)` on `lane` with a fresh seq, durably:
-    /// tops up first if the lane cannot pay it; refuses beyond the budget.
-    async fn commit(&self, lane: &Pubkey, floor: u64) -> Result<Commit, ClientError> {
+    /// tops up first if the lane cannot pay it; refuses beyond the budget,
+    /// a spend limit or the approval hook. What it adds is logged first.
+    async fn commit(
+        &self,
+        lane: &Pubkey,
+        floor: u64,
+        purpose: Purpose<'_>,
+    ) -> Result<Commit, ClientError> {
         let lease = self.inner.policy.lease;
+        let service = self.record(lane)?.service;
+        let adds = self.inner.ledger.with(|b| b.would_add(lane, floor));
+        self.approve(ApprovalKind::Payment, &service, adds, Some(*lane))
+            .await?;
         let mut topped_up = false;
         loop {
-            match self.inner.ledger.with(|b| b.commit(lane, floor, lease)) {
+            let outcome = self.inner.ledger.with(|b| {
+                let adds = b.would_add(lane, floor);
+                self.inner.spending.spend(&service, adds, || {
+                    b.commit(lane, floor, lease).map(|c| {
+                        let added = c.added;
+                        (c, added)
+                    })
+                })
+            });
+            let outcome = outcome.map_err(|exceeded| {
+                tracing::warn!(%service, %lane, %exceeded, "spend limit reached; not signing");
+                ClientError::SpendLimit {
+                    service: service.clone(),
+                    exceeded,
+                }
+            })?;
+            match outcome {
                 Ok(commit) => {
+                    if commit.added > 0 {
+                        let entry = purpose.entry(&service, &commit);
+                        self.inner.spending.record(&entry, commit.leased)?;
+                    }
                     self.inner.ledger.sync(commit.wait_for).await?;
                     return Ok(commit);
                 }
@@ -180,8 +240,14 @@ impl AmpClient {
     ) -> Result<Answer, ClientError> {
         let mut floor = floor;
         let mut refusals = RefusalPolicy::for_posted(self.inner.policy.seq_retries);
+        let route =
+            reqwest::Url::parse(url).map_or_else(|_| url.to_owned(), |u| u.path().to_owned());
         loop {
-            let credential = self.credential(lane, floor).await?;
+            let purpose = Purpose {
+                route: &route,
+                price: None,
+            };
+            let credential = self.credential(lane, floor, purpose).await?;
             let mut headers = http::HeaderMap::new();
             credential.write(&mut headers);
             let response = self.inner.http.post(url).headers(headers).send().await?;
