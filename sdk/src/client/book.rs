@@ -70,8 +70,6 @@ pub(crate) struct Commit {
     pub generation: u64,
     pub seq: u64,
     pub amount: u64,
-    /// What this commit added to the lane's highest committed amount.
-    pub added: u64,
     /// Whether it reserved a new lease (the lane file is written for it).
     pub leased: bool,
     /// Book version that must be durable before signing.
@@ -327,13 +325,13 @@ impl Book {
         Some(removed.record)
     }
 
-    /// What committing `max(owed, floor)` on `lane` would add to its highest
-    /// committed amount (0 for no open lane): what a payment spends.
-    pub(crate) fn would_add(&self, lane: &Pubkey, floor: u64) -> u64 {
+    /// The cumulative amount committing on `lane` with `floor` would sign
+    /// (0 for no open lane).
+    pub(crate) fn would_commit(&self, lane: &Pubkey, floor: u64) -> u64 {
         self.lanes
             .iter()
             .find(|l| l.record.lane == *lane && l.record.status == LaneStatus::Open)
-            .map_or(0, |l| l.record.owed.max(floor).saturating_sub(l.signed))
+            .map_or(0, |l| l.record.owed.max(floor))
     }
 
     /// Tokens the agent holds in its own channels not yet closed (deposits
@@ -367,7 +365,6 @@ impl Book {
         if amount > limit {
             return Err(Refusal::OverLimit { amount, limit });
         }
-        let added = amount.saturating_sub(self.lanes[index].signed);
         let mut raised = false;
         if amount > held {
             let needed = amount - held;
@@ -393,7 +390,6 @@ impl Book {
             generation: l.record.generation,
             seq: l.seq,
             amount,
-            added,
             leased: raised,
             wait_for: 0,
         };

@@ -106,6 +106,12 @@ impl AmpClient {
                 }
                 Answer::Refused(status, body) => (status, body),
             };
+            // A 402 carries the service's terms as they are now: nothing
+            // more is signed on terms the policy refuses (a price raised
+            // above a ceiling, say).
+            if let Some(manifest) = &body.manifest {
+                self.inner.policy.check_manifest(&service, manifest)?;
+            }
             if let Paid::Session(sent) = &credential {
                 let credit = self.credit(&lane);
                 if let Some(required) = self.inner.sessions.refused(&lane, sent, &body, credit) {

@@ -27,16 +27,16 @@ pub(super) struct Purpose<'a> {
 }
 
 impl Purpose<'_> {
-    /// The log entry of `commit`, paying `service`.
-    fn entry(&self, service: &str, commit: &Commit) -> SpendEntry {
+    /// The log entry of `commit`, paying `service` `added` more.
+    fn entry(&self, service: &str, commit: &Commit, added: u64) -> SpendEntry {
         let price = self.price.filter(|p| p.rate > 0);
         SpendEntry {
             at: now_ms(),
             service: service.to_owned(),
             route: self.route.to_owned(),
-            mode: price.map(|p| p.mode.to_string()),
-            units: price.map(|p| commit.added / p.rate),
-            amount: commit.added,
+            mode: price.map(|p| p.mode),
+            units: price.map(|p| added / p.rate),
+            amount: added,
             cumulative: commit.amount,
             lane: commit.lane,
             seq: commit.seq,
@@ -175,17 +175,21 @@ impl AmpClient {
     ) -> Result<Commit, ClientError> {
         let lease = self.inner.policy.lease;
         let service = self.record(lane)?.service;
-        let adds = self.inner.ledger.with(|b| b.would_add(lane, floor));
+        let spending = &self.inner.spending;
+        let adds = spending.adds(
+            lane,
+            self.inner.ledger.with(|b| b.would_commit(lane, floor)),
+        );
         self.approve(ApprovalKind::Payment, &service, adds, Some(*lane))
             .await?;
         let mut topped_up = false;
         loop {
             let outcome = self.inner.ledger.with(|b| {
-                let adds = b.would_add(lane, floor);
-                self.inner.spending.spend(&service, adds, || {
+                let amount = b.would_commit(lane, floor);
+                spending.spend(&service, lane, amount, || {
                     b.commit(lane, floor, lease).map(|c| {
-                        let added = c.added;
-                        (c, added)
+                        let amount = c.amount;
+                        (c, amount)
                     })
                 })
             });
@@ -197,10 +201,10 @@ impl AmpClient {
                 }
             })?;
             match outcome {
-                Ok(commit) => {
-                    if commit.added > 0 {
-                        let entry = purpose.entry(&service, &commit);
-                        self.inner.spending.record(&entry, commit.leased)?;
+                Ok((commit, added)) => {
+                    if added > 0 {
+                        let entry = purpose.entry(&service, &commit, added);
+                        spending.record(&entry, commit.leased)?;
                     }
                     self.inner.ledger.sync(commit.wait_for).await?;
                     return Ok(commit);

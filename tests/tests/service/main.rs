@@ -7,6 +7,7 @@ mod support;
 mod client_budget;
 mod client_delegation;
 mod client_flows;
+mod client_policy;
 mod client_restart;
 mod client_session;
 mod client_streaming;

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::decimal::u64_string;
 use crate::durability::Durability;
+use crate::manifest::PricingMode;
 
 /// One payment: a credential (signed or, in a session, MAC'd) that raised
 /// what a lane owes.
@@ -30,9 +31,9 @@ pub struct SpendEntry {
     /// The path paid for (an AMP endpoint's for a credential posted on its
     /// own, such as a session's opening).
     pub route: String,
-    /// The pricing mode of the route (`per_call`, `per_token`, ...), when known.
+    /// The pricing mode of the route, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
+    pub mode: Option<PricingMode>,
     /// Units paid for, when the price tells: 1 for a call, else the amount
     /// over the rate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -208,7 +209,7 @@ mod tests {
             at: 1_700_000_000_000 + seq as i64,
             service: "http://127.0.0.1:8080".into(),
             route: "/v1/hello".into(),
-            mode: Some("per_call".into()),
+            mode: Some(PricingMode::PerCall),
             units: Some(1),
             amount,
             cumulative: seq * amount,

@@ -15,6 +15,7 @@ mod limits;
 mod log;
 mod report;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -110,8 +111,16 @@ pub type Approver =
 
 /// The spend limits' windows and the spend log of one client.
 pub(crate) struct Spending {
-    windows: Mutex<Windows>,
+    counted: Mutex<Counted>,
     log: Mutex<SpendLog>,
+}
+
+/// What was spent: within the limits' windows, and up to which cumulative
+/// amount on each lane (a lane's credential adds what it covers beyond
+/// the last one logged, whatever the lane file's leases say after a restart).
+struct Counted {
+    windows: Windows,
+    lanes: HashMap<Pubkey, u64>,
 }
 
 impl Spending {
@@ -135,40 +144,63 @@ impl Spending {
         let mut windows = Windows::new(limits);
         let longest = i64::try_from(windows.longest().as_millis()).unwrap_or(i64::MAX);
         let from = now.saturating_sub(longest);
-        for entry in entries.iter().filter(|e| e.at > from) {
-            windows.add(entry.at, &entry.service, entry.amount);
+        let mut lanes: HashMap<Pubkey, u64> = HashMap::new();
+        for entry in &entries {
+            if entry.at > from {
+                windows.add(entry.at, &entry.service, entry.amount);
+            }
+            let last = lanes.entry(entry.lane).or_default();
+            *last = (*last).max(entry.cumulative);
         }
         Ok(Self {
-            windows: Mutex::new(windows),
+            counted: Mutex::new(Counted { windows, lanes }),
             log: Mutex::new(log),
         })
     }
 
-    /// Runs `commit` if paying `amount` to `service` now keeps every limit,
-    /// and counts what it says it added. The windows stay locked meanwhile,
-    /// so concurrent payments cannot pass a limit together; `commit` runs
-    /// under the book's lock, which is always taken first.
+    /// What raising `lane`'s cumulative amount to `amount` would spend.
+    pub(crate) fn adds(&self, lane: &Pubkey, amount: u64) -> u64 {
+        let counted = self.counted.lock().unwrap_or_else(|e| e.into_inner());
+        amount.saturating_sub(counted.lanes.get(lane).copied().unwrap_or(0))
+    }
+
+    /// Runs `commit` if raising `lane`'s cumulative amount to `amount`
+    /// (paying `service`) keeps every limit now, and counts what it added
+    /// by the cumulative amount it committed, which it returns with its
+    /// result. The counts stay locked meanwhile, so concurrent payments
+    /// cannot pass a limit together; `commit` runs under the book's lock,
+    /// which is always taken first. `Ok(Ok((result, added)))` when
+    /// committed.
     pub(crate) fn spend<T, E>(
         &self,
         service: &str,
+        lane: &Pubkey,
         amount: u64,
         commit: impl FnOnce() -> Result<(T, u64), E>,
-    ) -> Result<Result<T, E>, Exceeded> {
-        self.spend_at(now_ms(), service, amount, commit)
+    ) -> Result<Result<(T, u64), E>, Exceeded> {
+        self.spend_at(now_ms(), service, lane, amount, commit)
     }
 
     fn spend_at<T, E>(
         &self,
         now: i64,
         service: &str,
+        lane: &Pubkey,
         amount: u64,
         commit: impl FnOnce() -> Result<(T, u64), E>,
-    ) -> Result<Result<T, E>, Exceeded> {
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        windows.check(now, service, amount)?;
-        Ok(commit().map(|(committed, added)| {
-            windows.add(now, service, added);
-            committed
+    ) -> Result<Result<(T, u64), E>, Exceeded> {
+        let mut counted = self.counted.lock().unwrap_or_else(|e| e.into_inner());
+        let last = counted.lanes.get(lane).copied().unwrap_or(0);
+        counted
+            .windows
+            .check(now, service, amount.saturating_sub(last))?;
+        Ok(commit().map(|(committed, cumulative)| {
+            let added = cumulative.saturating_sub(last);
+            if added > 0 {
+                counted.windows.add(now, service, added);
+                counted.lanes.insert(*lane, cumulative);
+            }
+            (committed, added)
         }))
     }
 
@@ -216,7 +248,7 @@ mod tests {
         prop::collection::vec(step, 1..40)
     }
 
-    fn entry(at: i64, service: u8, amount: u64, seq: u64) -> SpendEntry {
+    fn entry(at: i64, service: u8, amount: u64, seq: u64, lane: Pubkey) -> SpendEntry {
         SpendEntry {
             at,
             service: format!("http://s{service}"),
@@ -224,8 +256,8 @@ mod tests {
             mode: None,
             units: None,
             amount,
-            cumulative: 0,
-            lane: Pubkey::new_from_array([service; 32]),
+            cumulative: amount,
+            lane,
             seq,
         }
     }
@@ -252,10 +284,10 @@ mod tests {
                 match step {
                     Step::Advance(ms) => now += ms,
                     Step::Restart => {
-                        let before = spending.windows.lock().unwrap().spent(0, now, None);
+                        let before = spending.counted.lock().unwrap().windows.spent(0, now, None);
                         drop(spending);
                         spending = Arc::new(Spending::open_at(&path, &limits, Durability::Normal, now).unwrap());
-                        let after = spending.windows.lock().unwrap().spent(0, now, None);
+                        let after = spending.counted.lock().unwrap().windows.spent(0, now, None);
                         prop_assert!(after >= before, "a restart forgot spending: {before} then {after}");
                     }
                     Step::Burst(payments) => {
@@ -269,11 +301,13 @@ mod tests {
                                 scope.spawn(move || {
                                     for (service, amount, seq) in chunk {
                                         let name = format!("http://s{service}");
-                                        let paid = spending.spend_at(now, &name, amount, || {
-                                            spending.record(&entry(now, service, amount, seq), false)?;
+                                        // Each payment on a lane of its own.
+                                        let lane = Pubkey::new_unique();
+                                        let paid = spending.spend_at(now, &name, &lane, amount, || {
+                                            spending.record(&entry(now, service, amount, seq, lane), false)?;
                                             Ok::<_, SpendLogError>(((), amount))
                                         });
-                                        assert!(matches!(paid, Ok(Ok(())) | Err(_)));
+                                        assert!(matches!(paid, Ok(Ok(((), _))) | Err(_)));
                                     }
                                 });
                             }

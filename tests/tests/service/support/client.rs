@@ -120,11 +120,35 @@ impl Server {
     ) -> Self {
         logs();
         let recipient = h.party(0).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(h, recipient, listener, configure).await
+    }
+
+    /// Stops serving (dropping the paywall unsettled) and serves again at
+    /// the same address and recipient under a paywall configured anew: a
+    /// service changing its terms.
+    pub async fn restart(
+        self,
+        h: &Harness,
+        configure: impl FnOnce(PaywallBuilder) -> PaywallBuilder,
+    ) -> Self {
+        let addr = self.addr;
+        let (paywall, recipient) = self.close().await;
+        drop(paywall);
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        Self::serve(h, recipient, listener, configure).await
+    }
+
+    async fn serve(
+        h: &Harness,
+        recipient: Party,
+        listener: tokio::net::TcpListener,
+        configure: impl FnOnce(PaywallBuilder) -> PaywallBuilder,
+    ) -> Self {
         let paywall = configure(service(h, &recipient.wallet))
             .start()
             .await
             .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = app().layer(paywall.layer());
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -156,12 +180,13 @@ impl Server {
 
     /// Stops serving and drops the paywall without settling: the service vanishes.
     pub async fn vanish(self) {
-        let paywall = self.close().await;
+        let (paywall, _) = self.close().await;
         drop(paywall);
     }
 
-    /// Stops serving, with every connection closed; the paywall is left.
-    async fn close(self) -> Paywall {
+    /// Stops serving, with every connection closed; the paywall and the
+    /// recipient are left.
+    async fn close(self) -> (Paywall, Party) {
         let _ = self.shutdown.send(());
         let mut task = self.task;
         // A connection still busy after that (a stream nobody reads) is left
@@ -172,7 +197,7 @@ impl Server {
         {
             task.abort();
         }
-        self.paywall
+        (self.paywall, self.recipient)
     }
 }
 
