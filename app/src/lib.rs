@@ -15,6 +15,7 @@ pub mod max_prices;
 pub mod outbound;
 pub mod output;
 pub mod proxy;
+pub mod spend_policy;
 pub mod stdout;
 pub mod usage;
 

@@ -25,6 +25,7 @@ pub mod request_close;
 pub mod revoke;
 pub mod serve;
 pub mod settle;
+pub mod spend;
 pub mod top_up;
 pub mod voucher;
 
@@ -50,6 +51,7 @@ pub use request_close::{request_close, RequestCloseCmd, RequestCloseReport};
 pub use revoke::{revoke, RevokeCmd, RevokeReport};
 pub use serve::{ServeCmd, ServeReport};
 pub use settle::{settle, SettleCmd, SettleReport};
+pub use spend::{SpendCmd, SpendOutput};
 pub use top_up::{top_up, TopUpCmd, TopUpReport};
 pub use voucher::{FinalVoucherArgs, VoucherArgs, VoucherValues};
 
@@ -75,6 +77,7 @@ pub enum Command {
     /// The lanes `amp pay` holds as an agent: list, close, refund.
     #[command(subcommand)]
     Lanes(LanesCommand),
+    Spend(SpendCmd),
     Demo(DemoCmd),
     Serve(ServeCmd),
     Localnet(LocalnetCmd),
@@ -97,6 +100,7 @@ impl Command {
             Self::Pay(command) => Box::new(command.run(globals).await?),
             Self::Proxy(command) => Box::new(command.run(globals).await?),
             Self::Lanes(command) => command.run(globals).await?,
+            Self::Spend(command) => Box::new(command.run(globals).await?),
             Self::Demo(command) => Box::new(command.run(globals).await?),
             Self::Serve(command) => Box::new(command.run(globals).await?),
             Self::Localnet(command) => command.run(globals).await?,
@@ -119,6 +123,7 @@ impl Command {
             Self::Pay(_) => "pay",
             Self::Proxy(_) => "proxy",
             Self::Lanes(_) => "lanes",
+            Self::Spend(_) => "spend",
             Self::Demo(_) => "demo",
             Self::Serve(_) => "serve",
             Self::Localnet(LocalnetCmd {

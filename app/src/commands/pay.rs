@@ -38,6 +38,7 @@ use crate::context::GlobalArgs;
 use crate::error::CliError;
 use crate::max_prices::MaxPrices;
 use crate::output::display;
+use crate::spend_policy::{terminal_approver, SpendArgs};
 
 /// Make an HTTP request and pay for it through AMP, like curl.
 ///
@@ -108,6 +109,8 @@ pub struct PayCmd {
     pub sponsor: Sponsoring,
     #[command(flatten, next_help_heading = "Paying as an agent (lane file)")]
     pub max_prices: MaxPrices,
+    #[command(flatten, next_help_heading = "Spend policy (lane file)")]
+    pub spend: SpendArgs,
 
     /// Pay from this lane instead (a channel from `amp open`, or a
     /// delegation) whose vouchers the wallet signs; no lane file.
@@ -211,6 +214,7 @@ impl PayCmd {
             deposit: self.deposit.clone(),
             sponsoring: self.sponsor,
             max_prices: self.max_prices.clone(),
+            spend: self.spend.clone(),
         })
     }
 }
@@ -335,6 +339,8 @@ pub struct AgentPayRequest {
     pub sponsoring: Sponsoring,
     /// The highest prices accepted.
     pub max_prices: MaxPrices,
+    /// Spend limits, allowed services, the cap on channels, approvals.
+    pub spend: SpendArgs,
 }
 
 /// Sends `request` through the SDK's agent client, opening a channel to the
@@ -348,6 +354,12 @@ pub async fn pay_agent<C: Chain + 'static>(
     let url = reqwest::Url::parse(&request.url)
         .map_err(|e| CliError::usage(format!("{:?} is not a URL: {e}", request.url)))?;
     let origin = url.origin().ascii_serialization();
+    let spend = request.spend.load(&request.max_prices)?;
+    // Before any call, discovery included, where the origin alone decides.
+    spend
+        .services
+        .check(&origin, None)
+        .map_err(|reason| CliError::state(format!("{origin}: not allowed: {reason}")))?;
     let manifest = discover(http, &origin).await?;
     let mint = match request.mint {
         Some(mint) => manifest
@@ -368,15 +380,16 @@ pub async fn pay_agent<C: Chain + 'static>(
         .map(|d| d.to_base_units(decimals))
         .transpose()?;
     policy.sponsoring = request.sponsoring;
-    policy.max_prices = request.max_prices.ceilings(decimals)?;
+    let approve_above = spend.apply(&mut policy, decimals)?;
     create_parent(&request.lanes)?;
-    let client = AmpClient::builder(&request.lanes, policy)
+    let mut builder = AmpClient::builder(&request.lanes, policy)
         .chain(chain)
         .wallet(wallet.insecure_clone())
-        .http(http.clone())
-        .build()
-        .await
-        .map_err(agent_error)?;
+        .http(http.clone());
+    if let Some(threshold) = approve_above {
+        builder = builder.approval(threshold, terminal_approver());
+    }
+    let client = builder.build().await.map_err(agent_error)?;
     let mut builder = client.http().request(request.method, url);
     for (name, value) in request.headers {
         builder = builder.header(name, value);

@@ -31,6 +31,7 @@ fn help_lists_every_command() {
         "close-delegation",
         "pay",
         "lanes",
+        "spend",
         "demo",
         "serve",
     ] {

@@ -222,6 +222,7 @@ async fn charges_for_an_existing_api() {
         deposit: Some("1".parse().unwrap()),
         sponsoring: Default::default(),
         max_prices: Default::default(),
+        spend: Default::default(),
     };
     // A ceiling below the service's price (100 base units a call): refused
     // before any channel is opened, the lane file left without a lane.

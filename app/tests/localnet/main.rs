@@ -19,6 +19,7 @@ mod replicas;
 mod service;
 mod sessions;
 mod solana_cli;
+mod spend;
 mod sponsored;
 mod support;
 mod typescript;

@@ -25,7 +25,7 @@ use anchor_lang::prelude::Pubkey;
 
 pub use limits::{Exceeded, SpendLimit};
 pub use log::{read_spend_log, spend_log_path, SpendEntry, SpendLogError};
-pub use report::{SpendGroup, SpendReport, SpendRow};
+pub use report::{civil_from_days, SpendGroup, SpendReport, SpendRow};
 
 use crate::durability::Durability;
 use limits::Windows;
@@ -215,8 +215,8 @@ impl Spending {
     }
 }
 
-/// Unix milliseconds now.
-pub(crate) fn now_ms() -> i64 {
+/// Unix milliseconds now, as the spend log counts time.
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -95,8 +95,13 @@ impl SpendReport {
 
 /// The UTC day of `at` (unix milliseconds), as `YYYY-MM-DD`.
 fn day(at: i64) -> String {
-    let days = at.div_euclid(86_400_000);
-    // Howard Hinnant's civil-from-days.
+    let (y, m, d) = civil_from_days(at.div_euclid(86_400_000));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The proleptic Gregorian date (year, month, day) `days` after 1970-01-01
+/// (Howard Hinnant's `civil_from_days`).
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -105,8 +110,7 @@ fn day(at: i64) -> String {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]
