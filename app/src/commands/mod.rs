@@ -25,6 +25,7 @@ pub mod request_close;
 pub mod revoke;
 pub mod serve;
 pub mod settle;
+pub mod status;
 pub mod top_up;
 pub mod voucher;
 
@@ -50,6 +51,7 @@ pub use request_close::{request_close, RequestCloseCmd, RequestCloseReport};
 pub use revoke::{revoke, RevokeCmd, RevokeReport};
 pub use serve::{ServeCmd, ServeReport};
 pub use settle::{settle, SettleCmd, SettleReport};
+pub use status::{StatusCmd, StatusReport};
 pub use top_up::{top_up, TopUpCmd, TopUpReport};
 pub use voucher::{FinalVoucherArgs, VoucherArgs, VoucherValues};
 
@@ -77,6 +79,7 @@ pub enum Command {
     Lanes(LanesCommand),
     Demo(DemoCmd),
     Serve(ServeCmd),
+    Status(StatusCmd),
     Localnet(LocalnetCmd),
 }
 
@@ -99,6 +102,7 @@ impl Command {
             Self::Lanes(command) => command.run(globals).await?,
             Self::Demo(command) => Box::new(command.run(globals).await?),
             Self::Serve(command) => Box::new(command.run(globals).await?),
+            Self::Status(command) => Box::new(command.run(globals).await?),
             Self::Localnet(command) => command.run(globals).await?,
         })
     }
@@ -121,6 +125,7 @@ impl Command {
             Self::Lanes(_) => "lanes",
             Self::Demo(_) => "demo",
             Self::Serve(_) => "serve",
+            Self::Status(_) => "status",
             Self::Localnet(LocalnetCmd {
                 command: Some(localnet::LocalnetCommand::Fund(_)),
                 ..
