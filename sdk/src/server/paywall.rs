@@ -22,7 +22,7 @@ use super::config::{
 use super::credit::Credit;
 use super::error::ServerError;
 use super::ledger::Ledger;
-use super::metrics::{Metrics, SharedMetrics};
+use super::metrics::{Metrics, MetricsHandle, SharedMetrics};
 use super::pricing::PriceTable;
 use super::rate_limit::RateLimit;
 use super::service::{PaywallLayer, Shared};
@@ -439,8 +439,8 @@ impl Paywall {
     }
 
     /// A handle that renders the metrics, for a listener of their own.
-    pub fn metrics(&self) -> super::MetricsHandle {
-        super::MetricsHandle(Arc::clone(&self.metrics))
+    pub fn metrics(&self) -> MetricsHandle {
+        MetricsHandle(Arc::clone(&self.metrics))
     }
 
     /// Settles every unsettled lane now and returns the settler's status.
