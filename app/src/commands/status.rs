@@ -16,9 +16,10 @@ use crate::error::CliError;
 /// Amounts are in the mint's base units.
 #[derive(Debug, Args)]
 pub struct StatusCmd {
+    // Not `url`: that is the global cluster option's name.
     /// The service, e.g. http://127.0.0.1:8402 (or its status URL).
     #[arg(value_name = "URL")]
-    pub url: reqwest::Url,
+    pub service: reqwest::Url,
 }
 
 /// The service's status document, and where it was read.
@@ -32,7 +33,7 @@ pub struct StatusReport {
 impl StatusCmd {
     /// Reads the status document.
     pub async fn run(self, _globals: &GlobalArgs) -> Result<StatusReport, CliError> {
-        let url = status_url(self.url);
+        let url = status_url(self.service);
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .build()?;
