@@ -6,9 +6,10 @@ use anyhow::Context as _;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-/// Warnings, without the embedded bank's internal chatter.
-const DEFAULT_LOG: &str =
-    "warn,tarpc=error,solana_metrics=error,solana_runtime=error,solana_accounts_db=error";
+/// Warnings, without the embedded bank's internal chatter; and a line per
+/// settlement (`amp serve`'s settler says what it settled, at info).
+const DEFAULT_LOG: &str = "warn,amp_sdk::server::settle=info,tarpc=error,solana_metrics=error,\
+solana_runtime=error,solana_accounts_db=error";
 
 #[tokio::main]
 async fn main() -> ExitCode {

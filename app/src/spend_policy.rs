@@ -283,9 +283,7 @@ mod tests {
         assert_eq!(policy.max_prices.per_call, Some(1));
 
         std::fs::write(&path, "limits = [\"5/day\"]\n").unwrap();
-        let typo = args
-            .apply(&mut policy, &MaxPrices::default(), 2)
-            .unwrap_err();
+        let typo = args.load(&MaxPrices::default()).unwrap_err();
         assert!(typo.to_string().contains("unknown field"), "{typo}");
     }
 }

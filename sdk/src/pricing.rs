@@ -70,17 +70,34 @@ pub fn request_price(pricing: &Pricing, path: &str, body: &[u8]) -> Option<Price
 /// The entry of `path` in a map keyed by route patterns: an exact pattern,
 /// else the longest `prefix*`.
 fn matching<'a, T>(routes: &'a BTreeMap<String, T>, path: &str) -> Option<&'a T> {
-    if let Some(value) = routes.get(path) {
-        return Some(value);
+    matching_route(routes, path).map(|(_, value)| value)
+}
+
+/// The route pattern `path` matches in `routes` (exact, then the longest
+/// prefix), and its value.
+fn matching_route<'a, T>(routes: &'a BTreeMap<String, T>, path: &str) -> Option<(&'a str, &'a T)> {
+    if let Some((pattern, value)) = routes.get_key_value(path) {
+        return Some((pattern.as_str(), value));
     }
     routes
         .iter()
         .filter_map(|(pattern, value)| {
             let prefix = pattern.strip_suffix('*')?;
-            path.starts_with(prefix).then_some((prefix.len(), value))
+            path.starts_with(prefix)
+                .then_some((prefix.len(), (pattern.as_str(), value)))
         })
         .max_by_key(|(len, _)| *len)
-        .map(|(_, value)| value)
+        .map(|(_, found)| found)
+}
+
+/// The pattern of the priced route (or JSON-RPC route) `path` falls under,
+/// `None` when only the default price applies: a name for the route with
+/// as few values as the configuration has routes (the operator metrics'
+/// label).
+pub fn route_pattern<'a>(pricing: &'a Pricing, path: &str) -> Option<&'a str> {
+    matching_route(&pricing.methods, path)
+        .map(|(pattern, _)| pattern)
+        .or_else(|| matching_route(&pricing.routes, path).map(|(pattern, _)| pattern))
 }
 
 /// The price of `path`: its route's, else the default.

@@ -26,6 +26,7 @@ pub mod revoke;
 pub mod serve;
 pub mod settle;
 pub mod spend;
+pub mod status;
 pub mod top_up;
 pub mod voucher;
 
@@ -52,6 +53,7 @@ pub use revoke::{revoke, RevokeCmd, RevokeReport};
 pub use serve::{ServeCmd, ServeReport};
 pub use settle::{settle, SettleCmd, SettleReport};
 pub use spend::{SpendCmd, SpendOutput};
+pub use status::{StatusCmd, StatusReport};
 pub use top_up::{top_up, TopUpCmd, TopUpReport};
 pub use voucher::{FinalVoucherArgs, VoucherArgs, VoucherValues};
 
@@ -80,6 +82,7 @@ pub enum Command {
     Spend(SpendCmd),
     Demo(DemoCmd),
     Serve(ServeCmd),
+    Status(StatusCmd),
     Localnet(LocalnetCmd),
 }
 
@@ -103,6 +106,7 @@ impl Command {
             Self::Spend(command) => Box::new(command.run(globals).await?),
             Self::Demo(command) => Box::new(command.run(globals).await?),
             Self::Serve(command) => Box::new(command.run(globals).await?),
+            Self::Status(command) => Box::new(command.run(globals).await?),
             Self::Localnet(command) => command.run(globals).await?,
         })
     }
@@ -126,6 +130,7 @@ impl Command {
             Self::Spend(_) => "spend",
             Self::Demo(_) => "demo",
             Self::Serve(_) => "serve",
+            Self::Status(_) => "status",
             Self::Localnet(LocalnetCmd {
                 command: Some(localnet::LocalnetCommand::Fund(_)),
                 ..

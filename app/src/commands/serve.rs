@@ -80,6 +80,7 @@ impl ServeCmd {
             .fee_payer()?
             .unwrap_or_else(|| wallet.insecure_clone());
         let chain: Arc<dyn Chain> = Arc::new(RpcChain::with_config(&cluster, payer, rpc));
+        let metrics_listen = file.service.metrics.as_ref().and_then(|m| m.listen);
         let paywall = proxy::start_paywall(chain, wallet, file).await?;
         let upstream = Upstream::new(self.upstream)?;
         let listen = self.listen;
@@ -96,6 +97,10 @@ impl ServeCmd {
             "manifest: http://{listen}{}",
             amp_sdk::manifest::MANIFEST_PATH
         );
+        if let Some(address) = metrics_listen {
+            let bound = serve_metrics(address, paywall.metrics()).await?;
+            println!("metrics: http://{bound}/metrics");
+        }
         let app = proxy::paid_router(&paywall, upstream);
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -111,6 +116,42 @@ impl ServeCmd {
             pending: status.pending_amount,
         })
     }
+}
+
+/// Serves the metrics at `/metrics` on a listener of their own (the
+/// `[metrics] listen` address, which the operator keeps private), until the
+/// process exits; returns the address bound.
+async fn serve_metrics(
+    address: SocketAddr,
+    metrics: amp_sdk::server::MetricsHandle,
+) -> Result<SocketAddr, CliError> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| CliError::Io(format!("metrics listener {address}"), e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| CliError::Io(format!("metrics listener {address}"), e))?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let text = metrics.render();
+            async move {
+                (
+                    [(
+                        http::header::CONTENT_TYPE,
+                        amp_sdk::server::METRICS_CONTENT_TYPE,
+                    )],
+                    text,
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "the metrics listener stopped");
+        }
+    });
+    Ok(bound)
 }
 
 impl fmt::Display for ServeReport {

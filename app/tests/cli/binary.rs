@@ -32,6 +32,7 @@ fn help_lists_every_command() {
         "pay",
         "lanes",
         "spend",
+        "status",
         "demo",
         "serve",
     ] {

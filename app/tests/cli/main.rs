@@ -9,4 +9,5 @@ mod commands;
 mod demo;
 mod proxy;
 mod served;
+mod status;
 mod streamed_tokens;

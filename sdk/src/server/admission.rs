@@ -191,8 +191,10 @@ impl Admission {
         if force {
             self.check_lane(&accounts).map_err(|e| self.refuse(e))?;
         }
-        let signed = accounts
-            .verify(&credential)
+        let signed = self
+            .ledger
+            .metrics()
+            .verify(|| accounts.verify(&credential))
             .map_err(|e| self.refuse(ErrorBody::new(e.code(), e.to_string())))?;
         let margin = i64::try_from(self.voucher_margin.as_secs()).unwrap_or(i64::MAX);
         if signed

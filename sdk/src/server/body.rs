@@ -17,6 +17,7 @@ use tokio::time::Sleep;
 use super::credit::{Credit, Refill};
 use super::ledger::Ledger;
 use super::meter;
+use super::metrics::SharedMetrics;
 use super::payment::Usage;
 use super::response::BoxError;
 use crate::manifest::{Price, PricingMode};
@@ -40,6 +41,29 @@ pub(crate) struct InFlight {
     /// were charged. A stream cut or dropped early is charged that; one that
     /// ends, everything reported.
     delivered: Option<u64>,
+    /// Where the charge is counted, once it is known.
+    tally: Option<Tally>,
+}
+
+/// The metrics a metered request's charge is counted in, and its labels.
+pub(crate) struct Tally {
+    metrics: SharedMetrics,
+    route: String,
+    mint: anchor_lang::prelude::Pubkey,
+}
+
+impl Tally {
+    pub(crate) fn new(
+        metrics: &SharedMetrics,
+        route: &str,
+        mint: anchor_lang::prelude::Pubkey,
+    ) -> Self {
+        Self {
+            metrics: Arc::clone(metrics),
+            route: route.to_owned(),
+            mint,
+        }
+    }
 }
 
 impl InFlight {
@@ -60,7 +84,14 @@ impl InFlight {
             started: Instant::now(),
             bytes: 0,
             delivered: None,
+            tally: None,
         }
+    }
+
+    /// Counts the charge in `tally`'s metrics when the request ends.
+    pub(crate) fn counted(mut self, tally: Tally) -> Self {
+        self.tally = Some(tally);
+        self
     }
 
     /// Adds room that credit credentials made to the allowance; `false`
@@ -129,6 +160,11 @@ impl InFlight {
             Some(delivered) => delivered.min(self.allowance),
             None => self.charge_with(0),
         };
+        if let Some(t) = &self.tally {
+            let units = self.units();
+            t.metrics
+                .charged(&t.route, &t.mint, self.price.mode, units, charge);
+        }
         let allowance = self.allowance;
         let ledger = self.ledger.clone();
         Some(async move {

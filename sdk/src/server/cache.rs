@@ -132,13 +132,22 @@ impl LaneCache {
             return Err(LookupError::Busy);
         };
         match LaneAccounts::fetch(self.chain.as_ref(), address).await {
-            Ok(Some(accounts)) => Ok(Some(self.cache(accounts))),
+            Ok(Some(accounts)) => {
+                self.settler
+                    .mint_of(accounts.address, accounts.channel.mint);
+                Ok(Some(self.cache(accounts)))
+            }
             Ok(None) => {
                 self.forget(address);
                 Ok(None)
             }
             Err(error) => Err(LookupError::Chain(error)),
         }
+    }
+
+    /// How many lanes are cached (the operator metrics' gauge).
+    pub(crate) fn len(&self) -> usize {
+        self.lanes.read().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// Drops a lane (closed here, or gone on-chain).

@@ -36,11 +36,17 @@
 //! max_compute_unit_price = 100000   # never pay more (the default)
 //! percentile = 75         # of recent fees on the accounts settled (the default)
 //! # compute_unit_price = 1000       # or a fixed price, at most the maximum
+//!
+//! [metrics]               # Prometheus metrics; not served without this table
+//! token = "a-long-random-secret"   # GET /.well-known/amp/metrics with `Authorization: Bearer …`
+//! # route = "/.well-known/amp/metrics"
+//! # listen = "127.0.0.1:9464"      # amp serve: also on a listener of their own, no token
 //! ```
 //!
 //! Amounts are decimal strings, as in the manifest; durations are seconds
 //! (fractions allowed). Relative paths are relative to the file.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -110,6 +116,53 @@ pub struct Config {
     /// when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<SessionConfig>,
+    /// Serve the operator metrics (the `[metrics]` table); not served when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// Where the operator metrics may be read. They are never public by
+/// accident: on the service's own port only to a request bearing `token`,
+/// or on a listener of their own that the operator puts on a private
+/// address (`listen`, which `amp serve` binds; an embedding program serves
+/// [`Paywall::metrics_text`](super::Paywall::metrics_text) itself).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// The path on the service's port, served only with a `token`.
+    #[serde(default = "default_metrics_route")]
+    pub route: String,
+    /// The bearer token a scrape on the service's port must send
+    /// (`Authorization: Bearer <token>`); without one, the route is not served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// A separate listener, without a token, for a program that binds it
+    /// (`amp serve` does); the paywall itself only serves the route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+}
+
+impl MetricsConfig {
+    /// Metrics on the service's port at [`METRICS_PATH`] to `token`'s bearer.
+    pub fn with_token(token: impl Into<String>) -> Self {
+        Self {
+            route: default_metrics_route(),
+            token: Some(token.into()),
+            listen: None,
+        }
+    }
+}
+
+/// Where the metrics are served by default, beside the paywall's other endpoints.
+pub const METRICS_PATH: &str = "/.well-known/amp/metrics";
+
+/// The shortest bearer token accepted: a guessable one would make the
+/// metrics public after all.
+const MIN_TOKEN_LEN: usize = 16;
+
+fn default_metrics_route() -> String {
+    METRICS_PATH.to_owned()
 }
 
 /// Sessions: requests paid with a MAC instead of a signature, `credit` the
@@ -292,6 +345,7 @@ impl Default for Config {
             settle: SettleConfig::default(),
             sponsor: None,
             session: None,
+            metrics: None,
         }
     }
 }
@@ -351,10 +405,36 @@ impl Config {
             .fees
             .validate()
             .map_err(|e| ServerError::Config(format!("settle.fees: {e}")))?;
+        if let Some(metrics) = &self.metrics {
+            metrics.validate()?;
+        }
         if self.refresh.is_zero() || self.settle.tick.is_zero() {
             return Err(ServerError::Config(
                 "refresh and settle.tick must be positive".into(),
             ));
+        }
+        Ok(())
+    }
+}
+
+impl MetricsConfig {
+    fn validate(&self) -> Result<(), ServerError> {
+        if self.token.is_none() && self.listen.is_none() {
+            return Err(ServerError::Config(
+                "metrics: set a token (served on the service's port) or listen (a port of their own)"
+                    .into(),
+            ));
+        }
+        if self.token.as_ref().is_some_and(|t| t.len() < MIN_TOKEN_LEN) {
+            return Err(ServerError::Config(format!(
+                "metrics.token must be at least {MIN_TOKEN_LEN} characters"
+            )));
+        }
+        if !self.route.starts_with('/') {
+            return Err(ServerError::Config(format!(
+                "metrics.route {:?} must start with '/'",
+                self.route
+            )));
         }
         Ok(())
     }
@@ -564,6 +644,23 @@ max_compute_unit_price = 5000
             .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
             .collect();
         FileConfig::from_toml(&doc).unwrap();
+    }
+
+    #[test]
+    fn metrics_are_off_unless_someone_may_read_them() {
+        let with = |table: &str| FileConfig::from_toml(&format!("{EXAMPLE}\n[metrics]\n{table}"));
+        assert!(FileConfig::from_toml(EXAMPLE)
+            .unwrap()
+            .service
+            .metrics
+            .is_none());
+        assert!(with("").is_err(), "neither a token nor a listener");
+        assert!(with("token = \"short\"\n").is_err(), "a guessable token");
+        assert!(with("token = \"0123456789abcdef\"\nroute = \"metrics\"\n").is_err());
+        let config = with("token = \"0123456789abcdef\"\n").unwrap();
+        assert_eq!(config.service.metrics.unwrap().route, METRICS_PATH);
+        let config = with("listen = \"127.0.0.1:9464\"\n").unwrap();
+        assert_eq!(config.service.metrics.unwrap().token, None);
     }
 
     #[test]

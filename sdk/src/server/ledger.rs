@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use super::meter::{self, Accepted};
+use super::metrics::{SharedMetrics, StoreOp};
 use super::settle::SettleHook;
 use super::unsigned::{Mirror, Shared, Unsigned};
 use crate::manifest::{ErrorBody, Price};
@@ -44,20 +45,41 @@ pub(crate) struct Ledger {
     store: Arc<dyn VoucherStore>,
     settler: SettleHook,
     unsigned: Arc<Unsigned>,
+    metrics: SharedMetrics,
 }
 
 impl Ledger {
-    pub(crate) fn new(store: Arc<dyn VoucherStore>, settler: SettleHook) -> Self {
+    pub(crate) fn new(
+        store: Arc<dyn VoucherStore>,
+        settler: SettleHook,
+        metrics: SharedMetrics,
+    ) -> Self {
         Self {
             store,
             settler,
             unsigned: Arc::default(),
+            metrics,
         }
     }
 
     /// The store the ledger writes to.
     pub(crate) fn store(&self) -> &dyn VoucherStore {
         self.store.as_ref()
+    }
+
+    /// The paywall's metrics, which the request path counts in.
+    pub(crate) fn metrics(&self) -> &SharedMetrics {
+        &self.metrics
+    }
+
+    /// [`store::transact`], timed in the metrics.
+    async fn transact<T: Send + 'static>(
+        &self,
+        fresh: LaneState,
+        f: impl FnOnce(&mut LaneState) -> (T, bool) + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let transact = store::transact(self.store(), fresh, f);
+        self.metrics.store(StoreOp::transact, transact).await
     }
 
     /// Applies `decide` to the lane's state; writes the change only when it
@@ -69,13 +91,14 @@ impl Ledger {
         decide: impl FnOnce(&mut LaneState) -> Result<T, Box<ErrorBody>> + Send + 'static,
     ) -> Result<T, Refused> {
         let Some(mirror) = self.unsigned.get(&fresh.id) else {
-            return store::transact(self.store(), fresh, move |state| match decide(state) {
-                Ok(accepted) => (Ok(accepted), true),
-                Err(refusal) => (Err(refusal), false),
-            })
-            .await
-            .map_err(Refused::Store)?
-            .map_err(Refused::Meter);
+            return self
+                .transact(fresh, move |state| match decide(state) {
+                    Ok(accepted) => (Ok(accepted), true),
+                    Err(refusal) => (Err(refusal), false),
+                })
+                .await
+                .map_err(Refused::Store)?
+                .map_err(Refused::Meter);
         };
         let mut mirror = mirror.lock().await;
         let accepted = self.fold_and_write(&mut mirror, fresh, decide).await?;
@@ -95,16 +118,17 @@ impl Ledger {
         decide: impl FnOnce(&mut LaneState) -> Result<T, Box<ErrorBody>> + Send + 'static,
     ) -> Result<T, Refused> {
         let pending = mirror.clone();
-        let (accepted, written) = store::transact(self.store(), fresh, move |state| {
-            pending.fold_into(state);
-            match decide(state) {
-                Ok(accepted) => (Ok((accepted, state.clone())), true),
-                Err(refusal) => (Err(refusal), false),
-            }
-        })
-        .await
-        .map_err(Refused::Store)?
-        .map_err(Refused::Meter)?;
+        let (accepted, written) = self
+            .transact(fresh, move |state| {
+                pending.fold_into(state);
+                match decide(state) {
+                    Ok(accepted) => (Ok((accepted, state.clone())), true),
+                    Err(refusal) => (Err(refusal), false),
+                }
+            })
+            .await
+            .map_err(Refused::Store)?
+            .map_err(Refused::Meter)?;
         mirror.written(written);
         Ok(accepted)
     }
@@ -118,7 +142,7 @@ impl Ledger {
     ) -> Result<T, StoreError> {
         match self.unsigned.get(&fresh.id) {
             Some(mirror) => Ok(f(&mut mirror.lock().await.state).0),
-            None => store::transact(self.store(), fresh, f).await,
+            None => self.transact(fresh, f).await,
         }
     }
 
@@ -164,7 +188,7 @@ impl Ledger {
         }
         let id = fresh.id;
         // Read under the store's lane lock, so no write is half seen.
-        let stored = store::transact(self.store(), fresh, |state| (state.clone(), false)).await?;
+        let stored = self.transact(fresh, |state| (state.clone(), false)).await?;
         Ok(self.unsigned.get_or_insert(id, Mirror::new(stored)))
     }
 

@@ -35,7 +35,8 @@
 //!   `POST /.well-known/amp/open` and `/top-up` co-sign an agent's
 //!   transaction as fee and rent payer (when sponsoring);
 //!   `GET /.well-known/amp/status` reports the settler and the sponsorship
-//!   (unless disabled).
+//!   (unless disabled); the operator metrics are served at a route of their
+//!   own, only to a bearer of their token, when [`MetricsConfig`] says so.
 //! * A free path goes straight to the service.
 //! * A paid path needs a credential. It is checked against the lane's
 //!   on-chain accounts (cached; re-read on a miss, when a voucher asks for
@@ -62,7 +63,8 @@
 //! store; the response gets its receipt, and a metered one a `body` that
 //! charges as it streams (`credit` extends it). `close` is the cooperative
 //! close; `sponsor` co-signs agents' opens; `settle` turns stored vouchers
-//! into tokens in the background.
+//! into tokens in the background. `metrics` is a leaf that every step
+//! counts in ([`Paywall::metrics_text`]).
 
 mod admission;
 mod body;
@@ -73,6 +75,7 @@ mod credit;
 mod error;
 mod ledger;
 mod meter;
+mod metrics;
 mod payment;
 mod paywall;
 mod pricing;
@@ -85,15 +88,19 @@ mod sponsor;
 mod unsigned;
 mod wellknown;
 
-pub use config::{Config, FileConfig, MintConfig, SessionConfig, SettleConfig, SponsorConfig};
+pub use config::{
+    Config, FileConfig, MetricsConfig, MintConfig, SessionConfig, SettleConfig, SponsorConfig,
+    METRICS_PATH,
+};
 pub use error::ServerError;
 pub use ledger::SessionStatus;
+pub use metrics::{MetricsHandle, CONTENT_TYPE as METRICS_CONTENT_TYPE};
 pub use payment::Payment;
 pub use paywall::{Paywall, PaywallBuilder};
 pub use rate_limit::RateLimit;
 pub use response::{AmpBody, BoxError};
 pub use service::{PaywallLayer, PaywallService, MAX_RPC_BODY};
-pub use settle::{Settler, SettlerStatus};
+pub use settle::{MintStatus, NextSettlement, SettleReason, Settler, SettlerStatus};
 pub use sponsor::SponsorStatus;
 pub use wellknown::ServiceStatus;
 

@@ -16,10 +16,13 @@ use tokio::task::JoinHandle;
 use super::admission::Admission;
 use super::cache::LaneCache;
 use super::close::CooperativeClose;
-use super::config::{Config, FileConfig, MintConfig, SessionConfig, SettleConfig, SponsorConfig};
+use super::config::{
+    Config, FileConfig, MetricsConfig, MintConfig, SessionConfig, SettleConfig, SponsorConfig,
+};
 use super::credit::Credit;
 use super::error::ServerError;
 use super::ledger::Ledger;
+use super::metrics::{Metrics, MetricsHandle, SharedMetrics};
 use super::pricing::PriceTable;
 use super::rate_limit::RateLimit;
 use super::service::{PaywallLayer, Shared};
@@ -27,7 +30,7 @@ use super::session::endpoint::Sessions;
 use super::session::keys::SessionKeys;
 use super::settle::{SettleHook, Settler, SettlerStatus};
 use super::sponsor::Sponsor;
-use super::wellknown::WellKnown;
+use super::wellknown::{MetricsRoute, WellKnown};
 use crate::chain::{self, Chain, ChainError, ChainExt};
 use crate::manifest::{Manifest, MintInfo, Price};
 use crate::store::{self, MemoryStore, VoucherStore};
@@ -45,6 +48,7 @@ pub struct Paywall {
     manifest: Manifest,
     settler: Option<Settler>,
     refresher: JoinHandle<()>,
+    metrics: SharedMetrics,
 }
 
 /// Builds a [`Paywall`] from code; see [`Config`] for what each setting means.
@@ -172,6 +176,13 @@ impl PaywallBuilder {
         self
     }
 
+    /// Serves the operator metrics as [`MetricsConfig`] says; without it
+    /// they are only [rendered](Paywall::metrics_text) for the program.
+    pub fn metrics(mut self, metrics: MetricsConfig) -> Self {
+        self.config.metrics = Some(metrics);
+        self
+    }
+
     /// Where vouchers are kept; without one, a [`MemoryStore`] (not durable).
     pub fn store(self, store: impl VoucherStore + 'static) -> Self {
         self.shared_store(Arc::new(store))
@@ -251,9 +262,20 @@ impl PaywallBuilder {
             serde_json::to_vec(&manifest).map_err(|e| ServerError::Config(e.to_string()))?,
         );
 
+        let metrics = Arc::new(Metrics::new());
         let settler = if config.settle.enabled {
             let settle = config.settle.clone();
-            Some(Settler::start(Arc::clone(&chain), Arc::clone(&store), settle).await?)
+            let accepted = config.mints.iter().map(|m| m.mint).collect();
+            Some(
+                Settler::start_with(
+                    Arc::clone(&chain),
+                    Arc::clone(&store),
+                    settle,
+                    Arc::clone(&metrics),
+                    accepted,
+                )
+                .await?,
+            )
         } else {
             None
         };
@@ -265,7 +287,9 @@ impl PaywallBuilder {
             hook.clone(),
         )
         .await?;
-        let ledger = Ledger::new(Arc::clone(&store), hook.clone());
+        let lanes = Arc::downgrade(&cache);
+        metrics.count_lanes_with(move || lanes.upgrade().map_or(0, |cache| cache.len()));
+        let ledger = Ledger::new(Arc::clone(&store), hook.clone(), Arc::clone(&metrics));
         let keys = config
             .session
             .as_ref()
@@ -304,8 +328,26 @@ impl PaywallBuilder {
             sessions,
             config.status_route,
         );
+        let wellknown = match config
+            .metrics
+            .as_ref()
+            .and_then(|m| Some((m, m.token.clone()?)))
+        {
+            Some((served, token)) => wellknown.with_metrics(MetricsRoute {
+                path: served.route.clone(),
+                token,
+                metrics: Arc::clone(&metrics),
+            }),
+            None => wellknown,
+        };
         let prices = PriceTable::new(&config.pricing, &config.free);
-        let shared = Arc::new(Shared::new(wellknown, prices, admission, credit));
+        let shared = Arc::new(Shared::new(
+            wellknown,
+            prices,
+            admission,
+            credit,
+            Arc::clone(&metrics),
+        ));
         let refresher = cache.spawn_refresher();
         tracing::info!(%recipient, "paywall started");
         Ok(Paywall {
@@ -316,6 +358,7 @@ impl PaywallBuilder {
             manifest,
             settler,
             refresher,
+            metrics,
         })
     }
 }
@@ -385,6 +428,19 @@ impl Paywall {
             .as_ref()
             .map(Settler::status)
             .unwrap_or_default()
+    }
+
+    /// The operator metrics in the OpenMetrics text format Prometheus
+    /// scrapes ([`METRICS_CONTENT_TYPE`](super::METRICS_CONTENT_TYPE)), for
+    /// a program that serves them itself; recorded whether or not
+    /// [`MetricsConfig`] serves them.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render()
+    }
+
+    /// A handle that renders the metrics, for a listener of their own.
+    pub fn metrics(&self) -> MetricsHandle {
+        MetricsHandle(Arc::clone(&self.metrics))
     }
 
     /// Settles every unsettled lane now and returns the settler's status.

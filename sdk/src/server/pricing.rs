@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::manifest::{Price, Pricing};
-use crate::pricing::{method_prices, route_price};
+use crate::pricing::{method_prices, route_pattern, route_price};
 
 /// The price of every path: the manifest's routes, its default, and the
 /// paths served free.
@@ -39,6 +39,12 @@ impl PriceTable {
             return None;
         }
         method_prices(&self.pricing, path)
+    }
+
+    /// The route pattern `path` is priced by, or `default`: what the
+    /// metrics count it under (never the path itself, which is unbounded).
+    pub(crate) fn route<'a>(&'a self, path: &str) -> &'a str {
+        route_pattern(&self.pricing, path).unwrap_or(super::metrics::DEFAULT_ROUTE_LABEL)
     }
 
     /// The price of `path`; `None` when it is served free. An exact free
@@ -98,5 +104,8 @@ mod tests {
         assert_eq!(table.price("/public/paid").unwrap().rate, 7);
         assert_eq!(table.price("/v1/free"), None);
         assert_eq!(table.price("/anything").unwrap().rate, 10);
+        assert_eq!(table.route("/v1/chat"), "/v1/chat");
+        assert_eq!(table.route("/v1/files/a"), "/v1/files/*");
+        assert_eq!(table.route("/anything"), "default");
     }
 }

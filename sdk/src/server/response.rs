@@ -51,7 +51,19 @@ pub(crate) fn refuse(manifest: &Manifest, body: impl Into<Box<ErrorBody>>) -> Re
         body.manifest = Some(manifest.clone());
     }
     tracing::debug!(code = %body.error, message = %body.message, "request refused");
-    json(body.status(), to_json(&*body))
+    coded(json(body.status(), to_json(&*body)), body.error)
+}
+
+/// Tags a refusal with its code, for whoever counts refusals (the metrics)
+/// without parsing the body.
+fn coded(mut response: Refusal, code: ErrorCode) -> Refusal {
+    response.extensions_mut().insert(code);
+    response
+}
+
+/// The code a refusal was tagged with.
+pub(crate) fn refusal_code(response: &Refusal) -> Option<ErrorCode> {
+    response.extensions().get::<ErrorCode>().copied()
 }
 
 /// The server could not do its part (chain or store down): 503, not a
@@ -59,5 +71,5 @@ pub(crate) fn refuse(manifest: &Manifest, body: impl Into<Box<ErrorBody>>) -> Re
 pub(crate) fn unavailable(what: &str, error: &dyn std::fmt::Display) -> Refusal {
     tracing::warn!(%error, "{what}");
     let body = ErrorBody::new(ErrorCode::Unavailable, format!("{what}; try again"));
-    json(body.status(), to_json(&body))
+    coded(json(body.status(), to_json(&body)), body.error)
 }

@@ -13,12 +13,14 @@ use http_body::Body;
 use http_body_util::BodyExt;
 use tower_layer::Layer;
 use tower_service::Service;
+use tracing::Instrument;
 
 use super::admission::{Admission, Admitted};
-use super::body::{InFlight, MeteredBody};
+use super::body::{InFlight, MeteredBody, Tally};
 use super::credit::Credit;
+use super::metrics::SharedMetrics;
 use super::pricing::PriceTable;
-use super::response::{boxed, AmpBody, BoxError};
+use super::response::{boxed, refusal_code, AmpBody, BoxError};
 use super::wellknown::WellKnown;
 use crate::headers::Receipt;
 use crate::manifest::{ErrorBody, ErrorCode};
@@ -35,6 +37,7 @@ pub(crate) struct Shared {
     prices: PriceTable,
     admission: Arc<Admission>,
     credit: Arc<Credit>,
+    metrics: SharedMetrics,
 }
 
 impl Shared {
@@ -43,13 +46,23 @@ impl Shared {
         prices: PriceTable,
         admission: Arc<Admission>,
         credit: Arc<Credit>,
+        metrics: SharedMetrics,
     ) -> Self {
         Self {
             wellknown,
             prices,
             admission,
             credit,
+            metrics,
         }
+    }
+
+    /// Counts a refusal of a paid request on `route`.
+    fn refused(&self, route: &str, refusal: Response<AmpBody>) -> Response<AmpBody> {
+        if let Some(code) = refusal_code(&refusal) {
+            self.metrics.refused(route, code);
+        }
+        refusal
     }
 }
 
@@ -120,17 +133,18 @@ where
                 };
                 return Ok(shared.wellknown.serve(endpoint, &parts.headers, body).await);
             }
+            let route = shared.prices.route(path);
             let price = match shared.prices.methods(path) {
                 None => shared.prices.price(path),
                 Some(methods) => {
                     let (parts, body) = request.into_parts();
                     let Some(body) = read_body(body, MAX_RPC_BODY).await else {
-                        return Ok(shared.admission.refuse(ErrorBody::new(
+                        return Ok(shared.refused(route, shared.admission.refuse(ErrorBody::new(
                             ErrorCode::Malformed,
                             format!(
                                 "a JSON-RPC request body must be readable and at most {MAX_RPC_BODY} bytes"
                             ),
-                        )));
+                        ))));
                     };
                     let price = pricing::message_price(methods, &body);
                     request = Request::from_parts(parts, ReqBody::from(body));
@@ -140,24 +154,46 @@ where
             let Some(price) = price else {
                 return Ok(inner.call(request).await?.map(boxed));
             };
-            let admitted = match shared.admission.admit(request.headers(), price).await {
-                Ok(admitted) => admitted,
-                Err(refusal) => return Ok(refusal),
-            };
-            request.extensions_mut().insert(admitted.payment.clone());
-            let meter = in_flight(&shared.credit, &admitted);
-            // A per-second price also bounds the handler itself: when the
-            // allowance runs out first, the request is cut off and charged it.
-            let response = match meter.as_ref().and_then(InFlight::deadline) {
-                None => inner.call(request).await?,
-                Some(deadline) => {
-                    match tokio::time::timeout_at(deadline.into(), inner.call(request)).await {
-                        Ok(response) => response?,
-                        Err(_) => return Ok(timed_out(&shared.admission, &admitted, meter).await),
-                    }
+            // One span per paid request; the lane and seq once admission knows them.
+            let span = tracing::info_span!(
+                "paid_request",
+                route,
+                lane = tracing::field::Empty,
+                seq = tracing::field::Empty
+            );
+            let paid = async {
+                let admitted = match shared.admission.admit(request.headers(), price).await {
+                    Ok(admitted) => admitted,
+                    Err(refusal) => return Ok(shared.refused(route, refusal)),
+                };
+                let payment = &admitted.payment;
+                let span = tracing::Span::current();
+                span.record("lane", tracing::field::display(payment.lane));
+                span.record("seq", payment.seq);
+                shared.metrics.paid(route);
+                if payment.allowance.is_none() {
+                    shared
+                        .metrics
+                        .charged(route, &payment.mint, price.mode, 1, price.rate);
                 }
+                request.extensions_mut().insert(payment.clone());
+                let meter = in_flight(&shared, &admitted, route);
+                // A per-second price also bounds the handler itself: when the
+                // allowance runs out first, the request is cut off and charged it.
+                let response = match meter.as_ref().and_then(InFlight::deadline) {
+                    None => inner.call(request).await?,
+                    Some(deadline) => {
+                        match tokio::time::timeout_at(deadline.into(), inner.call(request)).await {
+                            Ok(response) => response?,
+                            Err(_) => {
+                                return Ok(timed_out(&shared.admission, &admitted, meter).await)
+                            }
+                        }
+                    }
+                };
+                Ok(respond(&admitted, response, meter))
             };
-            Ok(respond(&admitted, response, meter))
+            paid.instrument(span).await
         })
     }
 }
@@ -173,16 +209,21 @@ where
     Some(limited.collect().await.ok()?.to_bytes())
 }
 
-/// The meter of a metered request; `None` for an upfront price.
-fn in_flight(credit: &Arc<Credit>, admitted: &Admitted) -> Option<InFlight> {
+/// The meter of a metered request, counted under `route`; `None` for an
+/// upfront price.
+fn in_flight(shared: &Shared, admitted: &Admitted, route: &str) -> Option<InFlight> {
     let allowance = admitted.payment.allowance?;
-    Some(InFlight::new(
-        credit,
-        admitted.fresh.clone(),
-        admitted.payment.price,
-        allowance,
-        admitted.payment.usage.clone(),
-    ))
+    let tally = Tally::new(&shared.metrics, route, admitted.payment.mint);
+    Some(
+        InFlight::new(
+            &shared.credit,
+            admitted.fresh.clone(),
+            admitted.payment.price,
+            allowance,
+            admitted.payment.usage.clone(),
+        )
+        .counted(tally),
+    )
 }
 
 /// The handler outlasted a per-second allowance: charge it all and say so.

@@ -11,7 +11,8 @@ use http::{HeaderMap, Method, Response, StatusCode};
 use super::close::CooperativeClose;
 use super::credit::Credit;
 use super::ledger::SessionStatus;
-use super::response::{json, to_json, AmpBody};
+use super::metrics::{SharedMetrics, CONTENT_TYPE as METRICS_CONTENT_TYPE};
+use super::response::{boxed, json, to_json, AmpBody};
 use super::session::endpoint::Sessions;
 use super::settle::{SettleHook, SettlerStatus};
 use super::sponsor::{Kind, Sponsor, SponsorStatus};
@@ -43,6 +44,7 @@ pub(crate) enum Endpoint {
     Sponsor(Kind),
     Session,
     Status,
+    Metrics,
 }
 
 impl Endpoint {
@@ -62,6 +64,16 @@ pub(crate) struct WellKnown {
     sessions: Option<Sessions>,
     /// Whether the settler's status is served.
     status: bool,
+    /// The metrics' route and token, when they are served here.
+    metrics: Option<MetricsRoute>,
+}
+
+/// The metrics on the service's port: a path, and the bearer token that
+/// alone may read them.
+pub(crate) struct MetricsRoute {
+    pub(crate) path: String,
+    pub(crate) token: String,
+    pub(crate) metrics: SharedMetrics,
 }
 
 impl WellKnown {
@@ -82,7 +94,14 @@ impl WellKnown {
             sponsor,
             sessions,
             status,
+            metrics: None,
         }
+    }
+
+    /// Serves the metrics at `route`.
+    pub(crate) fn with_metrics(mut self, route: MetricsRoute) -> Self {
+        self.metrics = Some(route);
+        self
     }
 
     /// The endpoint `method` and `path` name, if any; anything else is the service's.
@@ -99,6 +118,9 @@ impl WellKnown {
             }
             (&Method::POST, SESSION_PATH) if self.sessions.is_some() => Some(Endpoint::Session),
             (&Method::GET, STATUS_PATH) if self.status => Some(Endpoint::Status),
+            (&Method::GET, path) if self.metrics.as_ref().is_some_and(|m| m.path == path) => {
+                Some(Endpoint::Metrics)
+            }
             _ => None,
         }
     }
@@ -124,6 +146,10 @@ impl WellKnown {
                 None => json(StatusCode::NOT_FOUND, Vec::new()),
             },
             Endpoint::Status => json(StatusCode::OK, to_json(&self.status().await)),
+            Endpoint::Metrics => match &self.metrics {
+                Some(route) => route.answer(headers),
+                None => json(StatusCode::NOT_FOUND, Vec::new()),
+            },
         }
     }
 
@@ -138,4 +164,40 @@ impl WellKnown {
             sessions,
         }
     }
+}
+
+impl MetricsRoute {
+    /// The metrics text to the token's bearer; 401 to anyone else.
+    fn answer(&self, headers: &HeaderMap) -> Response<AmpBody> {
+        let bearer = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !bearer.is_some_and(|b| same(b.as_bytes(), self.token.as_bytes())) {
+            let mut response = json(StatusCode::UNAUTHORIZED, Vec::new());
+            response.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer"),
+            );
+            return response;
+        }
+        let text = self.metrics.render();
+        let mut response = Response::new(boxed(http_body_util::Full::new(Bytes::from(text))));
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(METRICS_CONTENT_TYPE),
+        );
+        response
+    }
+}
+
+/// Compares a presented token with the configured one in time that does not
+/// depend on where they differ, so the token cannot be guessed byte by byte.
+fn same(presented: &[u8], token: &[u8]) -> bool {
+    presented.len() == token.len()
+        && presented
+            .iter()
+            .zip(token)
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
 }

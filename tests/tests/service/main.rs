@@ -12,6 +12,7 @@ mod client_restart;
 mod client_session;
 mod client_streaming;
 mod client_vanished;
+mod metrics;
 mod server_concurrency;
 mod server_fees;
 mod server_flows;

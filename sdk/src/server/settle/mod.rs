@@ -16,58 +16,29 @@
 //! as `StaleVoucher` (someone settled it meanwhile) counts as done. Settling
 //! is cumulative on-chain anyway, so a repeated voucher can only fail.
 
+mod status;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use amp_channel::error::AmpError;
 use anchor_lang::prelude::Pubkey;
-use serde::Serialize;
 use solana_instruction::Instruction;
 use solana_signature::Signature;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use super::config::SettleConfig;
+use super::metrics::{Metrics, SharedMetrics, StoreOp};
 use crate::chain::{Chain, ChainError, ChainExt};
-use crate::decimal::u64_string;
 use crate::fees;
 use crate::instructions::ChannelKeys;
 use crate::lane::LaneAccounts;
 use crate::store::{self, LaneId, LaneQuery, LaneState, StoreError, VoucherStore};
 use crate::transactions::{self, Settlement};
-
-/// What the settler has done since it started.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct SettlerStatus {
-    /// Times it looked at the store.
-    pub passes: u64,
-    /// Settlement transactions that landed.
-    pub transactions: u64,
-    /// Lane settlements that landed.
-    pub lanes_settled: u64,
-    /// Tokens they paid the recipient.
-    #[serde(with = "u64_string")]
-    pub amount_settled: u64,
-    /// Vouchers found already settled on-chain, hence skipped.
-    pub already_settled: u64,
-    /// Failed attempts (each is retried).
-    pub failures: u64,
-    /// Lanes given up: closed or refunded before their voucher was settled.
-    pub lost_lanes: u64,
-    /// Unsettled value of the lanes given up, which will never be paid.
-    #[serde(with = "u64_string")]
-    pub amount_lost: u64,
-    /// Lanes with unsettled value after the last pass, and how much.
-    pub pending_lanes: u64,
-    /// How much those lanes hold unsettled, in token base units.
-    #[serde(with = "u64_string")]
-    pub pending_amount: u64,
-    /// The most recent failure or lost lane; kept after later successes.
-    pub last_error: Option<String>,
-    /// Signature of the last settlement transaction.
-    pub last_transaction: Option<String>,
-}
+use status::MintBook;
+pub use status::{MintStatus, NextSettlement, SettleReason, SettlerStatus};
 
 /// A handle to a running settler's triggers and status, shared with the server.
 #[derive(Clone)]
@@ -113,6 +84,13 @@ impl SettleHook {
         }
     }
 
+    /// `lane` is in `mint`, for the per-mint figures.
+    pub(crate) fn mint_of(&self, lane: Pubkey, mint: Pubkey) {
+        if let Some(signal) = &self.0 {
+            signal.shared.mints.learn(lane, mint);
+        }
+    }
+
     /// `lane` is closing: settle it at the next pass.
     pub(crate) fn closing(&self, lane: Pubkey) {
         if let Some(signal) = &self.0 {
@@ -142,6 +120,9 @@ struct Shared {
     urgent: Mutex<HashSet<Pubkey>>,
     /// One pass at a time; what passes remember.
     memory: tokio::sync::Mutex<Memory>,
+    metrics: SharedMetrics,
+    /// Each lane's mint and what was settled per mint.
+    mints: MintBook,
 }
 
 #[derive(Default)]
@@ -163,6 +144,19 @@ impl Settler {
         store: Arc<dyn VoucherStore>,
         config: SettleConfig,
     ) -> Result<Self, StoreError> {
+        let metrics = Arc::new(Metrics::new());
+        Self::start_with(chain, store, config, metrics, Vec::new()).await
+    }
+
+    /// [`start`](Self::start), counting in the paywall's `metrics`, with
+    /// figures per accepted mint of `mints`.
+    pub(crate) async fn start_with(
+        chain: Arc<dyn Chain>,
+        store: Arc<dyn VoucherStore>,
+        config: SettleConfig,
+        metrics: SharedMetrics,
+        mints: Vec<Pubkey>,
+    ) -> Result<Self, StoreError> {
         let left: HashSet<Pubkey> = store
             .find(LaneQuery::Unsettled)
             .await?
@@ -180,6 +174,8 @@ impl Settler {
             wake: Notify::new(),
             urgent: Mutex::new(left),
             memory: tokio::sync::Mutex::new(Memory::default()),
+            metrics,
+            mints: MintBook::new(mints),
         });
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(run(Arc::clone(&shared), stopped));
@@ -226,7 +222,8 @@ impl Settler {
                 );
                 // The pass was cut short: say what it left, not what the
                 // pass before it counted.
-                self.shared.count_pending().await;
+                let memory = self.shared.memory.lock().await;
+                self.shared.count_pending(&memory).await;
             }
         }
         self.status()
@@ -261,6 +258,7 @@ struct Due {
     state: LaneState,
     /// On-chain `settled` when it was read.
     onchain: u64,
+    mint: Pubkey,
     settlement: Box<Settlement>,
 }
 
@@ -300,7 +298,7 @@ impl Shared {
     async fn pass(&self, all: bool) {
         let mut memory = self.memory.lock().await;
         self.update_status(|s| s.passes += 1);
-        let lanes = match self.store.find(LaneQuery::Unsettled).await {
+        let lanes = match self.find_unsettled().await {
             Ok(lanes) => lanes,
             Err(error) => return self.failed(None, &format!("reading the store: {error}")),
         };
@@ -349,25 +347,49 @@ impl Shared {
             }
         }
         self.settle(&mut memory, ready).await;
-        if let Err(error) = self.store.release(&claimed).await {
+        let release = self.store.release(&claimed);
+        if let Err(error) = self.metrics.store(StoreOp::release, release).await {
             self.failed(None, &format!("releasing settled lanes: {error}"));
         }
 
-        self.count_pending().await;
+        self.count_pending(&memory).await;
     }
 
-    /// Counts what the store holds unsettled into the status.
-    async fn count_pending(&self) {
-        let pending = self
-            .store
-            .find(LaneQuery::Unsettled)
-            .await
-            .unwrap_or_default();
+    /// The lanes the store holds unsettled, timed.
+    async fn find_unsettled(&self) -> Result<Vec<LaneState>, StoreError> {
+        let find = self.store.find(LaneQuery::Unsettled);
+        self.metrics.store(StoreOp::find, find).await
+    }
+
+    /// Counts what the store holds unsettled into the status, per mint
+    /// too, with when and why each mint's next settlement is due.
+    async fn count_pending(&self, memory: &Memory) {
+        let pending = self.find_unsettled().await.unwrap_or_default();
+        let now = Instant::now();
+        let mints = {
+            let urgent = self.urgent.lock().unwrap_or_else(|e| e.into_inner());
+            self.mints.rows(&pending, now, |lane| {
+                if let Some((_, at)) = memory.retry.get(&lane.id) {
+                    (SettleReason::Retry, *at)
+                } else if urgent.contains(&lane.id.lane) {
+                    (SettleReason::Grace, now)
+                } else if lane.unsettled() >= self.config.threshold {
+                    (SettleReason::Threshold, now)
+                } else {
+                    let first_seen = memory.first_seen.get(&lane.id).copied().unwrap_or(now);
+                    (SettleReason::Interval, first_seen + self.config.interval)
+                }
+            })
+        };
+        for row in &mints {
+            self.metrics.unsettled(&row.mint, row.owed);
+        }
         self.update_status(|s| {
             s.pending_lanes = pending.len() as u64;
             s.pending_amount = pending
                 .iter()
                 .fold(0u64, |sum, l| sum.saturating_add(l.unsettled()));
+            s.mints = mints;
         });
     }
 
@@ -378,7 +400,11 @@ impl Shared {
             return (due, Vec::new());
         }
         let ids: Vec<LaneId> = due.iter().map(|l| l.id).collect();
-        let claimed = match self.store.claim(&ids).await {
+        let claimed = match self
+            .metrics
+            .store(StoreOp::claim, self.store.claim(&ids))
+            .await
+        {
             Ok(claimed) => claimed,
             Err(error) => {
                 self.failed(None, &format!("claiming lanes to settle: {error}"));
@@ -458,6 +484,7 @@ impl Shared {
             return Ok(None);
         }
         let mint = accounts.channel.mint;
+        self.mints.learn(state.id.lane, mint);
         let token_program = match memory.token_programs.get(&mint) {
             Some(program) => *program,
             None => match self.chain.mint_token_program(&mint).await {
@@ -469,6 +496,7 @@ impl Shared {
         Ok(Some(Due {
             state,
             onchain,
+            mint,
             settlement,
         }))
     }
@@ -499,9 +527,9 @@ impl Shared {
                 .iter()
                 .flat_map(|&i| settlements[i].instructions())
                 .collect();
-            let lanes: Vec<(LaneState, u64)> = group
+            let lanes: Vec<(LaneState, u64, Pubkey)> = group
                 .iter()
-                .map(|&i| (due[i].state.clone(), due[i].onchain))
+                .map(|&i| (due[i].state.clone(), due[i].onchain, due[i].mint))
                 .collect();
             let result = self.send(&batch).await;
             if lanes.len() > 1
@@ -510,15 +538,16 @@ impl Shared {
                     .is_err_and(|e| e.is_amp_error(AmpError::StaleVoucher))
             {
                 // One of them was settled meanwhile: settle the rest one by one.
-                for (state, _) in lanes {
+                for (state, _, _) in lanes {
                     match self.prepare(memory, state, None).await {
                         Ok(Some(Due {
                             state,
                             onchain,
+                            mint,
                             settlement,
                         })) => {
                             let result = self.send(&settlement.instructions()).await;
-                            self.landed(memory, &[(state, onchain)], result).await;
+                            self.landed(memory, &[(state, onchain, mint)], result).await;
                         }
                         Ok(None) => {}
                         Err((state, error)) => self.retry_later(memory, &state, &error),
@@ -533,7 +562,17 @@ impl Shared {
     /// Sends one settlement transaction under the settler's fee policy: its
     /// compute budget (a limit from simulating `batch`, the policy's price)
     /// first, in the room packing left for it.
+    /// Counted in the metrics as sent, then confirmed or failed.
     async fn send(&self, batch: &[Instruction]) -> Result<Signature, ChainError> {
+        self.metrics.settlement_sent();
+        let started = Instant::now();
+        let result = self.send_budgeted(batch).await;
+        self.metrics
+            .settlement_done(result.is_ok(), started.elapsed());
+        result
+    }
+
+    async fn send_budgeted(&self, batch: &[Instruction]) -> Result<Signature, ChainError> {
         let payer = self.chain.fee_payer();
         let mut instructions = self
             .chain
@@ -547,14 +586,17 @@ impl Shared {
     async fn landed(
         &self,
         memory: &mut Memory,
-        lanes: &[(LaneState, u64)],
+        lanes: &[(LaneState, u64, Pubkey)],
         result: Result<Signature, ChainError>,
     ) {
         match result {
             Ok(signature) => {
                 let mut paid = 0u64;
-                for (state, onchain) in lanes {
-                    paid = paid.saturating_add(state.signed().saturating_sub(*onchain));
+                for (state, onchain, mint) in lanes {
+                    let lane_paid = state.signed().saturating_sub(*onchain);
+                    paid = paid.saturating_add(lane_paid);
+                    self.mints.settled(*mint, lane_paid);
+                    self.metrics.settled(mint, lane_paid);
                     self.record_settled(memory, state, state.signed()).await;
                 }
                 tracing::info!(%signature, lanes = lanes.len(), paid, "settled");
@@ -567,13 +609,13 @@ impl Shared {
             }
             Err(error) if error.is_amp_error(AmpError::StaleVoucher) => {
                 // Settled by someone else meanwhile: nothing is owed any more.
-                for (state, _) in lanes {
+                for (state, _, _) in lanes {
                     self.record_settled(memory, state, state.signed()).await;
                 }
                 self.update_status(|s| s.already_settled += lanes.len() as u64);
             }
             Err(error) => {
-                for (state, _) in lanes {
+                for (state, _, _) in lanes {
                     self.retry_later(memory, state, &error);
                 }
             }
@@ -583,11 +625,11 @@ impl Shared {
     async fn record_settled(&self, memory: &mut Memory, state: &LaneState, settled: u64) {
         memory.retry.remove(&state.id);
         memory.first_seen.remove(&state.id);
-        let result = store::transact(self.store.as_ref(), state.clone(), move |s| {
+        let transact = store::transact(self.store.as_ref(), state.clone(), move |s| {
             s.settled = s.settled.max(settled);
             ((), true)
-        })
-        .await;
+        });
+        let result = self.metrics.store(StoreOp::transact, transact).await;
         if let Err(error) = result {
             self.failed(
                 Some(&state.id.lane),
