@@ -74,7 +74,7 @@ pub enum Command {
     #[command(name = "close-delegation")]
     CloseDelegation(CloseDelegationCmd),
     Settle(SettleCmd),
-    Pay(PayCmd),
+    Pay(Box<PayCmd>),
     Proxy(ProxyCmd),
     /// The lanes `amp pay` holds as an agent: list, close, refund.
     #[command(subcommand)]

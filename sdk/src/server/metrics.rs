@@ -29,7 +29,7 @@ use prometheus_client::registry::Registry;
 
 use crate::manifest::{ErrorCode, PricingMode};
 
-/// The `Content-Type` of [`Metrics::render`]'s text, which Prometheus
+/// The `Content-Type` of the metrics text, which Prometheus
 /// scrapes as OpenMetrics.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 

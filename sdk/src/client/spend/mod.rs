@@ -7,7 +7,7 @@
 //! | `log` | the spend log beside the lane file: one JSON line a payment |
 //! | `report` | the log grouped by service, day or route ([`SpendReport`]) |
 //!
-//! This module holds what ties them to a client: [`Spending`] (the windows
+//! This module holds what ties them to a client: `Spending` (the windows
 //! filled from the log, checked and written with every commit), the
 //! [`ServiceFilter`] and the [`Approval`] hook.
 
