@@ -15,8 +15,9 @@
 //! The module is a leaf of the request path: it imports nothing of the
 //! paywall, and everything that counts calls into it.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anchor_lang::prelude::Pubkey;
@@ -104,6 +105,17 @@ pub(crate) enum StoreOp {
     release,
 }
 
+/// One route's counters, resolved from their families once: counting a
+/// request then takes a read lock and a lookup by `&str`, with no label
+/// built (a label's strings, and a mint's base58, cost more than the rest
+/// of a session request's accounting).
+#[derive(Default)]
+struct RouteCounters {
+    paid: Option<Counter>,
+    units: Vec<(Unit, Counter)>,
+    amounts: Vec<(Pubkey, Counter)>,
+}
+
 /// Where the number of cached lanes is read from at scrape time.
 type LaneCount = Box<dyn Fn() -> usize + Send + Sync>;
 
@@ -124,6 +136,7 @@ pub(crate) struct Metrics {
     lane_count: Mutex<Option<LaneCount>>,
     store_seconds: Family<OpLabels, Histogram>,
     verify_seconds: Histogram,
+    routes: RwLock<HashMap<String, RouteCounters>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -171,6 +184,7 @@ impl Metrics {
             lane_count: Mutex::new(None),
             store_seconds: Family::new_with_constructor(fast_buckets),
             verify_seconds: fast_buckets(),
+            routes: RwLock::default(),
         };
         metrics.register()
     }
@@ -245,13 +259,43 @@ impl Metrics {
         self
     }
 
+    /// Runs `count` on `route`'s counters: under the read lock when `find`
+    /// finds what it needs there, else once more under the write lock
+    /// after `resolve` has put it there.
+    fn on_route(
+        &self,
+        route: &str,
+        find: impl Fn(&RouteCounters) -> Option<Counter>,
+        resolve: impl FnOnce(&mut RouteCounters),
+    ) -> Counter {
+        let found = {
+            let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());
+            routes.get(route).and_then(&find)
+        };
+        if let Some(counter) = found {
+            return counter;
+        }
+        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        let counters = routes.entry(route.to_owned()).or_default();
+        if find(counters).is_none() {
+            resolve(counters);
+        }
+        find(counters).unwrap_or_default()
+    }
+
     /// A paid request let through on `route`.
     pub(crate) fn paid(&self, route: &str) {
-        self.paid
-            .get_or_create(&RouteLabels {
-                route: route.to_owned(),
-            })
-            .inc();
+        self.on_route(
+            route,
+            |r| r.paid.clone(),
+            |r| {
+                let labels = RouteLabels {
+                    route: route.to_owned(),
+                };
+                r.paid = Some(self.paid.get_or_create(&labels).clone());
+            },
+        )
+        .inc();
     }
 
     /// A paid request refused on `route` with `code`.
@@ -273,18 +317,43 @@ impl Metrics {
         units: u64,
         amount: u64,
     ) {
-        self.units
-            .get_or_create(&UnitLabels {
-                route: route.to_owned(),
-                unit: mode.into(),
-            })
-            .inc_by(units);
-        self.amount
-            .get_or_create(&AmountLabels {
-                route: route.to_owned(),
-                mint: mint.to_string(),
-            })
-            .inc_by(amount);
+        let unit = Unit::from(mode);
+        self.on_route(
+            route,
+            |r| {
+                r.units
+                    .iter()
+                    .find(|(u, _)| *u == unit)
+                    .map(|(_, c)| c.clone())
+            },
+            |r| {
+                let labels = UnitLabels {
+                    route: route.to_owned(),
+                    unit,
+                };
+                r.units
+                    .push((unit, self.units.get_or_create(&labels).clone()));
+            },
+        )
+        .inc_by(units);
+        self.on_route(
+            route,
+            |r| {
+                r.amounts
+                    .iter()
+                    .find(|(m, _)| m == mint)
+                    .map(|(_, c)| c.clone())
+            },
+            |r| {
+                let labels = AmountLabels {
+                    route: route.to_owned(),
+                    mint: mint.to_string(),
+                };
+                r.amounts
+                    .push((*mint, self.amount.get_or_create(&labels).clone()));
+            },
+        )
+        .inc_by(amount);
     }
 
     /// What is charged and unsettled in `mint`, as the settler last counted it.
