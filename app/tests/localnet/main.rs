@@ -11,6 +11,7 @@ mod crash;
 mod faults;
 mod llm;
 mod mcp;
+mod metrics;
 mod node_process;
 mod outbound;
 mod paid_api;

@@ -137,6 +137,21 @@ async fn a_window_frees_up_as_time_passes() {
     assert!(third.at <= free_at + 1_000, "soon after it did");
 }
 
+fn filtered(h: &Harness, allow: Vec<String>, deny: Vec<String>) -> Policy {
+    Policy {
+        services: ServiceFilter { allow, deny },
+        ..policy(h, 100_000, 1_000)
+    }
+}
+
+async fn refused_as_not_allowed(client: &amp_sdk::client::AmpClient, url: &str) {
+    let refused = client.get(url).await.unwrap_err();
+    assert!(
+        matches!(refused, ClientError::NotAllowed { .. }),
+        "{refused}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn services_outside_the_filter_are_never_paid() {
     let mut h = Harness::new(TokenKind::Token).await;
@@ -145,56 +160,26 @@ async fn services_outside_the_filter_are_never_paid() {
     let agent = Agent::new(&mut h).await;
 
     // By origin: the other service is refused before any call to it.
-    let by_origin = Policy {
-        services: ServiceFilter {
-            allow: vec![allowed.origin()],
-            deny: vec![],
-        },
-        ..policy(&h, 100_000, 1_000)
-    };
+    let by_origin = filtered(&h, vec![allowed.origin()], vec![]);
     let client = agent.client(&h, by_origin).await;
     call(&client, &allowed.url("/v1/call"), 1).await;
-    let refused = client.get(&other.url("/v1/call")).await.unwrap_err();
-    assert!(
-        matches!(refused, ClientError::NotAllowed { .. }),
-        "{refused}"
-    );
+    refused_as_not_allowed(&client, &other.url("/v1/call")).await;
     assert_eq!(client.lanes().len(), 1);
     drop(client);
 
     // By recipient key: known only from the manifest, so discovery is the
     // one call made; no channel is opened.
-    let by_key = Policy {
-        services: ServiceFilter {
-            allow: vec![allowed.recipient.key().to_string()],
-            deny: vec![],
-        },
-        ..policy(&h, 100_000, 1_000)
-    };
+    let by_key = filtered(&h, vec![allowed.recipient.key().to_string()], vec![]);
     let client = agent.client(&h, by_key).await;
     call(&client, &allowed.url("/v1/call"), 1).await;
-    let refused = client.get(&other.url("/v1/call")).await.unwrap_err();
-    assert!(
-        matches!(refused, ClientError::NotAllowed { .. }),
-        "{refused}"
-    );
+    refused_as_not_allowed(&client, &other.url("/v1/call")).await;
     assert_eq!(client.lanes().len(), 1);
     drop(client);
 
     // Denied later: even the lane it holds is not used any more.
-    let denied = Policy {
-        services: ServiceFilter {
-            allow: vec![],
-            deny: vec![allowed.origin()],
-        },
-        ..policy(&h, 100_000, 1_000)
-    };
+    let denied = filtered(&h, vec![], vec![allowed.origin()]);
     let client = agent.client(&h, denied).await;
-    let refused = client.get(&allowed.url("/v1/call")).await.unwrap_err();
-    assert!(
-        matches!(refused, ClientError::NotAllowed { .. }),
-        "{refused}"
-    );
+    refused_as_not_allowed(&client, &allowed.url("/v1/call")).await;
     assert_eq!(sum(&logged(&agent), None), 2 * PER_CALL.rate);
 }
 
@@ -305,4 +290,36 @@ async fn the_approval_hook_is_asked_and_obeyed() {
         10,
         "the refused payment was not signed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_ups_are_asked_about_too() {
+    let mut h = Harness::new(TokenKind::Token).await;
+    let server = Server::start(&mut h, |b| b).await;
+    let agent = Agent::new(&mut h).await;
+    let asked: Arc<Mutex<Vec<Approval>>> = Arc::default();
+    let seen = Arc::clone(&asked);
+    let hook: Approver = Arc::new(move |question: Approval| {
+        seen.lock().unwrap().push(question);
+        Box::pin(async { true })
+    });
+    // A deposit of 100 pays ten calls: the eleventh needs a top-up.
+    let client = agent
+        .builder(&h, policy(&h, 100_000, 100))
+        .approval(50, hook)
+        .build()
+        .await
+        .unwrap();
+    call(&client, &server.url("/v1/call"), 12).await;
+    let lane = client.lanes()[0].record.lane;
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!((asked[0].kind, asked[0].amount), (ApprovalKind::Open, 100));
+    assert!(
+        asked
+            .iter()
+            .any(|q| q.kind == ApprovalKind::TopUp && q.lane == Some(lane) && q.amount >= 50),
+        "{asked:?}"
+    );
+    // Payments of 10 are below the threshold: never asked.
+    assert!(asked.iter().all(|q| q.kind != ApprovalKind::Payment));
 }
