@@ -605,7 +605,15 @@ impl AmpClient {
                 Ok(current) if current.limit == record.limit => current,
                 _ => return, // topped up meanwhile
             };
-            if let Err(error) = client.send_top_up(&current, amount).await {
+            // The policy's cap and approval hold here too.
+            let depositing = client
+                .deposit_allowed(ApprovalKind::TopUp, &current.service, amount, Some(lane))
+                .await;
+            let result = match depositing {
+                Ok(_depositing) => client.send_top_up(&current, amount).await,
+                Err(refused) => Err(refused),
+            };
+            if let Err(error) = result {
                 tracing::warn!(%lane, %error, "background top-up failed");
             }
         });
