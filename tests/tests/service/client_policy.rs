@@ -242,20 +242,27 @@ async fn channels_hold_no_more_than_the_cap() {
     assert_eq!(client.lanes().len(), 1);
 }
 
+/// An approval hook that records every question and approves the first
+/// `approve` of them.
+fn recording(approve: usize) -> (Arc<Mutex<Vec<Approval>>>, Approver) {
+    let asked: Arc<Mutex<Vec<Approval>>> = Arc::default();
+    let seen = Arc::clone(&asked);
+    let hook: Approver = Arc::new(move |question: Approval| {
+        let mut seen = seen.lock().unwrap();
+        seen.push(question);
+        let approved = seen.len() <= approve;
+        Box::pin(async move { approved })
+    });
+    (asked, hook)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_approval_hook_is_asked_and_obeyed() {
     let mut h = Harness::new(TokenKind::Token).await;
     let server = Server::start(&mut h, |b| b).await;
     let agent = Agent::new(&mut h).await;
-    let asked: Arc<Mutex<Vec<Approval>>> = Arc::default();
-    let seen = Arc::clone(&asked);
     // Approves the open and one payment, then nothing more.
-    let hook: Approver = Arc::new(move |question: Approval| {
-        let mut seen = seen.lock().unwrap();
-        seen.push(question);
-        let approve = seen.len() <= 2;
-        Box::pin(async move { approve })
-    });
+    let (asked, hook) = recording(2);
     let client = agent
         .builder(&h, policy(&h, 100_000, 1_000))
         .approval(PER_CALL.rate, hook)
@@ -297,12 +304,7 @@ async fn top_ups_are_asked_about_too() {
     let mut h = Harness::new(TokenKind::Token).await;
     let server = Server::start(&mut h, |b| b).await;
     let agent = Agent::new(&mut h).await;
-    let asked: Arc<Mutex<Vec<Approval>>> = Arc::default();
-    let seen = Arc::clone(&asked);
-    let hook: Approver = Arc::new(move |question: Approval| {
-        seen.lock().unwrap().push(question);
-        Box::pin(async { true })
-    });
+    let (asked, hook) = recording(usize::MAX);
     // A deposit of 100 pays ten calls: the eleventh needs a top-up.
     let client = agent
         .builder(&h, policy(&h, 100_000, 100))
