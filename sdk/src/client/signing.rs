@@ -174,23 +174,26 @@ impl AmpClient {
         purpose: Purpose<'_>,
     ) -> Result<Commit, ClientError> {
         let lease = self.inner.policy.lease;
-        let service = self.record(lane)?.service;
+        let service = self
+            .inner
+            .ledger
+            .with(|b| b.lane(lane).map(|l| l.record.service.clone()))
+            .ok_or_else(|| ClientError::NoLane(lane.to_string()))?;
         let spending = &self.inner.spending;
-        let adds = spending.adds(
-            lane,
-            self.inner.ledger.with(|b| b.would_commit(lane, floor)),
-        );
-        self.approve(ApprovalKind::Payment, &service, adds, Some(*lane))
-            .await?;
+        if self.inner.approval.is_some() {
+            let amount = self.inner.ledger.with(|b| b.would_commit(lane, floor));
+            let adds = spending.adds(lane, amount);
+            self.approve(ApprovalKind::Payment, &service, adds, Some(*lane))
+                .await?;
+        }
         let mut topped_up = false;
         loop {
             let outcome = self.inner.ledger.with(|b| {
                 let amount = b.would_commit(lane, floor);
                 spending.spend(&service, lane, amount, || {
-                    b.commit(lane, floor, lease).map(|c| {
-                        let amount = c.amount;
-                        (c, amount)
-                    })
+                    let commit = b.commit(lane, floor, lease);
+                    debug_assert!(commit.as_ref().map_or(true, |c| c.amount == amount));
+                    commit
                 })
             });
             let outcome = outcome.map_err(|exceeded| {

@@ -13,6 +13,7 @@ use super::cache::{LaneCache, LookupError};
 use super::config::Config;
 use super::ledger::{Ledger, Refused};
 use super::meter::{voucher_due, Accepted};
+use super::metrics::SharedMetrics;
 use super::payment::{Payment, Usage};
 use super::rate_limit::RateLimiter;
 use super::response::{refuse, unavailable, Refusal};
@@ -50,6 +51,8 @@ pub(crate) struct Admission {
     credit: u64,
     /// When the service offers sessions.
     sessions: Option<Arc<SessionKeys>>,
+    /// Where credential verifications are timed.
+    metrics: SharedMetrics,
 }
 
 impl Admission {
@@ -60,6 +63,7 @@ impl Admission {
         ledger: Ledger,
         settler: SettleHook,
         sessions: Option<Arc<SessionKeys>>,
+        metrics: SharedMetrics,
     ) -> Self {
         Self {
             cache,
@@ -74,6 +78,7 @@ impl Admission {
             voucher_margin: config.voucher_margin,
             credit: config.credit,
             sessions,
+            metrics,
         }
     }
 
@@ -192,8 +197,7 @@ impl Admission {
             self.check_lane(&accounts).map_err(|e| self.refuse(e))?;
         }
         let signed = self
-            .ledger
-            .metrics()
+            .metrics
             .verify(|| accounts.verify(&credential))
             .map_err(|e| self.refuse(ErrorBody::new(e.code(), e.to_string())))?;
         let margin = i64::try_from(self.voucher_margin.as_secs()).unwrap_or(i64::MAX);

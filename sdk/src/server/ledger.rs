@@ -67,11 +67,6 @@ impl Ledger {
         self.store.as_ref()
     }
 
-    /// The paywall's metrics, which the request path counts in.
-    pub(crate) fn metrics(&self) -> &SharedMetrics {
-        &self.metrics
-    }
-
     /// [`store::transact`], timed in the metrics.
     async fn transact<T: Send + 'static>(
         &self,

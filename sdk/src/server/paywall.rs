@@ -301,6 +301,7 @@ impl PaywallBuilder {
             ledger.clone(),
             hook.clone(),
             keys.clone(),
+            Arc::clone(&metrics),
         ));
         let credit = Arc::new(Credit::new(
             Arc::clone(&admission),

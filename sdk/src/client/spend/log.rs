@@ -10,7 +10,7 @@
 //! most the payments of the leases since.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anchor_lang::prelude::Pubkey;
@@ -85,19 +85,32 @@ pub fn spend_log_path(lanes: &Path) -> PathBuf {
 /// Reads every entry of the log at `path`; none when it does not exist. A
 /// torn last line (a write cut off by a crash) is skipped.
 pub fn read_spend_log(path: &Path) -> Result<Vec<SpendEntry>, SpendLogError> {
-    let io = |source| SpendLogError::Io {
+    match read(path)? {
+        Some(bytes) => parse(path, &bytes),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The log's bytes; `None` when it does not exist.
+fn read(path: &Path) -> Result<Option<Vec<u8>>, SpendLogError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SpendLogError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// The entries of a log's `bytes`, a last line that does not parse skipped
+/// as torn.
+fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<SpendEntry>, SpendLogError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| SpendLogError::Io {
         path: path.to_owned(),
-        source,
-    };
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io(e)),
-    };
-    let lines: Vec<String> = BufReader::new(file)
-        .lines()
-        .collect::<Result<_, _>>()
-        .map_err(io)?;
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    })?;
+    let lines: Vec<&str> = text.lines().collect();
     let last = lines.len();
     let mut entries = Vec::with_capacity(last);
     for (index, line) in lines.iter().enumerate() {
@@ -140,8 +153,21 @@ impl SpendLog {
             path: path.to_owned(),
             source,
         };
-        cut_torn_line(path).map_err(io)?;
-        let entries = read_spend_log(path)?;
+        // Read once: what follows the last newline is a line a crash cut
+        // short, cut off here.
+        let entries = match read(path)? {
+            None => Vec::new(),
+            Some(bytes) => {
+                let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                if whole < bytes.len() {
+                    tracing::warn!(path = %path.display(), "cutting the spend log's torn last line");
+                    let file = OpenOptions::new().write(true).open(path).map_err(io)?;
+                    file.set_len(whole as u64).map_err(io)?;
+                    file.sync_data().map_err(io)?;
+                }
+                parse(path, &bytes[..whole])?
+            }
+        };
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -181,23 +207,6 @@ impl SpendLog {
             source,
         })
     }
-}
-
-/// Cuts whatever follows the last newline: a line a crash cut short.
-fn cut_torn_line(path: &Path) -> std::io::Result<()> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    if whole < bytes.len() {
-        tracing::warn!(path = %path.display(), "cutting the spend log's torn last line");
-        let file = OpenOptions::new().write(true).open(path)?;
-        file.set_len(whole as u64)?;
-        file.sync_data()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -42,11 +42,6 @@ pub struct ServiceFilter {
 }
 
 impl ServiceFilter {
-    /// Whether nothing is filtered.
-    pub fn is_open(&self) -> bool {
-        self.allow.is_empty() && self.deny.is_empty()
-    }
-
     /// Refuses `service` (and, once its manifest is known, its `recipient`)
     /// when the filter does; with no recipient yet, refuses only what no
     /// recipient could make allowed (so discovery is the only call made
@@ -165,18 +160,17 @@ impl Spending {
     }
 
     /// Runs `commit` if raising `lane`'s cumulative amount to `amount`
-    /// (paying `service`) keeps every limit now, and counts what it added
-    /// by the cumulative amount it committed, which it returns with its
-    /// result. The counts stay locked meanwhile, so concurrent payments
-    /// cannot pass a limit together; `commit` runs under the book's lock,
-    /// which is always taken first. `Ok(Ok((result, added)))` when
-    /// committed.
+    /// (paying `service`) keeps every limit now, and counts what that adds
+    /// once `commit` succeeds. The counts stay locked meanwhile, so
+    /// concurrent payments cannot pass a limit together; `commit` runs
+    /// under the book's lock, which is always taken first, and commits
+    /// exactly `amount`. `Ok(Ok((result, added)))` when committed.
     pub(crate) fn spend<T, E>(
         &self,
         service: &str,
         lane: &Pubkey,
         amount: u64,
-        commit: impl FnOnce() -> Result<(T, u64), E>,
+        commit: impl FnOnce() -> Result<T, E>,
     ) -> Result<Result<(T, u64), E>, Exceeded> {
         self.spend_at(now_ms(), service, lane, amount, commit)
     }
@@ -187,18 +181,15 @@ impl Spending {
         service: &str,
         lane: &Pubkey,
         amount: u64,
-        commit: impl FnOnce() -> Result<(T, u64), E>,
+        commit: impl FnOnce() -> Result<T, E>,
     ) -> Result<Result<(T, u64), E>, Exceeded> {
         let mut counted = self.counted.lock().unwrap_or_else(|e| e.into_inner());
-        let last = counted.lanes.get(lane).copied().unwrap_or(0);
-        counted
-            .windows
-            .check(now, service, amount.saturating_sub(last))?;
-        Ok(commit().map(|(committed, cumulative)| {
-            let added = cumulative.saturating_sub(last);
+        let added = amount.saturating_sub(counted.lanes.get(lane).copied().unwrap_or(0));
+        counted.windows.check(now, service, added)?;
+        Ok(commit().map(|committed| {
             if added > 0 {
                 counted.windows.add(now, service, added);
-                counted.lanes.insert(*lane, cumulative);
+                counted.lanes.insert(*lane, amount);
             }
             (committed, added)
         }))
@@ -304,8 +295,7 @@ mod tests {
                                         // Each payment on a lane of its own.
                                         let lane = Pubkey::new_unique();
                                         let paid = spending.spend_at(now, &name, &lane, amount, || {
-                                            spending.record(&entry(now, service, amount, seq, lane), false)?;
-                                            Ok::<_, SpendLogError>(((), amount))
+                                            spending.record(&entry(now, service, amount, seq, lane), false)
                                         });
                                         assert!(matches!(paid, Ok(Ok(((), _))) | Err(_)));
                                     }
@@ -355,6 +345,8 @@ mod tests {
         let other = Pubkey::new_from_array([8; 32]);
         assert!(keys.check("https://b.example", Some(&other)).is_err());
         assert!(keys.check("https://evil.example", None).is_err());
-        assert!(ServiceFilter::default().is_open());
+        assert!(ServiceFilter::default()
+            .check("https://any.example", None)
+            .is_ok());
     }
 }
